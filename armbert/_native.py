@@ -1,0 +1,320 @@
+"""The only module that touches cffi: loads libarmbert and wraps its handles.
+
+Everything above this sees typed objects: :class:`Context`, :class:`Tensor`
+and one class per component. Status codes become the exceptions of
+:mod:`armbert.errors`; handles are freed by ``close()``, ``with`` or the GC.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from cffi import FFI
+
+from . import errors
+
+HEADER = Path(__file__).resolve().parent.parent / "kernels" / "include" / "armbert.h"
+BACKENDS = ("host", "neon", "cl")
+PRECISIONS = ("fp32", "fp16", "int8")
+ACTIVATIONS = ("none", "gelu", "tanh")
+_DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int8): 2,
+           np.dtype(np.int32): 3}
+_NP = {v: k for k, v in _DTYPES.items()}
+
+
+def _cdef_text() -> str:
+    text = HEADER.read_text()
+    body = text.split("/* ARMBERT_CDEF_BEGIN */")[1].split("/* ARMBERT_CDEF_END */")[0]
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    return body.replace("ARMBERT_API ", "")
+
+
+def library_path() -> Path:
+    env = os.environ.get("ARMBERT_LIBRARY")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent / "_lib" / platform.machine() / "libarmbert.so"
+
+
+ffi = FFI()
+ffi.cdef(_cdef_text())
+_lib = None
+_lock = threading.Lock()
+
+
+def lib():
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                path = library_path()
+                if not path.exists():
+                    raise errors.UnsupportedError(
+                        f"native library not found at {path}: run `python3 build.py` "
+                        "(or set ARMBERT_LIBRARY)")
+                loaded = ffi.dlopen(str(path))
+                if loaded.armbert_abi_version() != loaded.ARMBERT_ABI_VERSION:
+                    raise errors.UnsupportedError(
+                        f"{path} has ABI {loaded.armbert_abi_version()}, this package "
+                        f"expects {loaded.ARMBERT_ABI_VERSION}: rebuild with build.py")
+                _lib = loaded
+    return _lib
+
+
+def check(status: int) -> None:
+    if status != 0:
+        msg = ffi.string(lib().armbert_last_error()).decode(errors="replace")
+        raise errors.BY_STATUS.get(status, errors.InternalError)(msg)
+
+
+def backends_compiled() -> list[str]:
+    mask = lib().armbert_backends_compiled()
+    return [b for i, b in enumerate(BACKENDS) if mask & (1 << i)]
+
+
+def cpu_features() -> list[str]:
+    bits = lib().armbert_cpu_features()
+    names = {1: "avx2", 2: "avx512_vnni", 4: "f16c", 256: "neon", 512: "asimdhp",
+             1024: "asimddp", 2048: "i8mm"}
+    return [n for b, n in names.items() if bits & b]
+
+
+def _index(name: str, choices: Sequence[str], what: str) -> int:
+    if name not in choices:
+        raise errors.InvalidArgumentError(f"unknown {what} {name!r}: choose one of {list(choices)}")
+    return choices.index(name)
+
+
+class Context:
+    """A backend with its thread count and (optionally) the cores it is pinned to."""
+
+    def __init__(self, backend: str = "host", threads: Optional[int] = None,
+                 cores: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None):
+        b = _index(backend, BACKENDS, "backend")
+        opts = ffi.new("armbert_context_options *")
+        opts.num_threads = int(threads or 0)
+        self._cores = ffi.new("int32_t[]", list(cores or [])) if cores else ffi.NULL
+        opts.cores = self._cores
+        opts.num_cores = len(cores or [])
+        self._cache = ffi.new("char[]", cache_dir.encode()) if cache_dir else ffi.NULL
+        opts.cache_dir = self._cache
+        out = ffi.new("armbert_context **")
+        check(lib().armbert_context_create(b, opts, out))
+        self._h = ffi.gc(out[0], lib().armbert_context_destroy)
+        self.backend = backend
+
+    def describe(self) -> str:
+        buf = ffi.new("char[]", 512)
+        check(lib().armbert_context_describe(self._h, buf, 512))
+        return ffi.string(buf).decode()
+
+    def close(self) -> None:
+        if self._h is not None:
+            lib().armbert_context_destroy(ffi.gc(self._h, None))
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Tensor:
+    """Backend memory. Host/NEON tensors expose a zero-copy numpy view."""
+
+    def __init__(self, ctx: Context, shape: Sequence[int], dtype=np.float32):
+        dt = np.dtype(dtype)
+        if dt not in _DTYPES:
+            raise errors.InvalidArgumentError(f"unsupported tensor dtype {dt}")
+        dims = ffi.new("int64_t[]", [int(d) for d in shape])
+        out = ffi.new("armbert_tensor **")
+        check(lib().armbert_tensor_create(ctx._h, _DTYPES[dt], len(shape), dims, out))
+        self._h = ffi.gc(out[0], lib().armbert_tensor_destroy)
+        self.ctx, self.shape, self.dtype = ctx, tuple(int(d) for d in shape), dt
+        self.nbytes = int(np.prod(self.shape)) * dt.itemsize
+        ptr = lib().armbert_tensor_data(self._h)
+        self._view = (np.frombuffer(ffi.buffer(ptr, self.nbytes), dtype=dt).reshape(self.shape)
+                      if ptr != ffi.NULL else None)
+
+    @classmethod
+    def from_numpy(cls, ctx: Context, array: np.ndarray) -> "Tensor":
+        t = cls(ctx, array.shape, array.dtype)
+        t.write(array)
+        return t
+
+    @property
+    def host_view(self) -> Optional[np.ndarray]:
+        return self._view
+
+    def write(self, array: np.ndarray) -> None:
+        a = np.ascontiguousarray(array, dtype=self.dtype)
+        if a.size * a.itemsize != self.nbytes:
+            raise errors.ShapeError(f"cannot write {array.shape} into a tensor of {self.shape}")
+        check(lib().armbert_tensor_write(self._h, ffi.from_buffer(a), self.nbytes))
+
+    def numpy(self) -> np.ndarray:
+        out = np.empty(self.shape, self.dtype)
+        check(lib().armbert_tensor_read(self._h, ffi.from_buffer(out), self.nbytes))
+        return out
+
+
+def _h(t: Optional[Tensor]):
+    return ffi.NULL if t is None else t._h
+
+
+def _f32(a, n: Optional[int] = None, what: str = "array") -> np.ndarray:
+    arr = np.ascontiguousarray(a, dtype=np.float32)
+    if n is not None and arr.size != n:
+        raise errors.ShapeError(f"{what} has {arr.size} values, expected {n}")
+    return arr
+
+
+class Op:
+    """Common part of every component: reshape and lifetime."""
+
+    _kind = ""
+
+    def __init__(self, ctx: Context, desc, create):
+        out = ffi.new("armbert_op **")
+        check(create(ctx._h, desc, out))
+        self._h = ffi.gc(out[0], lib().armbert_op_destroy)
+        self.ctx = ctx
+        self._shape = None
+
+    def reshape(self, batch: int, seq: int) -> None:
+        if self._shape != (batch, seq):
+            check(lib().armbert_op_reshape(self._h, int(batch), int(seq)))
+            self._shape = (batch, seq)
+
+    def close(self) -> None:
+        if self._h is not None:
+            lib().armbert_op_destroy(ffi.gc(self._h, None))
+            self._h = None
+
+
+class Embeddings(Op):
+    def __init__(self, ctx, word, position, token_type, gamma, beta, eps, precision="fp32"):
+        self._keep = [_f32(word), _f32(position), _f32(token_type), _f32(gamma), _f32(beta)]
+        w, p, t, g, b = self._keep
+        d = ffi.new("armbert_embeddings_desc *")
+        d.vocab_size, d.hidden = w.shape
+        d.max_positions, d.type_vocab_size = p.shape[0], t.shape[0]
+        d.eps = eps
+        d.precision = _index(precision, PRECISIONS, "precision")
+        d.word, d.position, d.token_type = (ffi.from_buffer("float[]", x) for x in (w, p, t))
+        d.gamma, d.beta = ffi.from_buffer("float[]", g), ffi.from_buffer("float[]", b)
+        super().__init__(ctx, d, lib().armbert_embeddings_create)
+        self._keep = None  # packed by the library
+
+    def run(self, ids: Tensor, type_ids: Optional[Tensor], out: Tensor) -> None:
+        check(lib().armbert_embeddings_run(self._h, ids._h, _h(type_ids), out._h))
+
+
+class Linear(Op):
+    """y = act(x W^T + b). INT8: pass weight_i8 + weight_scale (see armbert.quant)."""
+
+    def __init__(self, ctx, weight=None, bias=None, precision="fp32", activation="none",
+                 weight_i8=None, weight_scale=None, input_scale=0.0, input_smooth=None,
+                 outlier_channels=None, outlier_weight=None):
+        d = ffi.new("armbert_linear_desc *")
+        d.precision = _index(precision, PRECISIONS, "precision")
+        d.activation = _index(activation, ACTIVATIONS, "activation")
+        keep = []
+        if precision == "int8":
+            if weight_i8 is None or weight_scale is None:
+                raise errors.InvalidArgumentError("int8 linear needs weight_i8 and weight_scale")
+            wq = np.ascontiguousarray(weight_i8, dtype=np.int8)
+            d.out_features, d.in_features = wq.shape
+            ws = _f32(weight_scale, wq.shape[0], "weight_scale")
+            keep += [wq, ws]
+            d.weight_i8 = ffi.from_buffer("int8_t[]", wq)
+            d.weight_scale = ffi.from_buffer("float[]", ws)
+            d.input_scale = float(input_scale)
+            if input_smooth is not None:
+                sm = _f32(input_smooth, wq.shape[1], "input_smooth")
+                keep.append(sm)
+                d.input_smooth = ffi.from_buffer("float[]", sm)
+            if outlier_channels is not None and len(outlier_channels):
+                oc = np.ascontiguousarray(outlier_channels, dtype=np.int32)
+                ow = _f32(outlier_weight, wq.shape[0] * oc.size, "outlier_weight")
+                keep += [oc, ow]
+                d.outlier_channels = ffi.from_buffer("int32_t[]", oc)
+                d.num_outliers = oc.size
+                d.outlier_weight = ffi.from_buffer("float[]", ow)
+        else:
+            w = _f32(weight)
+            if w.ndim != 2:
+                raise errors.ShapeError(f"linear weight must be 2-D [out, in], got {w.shape}")
+            d.out_features, d.in_features = w.shape
+            keep.append(w)
+            d.weight = ffi.from_buffer("float[]", w)
+        if bias is not None:
+            b = _f32(bias, d.out_features, "bias")
+            keep.append(b)
+            d.bias = ffi.from_buffer("float[]", b)
+        self.in_features, self.out_features = d.in_features, d.out_features
+        super().__init__(ctx, d, lib().armbert_linear_create)
+
+    def run(self, x: Tensor, y: Tensor) -> None:
+        check(lib().armbert_linear_run(self._h, x._h, y._h))
+
+
+class Softmax(Op):
+    def __init__(self, ctx, precision="fp32", scale=1.0):
+        d = ffi.new("armbert_softmax_desc *")
+        d.precision = _index(precision, PRECISIONS, "precision")
+        d.scale = scale
+        super().__init__(ctx, d, lib().armbert_softmax_create)
+
+    def run(self, x: Tensor, mask: Optional[Tensor], y: Tensor) -> None:
+        check(lib().armbert_softmax_run(self._h, x._h, _h(mask), y._h))
+
+
+class Attention(Op):
+    def __init__(self, ctx, hidden: int, heads: int, precision="fp32"):
+        d = ffi.new("armbert_attention_desc *")
+        d.hidden, d.heads = hidden, heads
+        d.precision = _index(precision, PRECISIONS, "precision")
+        super().__init__(ctx, d, lib().armbert_attention_create)
+
+    def run(self, qkv: Tensor, mask: Optional[Tensor], out: Tensor) -> None:
+        check(lib().armbert_attention_run(self._h, qkv._h, _h(mask), out._h))
+
+
+class LayerNorm(Op):
+    def __init__(self, ctx, gamma, beta, eps: float, precision="fp32"):
+        g, b = _f32(gamma), _f32(beta, np.size(gamma), "beta")
+        d = ffi.new("armbert_layernorm_desc *")
+        d.hidden, d.eps = g.size, eps
+        d.precision = _index(precision, PRECISIONS, "precision")
+        d.gamma, d.beta = ffi.from_buffer("float[]", g), ffi.from_buffer("float[]", b)
+        super().__init__(ctx, d, lib().armbert_layernorm_create)
+
+    def run(self, x: Tensor, residual: Optional[Tensor], y: Tensor) -> None:
+        check(lib().armbert_layernorm_run(self._h, x._h, _h(residual), y._h))
+
+
+class Gelu(Op):
+    def __init__(self, ctx, precision="fp32"):
+        d = ffi.new("armbert_eltwise_desc *")
+        d.precision = _index(precision, PRECISIONS, "precision")
+        super().__init__(ctx, d, lib().armbert_gelu_create)
+
+    def run(self, x: Tensor, y: Tensor) -> None:
+        check(lib().armbert_gelu_run(self._h, x._h, y._h))
+
+
+class Add(Op):
+    def __init__(self, ctx, precision="fp32"):
+        d = ffi.new("armbert_eltwise_desc *")
+        d.precision = _index(precision, PRECISIONS, "precision")
+        super().__init__(ctx, d, lib().armbert_add_create)
+
+    def run(self, a: Tensor, b: Tensor, y: Tensor) -> None:
+        check(lib().armbert_add_run(self._h, a._h, b._h, y._h))

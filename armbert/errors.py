@@ -1,0 +1,64 @@
+"""armbert's exceptions: one base class, one subclass per native status code.
+
+The native library reports failures as an ``armbert_status`` plus a per-thread
+message; :func:`armbert._native.check` turns them into these. Python-side checks
+raise the same classes, so a caller catches one family whatever found the problem.
+"""
+from __future__ import annotations
+
+
+class ArmbertError(Exception):
+    """Base class of every error armbert raises."""
+
+    status = 7  # ARMBERT_ERR_INTERNAL unless a subclass says otherwise
+
+
+class InvalidArgumentError(ArmbertError, ValueError):
+    """A bad value: a null pointer, a non-positive eps, an unknown option."""
+
+    status = 1
+
+
+class ShapeError(InvalidArgumentError):
+    """Tensor shapes or dtypes that do not fit the operation."""
+
+    status = 2
+
+
+class OutOfRangeError(InvalidArgumentError):
+    """A token id outside the vocabulary, a sequence longer than the positions."""
+
+    status = 3
+
+
+class UnsupportedError(ArmbertError):
+    """A backend, precision or CPU feature this build or device does not have."""
+
+    status = 4
+
+
+class OutOfMemoryError(ArmbertError, MemoryError):
+    status = 5
+
+
+class BackendError(ArmbertError, RuntimeError):
+    """ACL or OpenCL reported a failure."""
+
+    status = 6
+
+
+class InternalError(ArmbertError, RuntimeError):
+    status = 7
+
+
+class CheckpointError(ArmbertError, ValueError):
+    """A checkpoint that is missing, corrupt, or not a BERT encoder."""
+
+    status = 1
+
+
+BY_STATUS: dict[int, type[ArmbertError]] = {
+    cls.status: cls
+    for cls in (InvalidArgumentError, ShapeError, OutOfRangeError, UnsupportedError,
+                OutOfMemoryError, BackendError, InternalError)
+}

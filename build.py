@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Builds kernels/ into armbert/_lib/<machine>/libarmbert.so.
+
+The host backend is always built. The ACL backends (NEON, OpenCL) are built
+when ARM Compute Library is found: $ACL_ROOT (a source build, e.g. one with
+FP16 CPU kernels enabled) or Debian's libarm-compute-dev (multiarch include
+dir). Objects are cached in build/<machine>/ and rebuilt when a source or
+header changes; `pip install -e .` runs this through setup.py.
+
+    python3 build.py [--backends host,neon,cl] [--debug] [--clean] [--jobs N]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+KERNELS = ROOT / "kernels"
+MACHINE = platform.machine()
+LIB_DIR = ROOT / "armbert" / "_lib" / MACHINE
+LIBRARY = LIB_DIR / "libarmbert.so"
+OBJ_DIR = ROOT / "build" / MACHINE
+
+# Per-file extra flags on aarch64: our FP16 NEON kernels need armv8.2-a+fp16
+# and are only called after a HWCAP_ASIMDHP check.
+ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"]}
+
+
+@dataclass(frozen=True)
+class Acl:
+    include_dirs: tuple[str, ...]
+    lib_dirs: tuple[str, ...]
+    origin: str
+
+
+@dataclass
+class Plan:
+    backends: list[str]
+    sources: list[Path] = field(default_factory=list)
+    cxxflags: list[str] = field(default_factory=list)
+    ldflags: list[str] = field(default_factory=list)
+
+
+def multiarch() -> str:
+    return sysconfig.get_config_var("MULTIARCH") or f"{MACHINE}-linux-gnu"
+
+
+def find_acl() -> Acl | None:
+    """ARM Compute Library: $ACL_ROOT first, then the system's packages."""
+    root = os.environ.get("ACL_ROOT")
+    if root:
+        r = Path(root)
+        inc = r / "include" if (r / "include" / "arm_compute").is_dir() else r
+        libs = [d for d in (r / "build", r / "lib", r / "build" / "lib") if d.is_dir()]
+        if not (inc / "arm_compute").is_dir() or not libs:
+            raise SystemExit(f"ACL_ROOT={root}: no arm_compute/ headers or build/lib dir found")
+        return Acl((str(inc), str(r)), tuple(map(str, libs)), f"ACL_ROOT={root}")
+    for inc in (Path("/usr/include") / multiarch(), Path("/usr/include")):
+        if (inc / "arm_compute" / "core" / "CL").is_dir() or (inc / "arm_compute").is_dir():
+            libdir = Path("/usr/lib") / multiarch()
+            if list(libdir.glob("libarm_compute.so*")):
+                return Acl((str(inc),), (str(libdir),), f"system ({inc})")
+    return None
+
+
+def plan(backends: list[str] | None, debug: bool) -> Plan:
+    acl = find_acl() if MACHINE in ("aarch64", "arm64") else None
+    available = ["host"] + (["neon", "cl"] if acl else [])
+    chosen = backends or available
+    for b in chosen:
+        if b not in available:
+            why = "ARM Compute Library not found" if b in ("neon", "cl") else "unknown backend"
+            raise SystemExit(f"backend {b!r} cannot be built here: {why}")
+    p = Plan(backends=chosen)
+    src = KERNELS / "src"
+    dirs = ["core", "host"] + [d for d in ("neon", "cl") if d in chosen and (src / d).is_dir()]
+    for d in dirs:
+        p.sources += sorted((src / d).glob("*.cpp"))
+    opt = ["-O0", "-g"] if debug else ["-O3", "-DNDEBUG"]
+    p.cxxflags = ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fopenmp", "-Wall",
+                  "-Wno-unused-function", "-ffp-contract=off", f"-I{KERNELS / 'include'}",
+                  f"-I{src}", *opt]
+    p.ldflags = ["-shared", "-fopenmp", "-lopenblas", "-Wl,--no-undefined"]
+    if acl:
+        for b in chosen:
+            if b in ("neon", "cl"):
+                p.cxxflags.append(f"-DARMBERT_WITH_{b.upper()}")
+        p.cxxflags += [f"-I{d}" for d in acl.include_dirs]
+        p.ldflags += [f"-L{d}" for d in acl.lib_dirs] + [f"-Wl,-rpath,{d}" for d in acl.lib_dirs]
+        p.ldflags.append("-larm_compute")
+        print(f"build.py: ARM Compute Library from {acl.origin}")
+    return p
+
+
+def file_flags(path: Path) -> list[str]:
+    if MACHINE not in ("aarch64", "arm64"):
+        return []
+    return [f for suffix, flags in ARM_FILE_FLAGS.items() if path.name.endswith(suffix)
+            for f in flags]
+
+
+def headers_stamp() -> float:
+    hs = list((KERNELS).rglob("*.h"))
+    return max((h.stat().st_mtime for h in hs), default=0.0)
+
+
+def compile_one(cxx: str, source: Path, flags: list[str], stamp: float) -> Path:
+    key = hashlib.sha1(" ".join(flags).encode()).hexdigest()[:8]
+    rel = source.relative_to(KERNELS / "src")
+    obj = OBJ_DIR / f"{str(rel).replace('/', '_')}.{key}.o"
+    if obj.exists() and obj.stat().st_mtime >= max(source.stat().st_mtime, stamp):
+        return obj
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [cxx, *flags, "-c", str(source), "-o", str(obj)]
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        raise SystemExit(f"build.py: compiling {rel} failed:\n  {' '.join(cmd)}")
+    print(f"  compiled {rel} ({time.time() - t0:.1f} s)", flush=True)
+    return obj
+
+
+def build(backends: list[str] | None = None, debug: bool = False, jobs: int | None = None) -> Path:
+    p = plan(backends, debug)
+    cxx = os.environ.get("CXX", "g++")
+    stamp = headers_stamp()
+    print(f"build.py: backends {', '.join(p.backends)} for {MACHINE}", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        objs = list(pool.map(
+            lambda s: compile_one(cxx, s, p.cxxflags + file_flags(s), stamp), p.sources))
+    LIB_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = LIBRARY.with_suffix(".so.tmp")
+    cmd = [cxx, *map(str, objs), "-o", str(tmp), *p.ldflags]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        raise SystemExit("build.py: linking failed:\n  " + " ".join(cmd))
+    os.replace(tmp, LIBRARY)  # atomic: a running process keeps its old mapping
+    (LIB_DIR / "backends.txt").write_text("\n".join(p.backends) + "\n")
+    print(f"build.py: wrote {LIBRARY.relative_to(ROOT)}", flush=True)
+    return LIBRARY
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--backends", help="comma-separated subset of host,neon,cl (default: all found)")
+    ap.add_argument("--debug", action="store_true", help="-O0 -g")
+    ap.add_argument("--clean", action="store_true", help="remove cached objects first")
+    ap.add_argument("--jobs", type=int, default=None)
+    a = ap.parse_args()
+    if a.clean:
+        shutil.rmtree(OBJ_DIR, ignore_errors=True)
+    build(a.backends.split(",") if a.backends else None, a.debug, a.jobs)
+
+
+if __name__ == "__main__":
+    main()

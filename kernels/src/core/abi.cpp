@@ -1,0 +1,242 @@
+// The C ABI. Every exported function runs its body inside guard(), which
+// turns any C++ exception into a status and a per-thread message: nothing
+// thrown inside the library reaches the caller.
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "armbert.h"
+#include "context.h"
+#include "cpu_features.h"
+#include "error.h"
+#include "op.h"
+#include "tensor.h"
+
+using namespace armbert;
+
+namespace {
+
+thread_local std::string g_last_error;
+
+template <typename F> armbert_status guard(const char *fn, F &&body) {
+    try {
+        g_last_error.clear();
+        body();
+        return ARMBERT_OK;
+    } catch (const Error &e) {
+        g_last_error = std::string(fn) + ": " + e.what();
+        return e.status;
+    } catch (const std::bad_alloc &) {
+        g_last_error = std::string(fn) + ": out of memory";
+        return ARMBERT_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        // ACL throws std::runtime_error for its own failures.
+        g_last_error = std::string(fn) + ": backend failure: " + e.what();
+        return ARMBERT_ERR_BACKEND;
+    } catch (...) {
+        g_last_error = std::string(fn) + ": unknown C++ exception";
+        return ARMBERT_ERR_INTERNAL;
+    }
+}
+
+template <typename T> void set_out(T **out, T *value) {
+    if (!out) {
+        delete value;
+        fail(ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+    }
+    *out = value;
+}
+
+Backend &backend_of(armbert_context *ctx) {
+    require(ctx != nullptr && ctx->impl != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+            "context is NULL");
+    return *ctx->impl;
+}
+
+// validate/create share this: descriptor checks, then what the backend supports.
+template <typename Desc> void validate(armbert_context *ctx, const Desc *desc,
+                                       const char *component) {
+    Backend &b = backend_of(ctx);
+    require(desc != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "descriptor is NULL");
+    check_desc(*desc);
+    b.check_precision(desc->precision, component);
+}
+
+template <typename Desc, typename Make>
+void create(armbert_context *ctx, const Desc *desc, armbert_op **out, const char *component,
+            Make make) {
+    validate(ctx, desc, component);
+    require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+    armbert_op *op = make(backend_of(ctx), *desc);
+    op->ctx = ctx;
+    *out = op;
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t armbert_abi_version(void) { return ARMBERT_ABI_VERSION; }
+const char *armbert_version_string(void) { return "armbert 0.1.0"; }
+
+const char *armbert_status_string(armbert_status status) {
+    switch (status) {
+    case ARMBERT_OK: return "ok";
+    case ARMBERT_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case ARMBERT_ERR_SHAPE: return "shape mismatch";
+    case ARMBERT_ERR_OUT_OF_RANGE: return "out of range";
+    case ARMBERT_ERR_UNSUPPORTED: return "unsupported";
+    case ARMBERT_ERR_OUT_OF_MEMORY: return "out of memory";
+    case ARMBERT_ERR_BACKEND: return "backend failure";
+    case ARMBERT_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+const char *armbert_last_error(void) { return g_last_error.c_str(); }
+uint32_t armbert_backends_compiled(void) { return backends_compiled(); }
+uint64_t armbert_cpu_features(void) { return cpu_features(); }
+
+armbert_status armbert_context_create(armbert_backend backend,
+                                      const armbert_context_options *options,
+                                      armbert_context **out) {
+    return guard("armbert_context_create", [&] {
+        require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+        auto ctx = std::make_unique<armbert_context>();
+        ctx->backend = backend;
+        if (options) {
+            require(options->num_cores >= 0 && (options->num_cores == 0 || options->cores),
+                    ARMBERT_ERR_INVALID_ARGUMENT, "cores is NULL but num_cores > 0");
+            for (int32_t i = 0; i < options->num_cores; ++i) {
+                int c = options->cores[i];
+                require(c >= 0 && c < online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
+                        "core " + std::to_string(c) + " does not exist (this machine has " +
+                            std::to_string(online_cpus()) + " cores)");
+                ctx->cores.push_back(c);
+            }
+            if (options->cache_dir) ctx->cache_dir = options->cache_dir;
+        }
+        int threads = options ? options->num_threads : 0;
+        if (threads <= 0) threads = ctx->cores.empty() ? online_cpus() : int(ctx->cores.size());
+        ctx->threads = threads;
+        ctx->impl = make_backend(ctx.get());
+        *out = ctx.release();
+    });
+}
+
+void armbert_context_destroy(armbert_context *ctx) { delete ctx; }
+
+armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer, size_t size) {
+    return guard("armbert_context_describe", [&] {
+        require(ctx && buffer && size > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+                "context and buffer must be non-NULL");
+        std::string s = std::string(backend_name(ctx->backend)) + ": " + ctx->impl->describe() +
+                        "; threads=" + std::to_string(ctx->threads);
+        if (!ctx->cores.empty()) {
+            s += "; cores=";
+            for (size_t i = 0; i < ctx->cores.size(); ++i)
+                s += (i ? "," : "") + std::to_string(ctx->cores[i]);
+        }
+        std::strncpy(buffer, s.c_str(), size - 1);
+        buffer[size - 1] = '\0';
+    });
+}
+
+armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype, int32_t ndim,
+                                     const int64_t *dims, armbert_tensor **out) {
+    return guard("armbert_tensor_create", [&] {
+        Backend &b = backend_of(ctx);
+        require(ndim >= 1 && ndim <= 8 && dims != nullptr, ARMBERT_ERR_SHAPE,
+                "a tensor needs 1 to 8 dims");
+        dtype_size(dtype);  // rejects unknown dtypes
+        std::vector<int64_t> d(dims, dims + ndim);
+        int64_t n = 1;
+        for (int64_t v : d) {
+            require(v > 0 && v < (int64_t(1) << 40) / n, ARMBERT_ERR_SHAPE,
+                    "tensor dims must be > 0 and their product < 2^40");
+            n *= v;
+        }
+        require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+        *out = b.new_tensor(ctx, dtype, d);
+    });
+}
+
+void armbert_tensor_destroy(armbert_tensor *tensor) { delete tensor; }
+
+armbert_status armbert_tensor_write(armbert_tensor *tensor, const void *src, size_t bytes) {
+    return guard("armbert_tensor_write", [&] {
+        require(tensor && src, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and src must be non-NULL");
+        tensor->write(src, bytes);
+    });
+}
+
+armbert_status armbert_tensor_read(const armbert_tensor *tensor, void *dst, size_t bytes) {
+    return guard("armbert_tensor_read", [&] {
+        require(tensor && dst, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and dst must be non-NULL");
+        tensor->read(dst, bytes);
+    });
+}
+
+void *armbert_tensor_data(armbert_tensor *tensor) { return tensor ? tensor->host() : nullptr; }
+
+armbert_status armbert_op_reshape(armbert_op *op, int32_t batch, int32_t seq) {
+    return guard("armbert_op_reshape", [&] {
+        require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
+        op->reshape(batch, seq);
+    });
+}
+
+void armbert_op_destroy(armbert_op *op) { delete op; }
+
+#define ARMBERT_COMPONENT(name, Desc, method)                                                 \
+    armbert_status armbert_##name##_validate(armbert_context *ctx, const Desc *desc) {        \
+        return guard("armbert_" #name "_validate", [&] { validate(ctx, desc, #name); });       \
+    }                                                                                          \
+    armbert_status armbert_##name##_create(armbert_context *ctx, const Desc *desc,            \
+                                           armbert_op **out) {                                 \
+        return guard("armbert_" #name "_create", [&] {                                        \
+            create(ctx, desc, out, #name,                                                      \
+                   [](Backend &b, const Desc &d) -> armbert_op * { return b.method(d); });     \
+        });                                                                                    \
+    }
+
+ARMBERT_COMPONENT(embeddings, armbert_embeddings_desc, new_embeddings)
+ARMBERT_COMPONENT(linear, armbert_linear_desc, new_linear)
+ARMBERT_COMPONENT(softmax, armbert_softmax_desc, new_softmax)
+ARMBERT_COMPONENT(attention, armbert_attention_desc, new_attention)
+ARMBERT_COMPONENT(layernorm, armbert_layernorm_desc, new_layernorm)
+ARMBERT_COMPONENT(gelu, armbert_eltwise_desc, new_gelu)
+ARMBERT_COMPONENT(add, armbert_eltwise_desc, new_add)
+#undef ARMBERT_COMPONENT
+
+armbert_status armbert_embeddings_run(armbert_op *op, const armbert_tensor *ids,
+                                      const armbert_tensor *type_ids, armbert_tensor *out) {
+    return guard("armbert_embeddings_run",
+                 [&] { op_cast<EmbeddingsOp>(op)->run(ids, type_ids, out); });
+}
+armbert_status armbert_linear_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
+    return guard("armbert_linear_run", [&] { op_cast<LinearOp>(op)->run(x, y); });
+}
+armbert_status armbert_softmax_run(armbert_op *op, const armbert_tensor *x,
+                                   const armbert_tensor *mask, armbert_tensor *y) {
+    return guard("armbert_softmax_run", [&] { op_cast<SoftmaxOp>(op)->run(x, mask, y); });
+}
+armbert_status armbert_attention_run(armbert_op *op, const armbert_tensor *qkv,
+                                     const armbert_tensor *mask, armbert_tensor *out) {
+    return guard("armbert_attention_run", [&] { op_cast<AttentionOp>(op)->run(qkv, mask, out); });
+}
+armbert_status armbert_layernorm_run(armbert_op *op, const armbert_tensor *x,
+                                     const armbert_tensor *residual, armbert_tensor *y) {
+    return guard("armbert_layernorm_run",
+                 [&] { op_cast<LayerNormOp>(op)->run(x, residual, y); });
+}
+armbert_status armbert_gelu_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
+    return guard("armbert_gelu_run", [&] { op_cast<GeluOp>(op)->run(x, y); });
+}
+armbert_status armbert_add_run(armbert_op *op, const armbert_tensor *a, const armbert_tensor *b,
+                               armbert_tensor *y) {
+    return guard("armbert_add_run", [&] { op_cast<AddOp>(op)->run(a, b, y); });
+}
+
+}  // extern "C"

@@ -1,0 +1,276 @@
+#include "op.h"
+
+#include <cmath>
+
+#include "error.h"
+
+void armbert_op::reshape(int b, int s) {
+    using namespace armbert;
+    require(b > 0 && s > 0, ARMBERT_ERR_SHAPE,
+            std::string(op_kind_name(kind())) + ": reshape needs batch > 0 and seq > 0, got " +
+                std::to_string(b) + " x " + std::to_string(s));
+    if (b == batch && s == seq) return;
+    int old_b = batch, old_s = seq;
+    batch = b;
+    seq = s;
+    try {
+        on_reshape();
+    } catch (...) {
+        batch = old_b;
+        seq = old_s;
+        throw;
+    }
+}
+
+namespace armbert {
+
+const char *op_kind_name(OpKind kind) {
+    switch (kind) {
+    case OpKind::Embeddings: return "embeddings";
+    case OpKind::Linear: return "linear";
+    case OpKind::Softmax: return "softmax";
+    case OpKind::Attention: return "attention";
+    case OpKind::LayerNorm: return "layernorm";
+    case OpKind::Gelu: return "gelu";
+    case OpKind::Add: return "add";
+    }
+    return "?";
+}
+
+static void require_reshaped(const armbert_op *op) {
+    require(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
+}
+
+void EmbeddingsOp::run(const armbert_tensor *ids, const armbert_tensor *type_ids,
+                       armbert_tensor *out) {
+    require_reshaped(this);
+    // Ids are read on the host: the lookup is a gather that every backend
+    // starts from host memory.
+    require(ids && ids->host(), ARMBERT_ERR_INVALID_ARGUMENT,
+            "embeddings: ids must be a host I32 tensor");
+    require(ids->dtype == ARMBERT_I32 && ids->numel == rows(), ARMBERT_ERR_SHAPE,
+            "embeddings: ids has shape " + ids->shape_string() + ", expected [" +
+                std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
+    if (type_ids) {
+        require(type_ids->host() != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+                "embeddings: type_ids must be a host I32 tensor");
+        require(type_ids->dtype == ARMBERT_I32 && type_ids->numel == rows(), ARMBERT_ERR_SHAPE,
+                "embeddings: type_ids has shape " + type_ids->shape_string() + ", expected [" +
+                    std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
+    }
+    require(seq <= desc.max_positions, ARMBERT_ERR_OUT_OF_RANGE,
+            "embeddings: sequence length " + std::to_string(seq) +
+                " is longer than the model's " + std::to_string(desc.max_positions) +
+                " positions");
+    check_tensor(out, "embeddings output", ctx, activation_dtype(desc.precision), rows(),
+                 desc.hidden);
+    const int32_t *id = data_of<int32_t>(ids);
+    const int32_t *tt = type_ids ? data_of<int32_t>(type_ids) : nullptr;
+    for (int64_t i = 0; i < rows(); ++i) {
+        if (id[i] < 0 || id[i] >= desc.vocab_size)
+            fail(ARMBERT_ERR_OUT_OF_RANGE,
+                 "embeddings: token id " + std::to_string(id[i]) + " at position " +
+                     std::to_string(i % seq) + " of sequence " + std::to_string(i / seq) +
+                     " is outside the vocabulary [0, " + std::to_string(desc.vocab_size) + ")");
+        if (tt && (tt[i] < 0 || tt[i] >= desc.type_vocab_size))
+            fail(ARMBERT_ERR_OUT_OF_RANGE,
+                 "embeddings: token type id " + std::to_string(tt[i]) + " is outside [0, " +
+                     std::to_string(desc.type_vocab_size) + ")");
+    }
+    compute(id, tt, out);
+}
+
+void LinearOp::run(const armbert_tensor *x, armbert_tensor *y) {
+    require_reshaped(this);
+    armbert_dtype dt = activation_dtype(desc.precision);
+    check_tensor(x, "linear input", ctx, dt, rows(), desc.in_features);
+    check_tensor(y, "linear output", ctx, dt, rows(), desc.out_features);
+    require(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "linear: input and output must differ");
+    compute(x, y);
+}
+
+static void check_mask(const armbert_op *op, const armbert_tensor *mask) {
+    if (mask) check_tensor(mask, "mask", op->ctx, ARMBERT_F32, op->batch, op->seq);
+}
+
+void SoftmaxOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y) {
+    require_reshaped(this);
+    armbert_dtype dt = activation_dtype(desc.precision);
+    require(x && x->numel % (rows()) == 0, ARMBERT_ERR_SHAPE,
+            std::string("softmax: input ") + (x ? x->shape_string() : "NULL") +
+                " is not [batch, rows, seq] for batch " + std::to_string(batch) + ", seq " +
+                std::to_string(seq));
+    int64_t rows_per_batch = x->numel / rows();
+    check_tensor(x, "softmax input", ctx, dt, batch * rows_per_batch, seq);
+    check_tensor(y, "softmax output", ctx, dt, batch * rows_per_batch, seq);
+    check_mask(this, mask);
+    compute(x, mask, y, rows_per_batch);
+}
+
+void AttentionOp::run(const armbert_tensor *qkv, const armbert_tensor *mask,
+                      armbert_tensor *out) {
+    require_reshaped(this);
+    armbert_dtype dt = activation_dtype(desc.precision);
+    check_tensor(qkv, "attention qkv", ctx, dt, rows(), 3 * int64_t(desc.hidden));
+    check_tensor(out, "attention output", ctx, dt, rows(), desc.hidden);
+    check_mask(this, mask);
+    require(qkv != out, ARMBERT_ERR_INVALID_ARGUMENT, "attention: qkv and output must differ");
+    compute(qkv, mask, out);
+}
+
+void LayerNormOp::run(const armbert_tensor *x, const armbert_tensor *residual,
+                      armbert_tensor *y) {
+    require_reshaped(this);
+    armbert_dtype dt = activation_dtype(desc.precision);
+    check_tensor(x, "layernorm input", ctx, dt, rows(), desc.hidden);
+    if (residual) check_tensor(residual, "layernorm residual", ctx, dt, rows(), desc.hidden);
+    check_tensor(y, "layernorm output", ctx, dt, rows(), desc.hidden);
+    compute(x, residual, y);
+}
+
+static void check_same(const armbert_op *op, const armbert_tensor *t, const char *name,
+                       armbert_precision p, const armbert_tensor *like) {
+    require(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
+    require(t->ctx == op->ctx, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(name) + " belongs to another context");
+    require(t->dtype == activation_dtype(p), ARMBERT_ERR_SHAPE,
+            std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
+                dtype_name(activation_dtype(p)));
+    require(t->numel == like->numel, ARMBERT_ERR_SHAPE,
+            std::string(name) + " has shape " + t->shape_string() + ", expected " +
+                std::to_string(like->numel) + " elements like " + like->shape_string());
+}
+
+void GeluOp::run(const armbert_tensor *x, armbert_tensor *y) {
+    require(x != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "gelu: input is NULL");
+    check_same(this, x, "gelu input", desc.precision, x);
+    check_same(this, y, "gelu output", desc.precision, x);
+    compute(x, y);
+}
+
+void AddOp::run(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) {
+    require(a != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "add: first input is NULL");
+    check_same(this, a, "add input a", desc.precision, a);
+    check_same(this, b, "add input b", desc.precision, a);
+    check_same(this, y, "add output", desc.precision, a);
+    compute(a, b, y);
+}
+
+static void check_precision_value(armbert_precision p, const char *who) {
+    require(p == ARMBERT_PRECISION_FP32 || p == ARMBERT_PRECISION_FP16 ||
+                p == ARMBERT_PRECISION_INT8,
+            ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(who) + ": unknown precision " + std::to_string(int(p)));
+}
+
+static void positive(int64_t v, const char *what) {
+    require(v > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(what) + " must be > 0, got " + std::to_string(v));
+}
+
+static void non_null(const void *p, const char *what) {
+    require(p != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
+}
+
+static void eps_ok(float eps, const char *who) {
+    require(std::isfinite(eps) && eps > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(who) + ": eps must be finite and > 0");
+}
+
+void check_desc(const armbert_embeddings_desc &d) {
+    check_precision_value(d.precision, "embeddings");
+    positive(d.vocab_size, "embeddings: vocab_size");
+    positive(d.max_positions, "embeddings: max_positions");
+    positive(d.type_vocab_size, "embeddings: type_vocab_size");
+    positive(d.hidden, "embeddings: hidden");
+    eps_ok(d.eps, "embeddings");
+    non_null(d.word, "embeddings: word table");
+    non_null(d.position, "embeddings: position table");
+    non_null(d.token_type, "embeddings: token type table");
+    non_null(d.gamma, "embeddings: gamma");
+    non_null(d.beta, "embeddings: beta");
+}
+
+void check_desc(const armbert_linear_desc &d) {
+    check_precision_value(d.precision, "linear");
+    positive(d.in_features, "linear: in_features");
+    positive(d.out_features, "linear: out_features");
+    require(d.activation == ARMBERT_ACTIVATION_NONE || d.activation == ARMBERT_ACTIVATION_GELU ||
+                d.activation == ARMBERT_ACTIVATION_TANH,
+            ARMBERT_ERR_INVALID_ARGUMENT,
+            "linear: unknown activation " + std::to_string(int(d.activation)));
+    if (d.precision == ARMBERT_PRECISION_INT8) {
+        non_null(d.weight_i8, "linear (int8): weight_i8");
+        non_null(d.weight_scale, "linear (int8): weight_scale");
+        for (int32_t n = 0; n < d.out_features; ++n)
+            require(std::isfinite(d.weight_scale[n]) && d.weight_scale[n] > 0,
+                    ARMBERT_ERR_INVALID_ARGUMENT,
+                    "linear (int8): weight_scale[" + std::to_string(n) +
+                        "] must be finite and > 0");
+        require(std::isfinite(d.input_scale), ARMBERT_ERR_INVALID_ARGUMENT,
+                "linear (int8): input_scale is not finite");
+        if (d.input_smooth)
+            for (int32_t k = 0; k < d.in_features; ++k)
+                require(std::isfinite(d.input_smooth[k]) && d.input_smooth[k] > 0,
+                        ARMBERT_ERR_INVALID_ARGUMENT,
+                        "linear (int8): input_smooth[" + std::to_string(k) +
+                            "] must be finite and > 0");
+        require(d.num_outliers >= 0 && d.num_outliers <= d.in_features,
+                ARMBERT_ERR_INVALID_ARGUMENT, "linear (int8): num_outliers out of range");
+        if (d.num_outliers > 0) {
+            non_null(d.outlier_channels, "linear (int8): outlier_channels");
+            non_null(d.outlier_weight, "linear (int8): outlier_weight");
+            for (int32_t j = 0; j < d.num_outliers; ++j)
+                require(d.outlier_channels[j] >= 0 && d.outlier_channels[j] < d.in_features,
+                        ARMBERT_ERR_OUT_OF_RANGE,
+                        "linear (int8): outlier channel " +
+                            std::to_string(d.outlier_channels[j]) + " is not an input channel");
+        }
+    } else {
+        non_null(d.weight, "linear: weight");
+    }
+}
+
+void check_desc(const armbert_softmax_desc &d) {
+    check_precision_value(d.precision, "softmax");
+    require(std::isfinite(d.scale) && d.scale > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+            "softmax: scale must be finite and > 0");
+}
+
+void check_desc(const armbert_attention_desc &d) {
+    check_precision_value(d.precision, "attention");
+    positive(d.hidden, "attention: hidden");
+    positive(d.heads, "attention: heads");
+    require(d.hidden % d.heads == 0, ARMBERT_ERR_INVALID_ARGUMENT,
+            "attention: hidden " + std::to_string(d.hidden) + " is not a multiple of heads " +
+                std::to_string(d.heads));
+}
+
+void check_desc(const armbert_layernorm_desc &d) {
+    check_precision_value(d.precision, "layernorm");
+    positive(d.hidden, "layernorm: hidden");
+    eps_ok(d.eps, "layernorm");
+    non_null(d.gamma, "layernorm: gamma");
+    non_null(d.beta, "layernorm: beta");
+}
+
+void check_desc(const armbert_eltwise_desc &d) { check_precision_value(d.precision, "eltwise"); }
+
+template <typename T> T *op_cast(armbert_op *op) {
+    require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
+    T *t = dynamic_cast<T *>(op);
+    require(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string("op is a ") + op_kind_name(op->kind()) + " op, not the kind called");
+    return t;
+}
+
+template EmbeddingsOp *op_cast<EmbeddingsOp>(armbert_op *);
+template LinearOp *op_cast<LinearOp>(armbert_op *);
+template SoftmaxOp *op_cast<SoftmaxOp>(armbert_op *);
+template AttentionOp *op_cast<AttentionOp>(armbert_op *);
+template LayerNormOp *op_cast<LayerNormOp>(armbert_op *);
+template GeluOp *op_cast<GeluOp>(armbert_op *);
+template AddOp *op_cast<AddOp>(armbert_op *);
+
+}  // namespace armbert

@@ -1,0 +1,94 @@
+// Op interfaces. armbert_op holds what every component shares (shape state);
+// one abstract class per component declares its run(); each backend
+// implements them in kernels/src/<backend>/<component>.cpp. Argument checks
+// that do not depend on the backend live here, so backends only compute.
+#pragma once
+#include "armbert.h"
+#include "context.h"
+#include "tensor.h"
+
+enum class OpKind { Embeddings, Linear, Softmax, Attention, LayerNorm, Gelu, Add };
+
+struct armbert_op {
+    armbert_context *ctx = nullptr;
+    int batch = 0, seq = 0;
+
+    virtual ~armbert_op() = default;
+    virtual OpKind kind() const = 0;
+    void reshape(int b, int s);
+    int64_t rows() const { return int64_t(batch) * seq; }
+
+  protected:
+    // Backend hook: size workspaces, configure backend functions.
+    virtual void on_reshape() {}
+};
+
+namespace armbert {
+
+const char *op_kind_name(OpKind kind);
+// Casts an op handle to the component the caller expects, with a clear error.
+template <typename T> T *op_cast(armbert_op *op);
+
+struct EmbeddingsOp : armbert_op {
+    armbert_embeddings_desc desc{};  // weight pointers are not kept
+    OpKind kind() const override { return OpKind::Embeddings; }
+    void run(const armbert_tensor *ids, const armbert_tensor *type_ids, armbert_tensor *out);
+    virtual void compute(const int32_t *ids, const int32_t *type_ids, armbert_tensor *out) = 0;
+};
+
+struct LinearOp : armbert_op {
+    armbert_linear_desc desc{};
+    OpKind kind() const override { return OpKind::Linear; }
+    void run(const armbert_tensor *x, armbert_tensor *y);
+    virtual void compute(const armbert_tensor *x, armbert_tensor *y) = 0;
+};
+
+struct SoftmaxOp : armbert_op {
+    armbert_softmax_desc desc{};
+    OpKind kind() const override { return OpKind::Softmax; }
+    void run(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y);
+    // x, y: [batch, rows_per_batch, seq]
+    virtual void compute(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y,
+                         int64_t rows_per_batch) = 0;
+};
+
+struct AttentionOp : armbert_op {
+    armbert_attention_desc desc{};
+    OpKind kind() const override { return OpKind::Attention; }
+    void run(const armbert_tensor *qkv, const armbert_tensor *mask, armbert_tensor *out);
+    virtual void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
+                         armbert_tensor *out) = 0;
+};
+
+struct LayerNormOp : armbert_op {
+    armbert_layernorm_desc desc{};
+    OpKind kind() const override { return OpKind::LayerNorm; }
+    void run(const armbert_tensor *x, const armbert_tensor *residual, armbert_tensor *y);
+    virtual void compute(const armbert_tensor *x, const armbert_tensor *residual,
+                         armbert_tensor *y) = 0;
+};
+
+// Elementwise ops work on any shape: run checks that the tensors match.
+struct GeluOp : armbert_op {
+    armbert_eltwise_desc desc{};
+    OpKind kind() const override { return OpKind::Gelu; }
+    void run(const armbert_tensor *x, armbert_tensor *y);
+    virtual void compute(const armbert_tensor *x, armbert_tensor *y) = 0;
+};
+
+struct AddOp : armbert_op {
+    armbert_eltwise_desc desc{};
+    OpKind kind() const override { return OpKind::Add; }
+    void run(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y);
+    virtual void compute(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) = 0;
+};
+
+// Descriptor checks shared by every backend (InvalidArgument on failure).
+void check_desc(const armbert_embeddings_desc &d);
+void check_desc(const armbert_linear_desc &d);
+void check_desc(const armbert_softmax_desc &d);
+void check_desc(const armbert_attention_desc &d);
+void check_desc(const armbert_layernorm_desc &d);
+void check_desc(const armbert_eltwise_desc &d);
+
+}  // namespace armbert

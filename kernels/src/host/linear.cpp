@@ -1,0 +1,163 @@
+// Linear (GEMM + bias, optional GELU/tanh) on the host in three precisions.
+// Output channels are split over the context's threads in blocks of kNr.
+#include <algorithm>
+#include <memory>
+
+#include "gemm.h"
+#include "ops.h"
+#include "parallel.h"
+#include "vecmath.h"
+
+namespace armbert::host {
+
+void apply_bias_activation(float *row, const float *bias, int n, armbert_activation act) {
+    if (bias)
+        for (int i = 0; i < n; ++i) row[i] += bias[i];
+    if (act == ARMBERT_ACTIVATION_GELU)
+        for (int i = 0; i < n; ++i) row[i] = gelu(row[i]);
+    else if (act == ARMBERT_ACTIVATION_TANH)
+        for (int i = 0; i < n; ++i) row[i] = fast_tanh(row[i]);
+}
+
+namespace {
+
+int blocks_of(int n) { return (n + kNr - 1) / kNr; }
+
+struct LinearF32 : LinearOp {
+    std::vector<float> w, bias;
+    void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        const float *xp = data_of<float>(x);
+        float *yp = data_of<float>(y);
+        parallel_for(*ctx, blocks_of(N), [&](int64_t b0, int64_t b1, int) {
+            int n0 = int(b0) * kNr, n1 = std::min(N, int(b1) * kNr);
+            sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0, N);
+            for (int m = 0; m < M; ++m)
+                apply_bias_activation(yp + size_t(m) * N + n0, bias.empty() ? nullptr : bias.data() + n0,
+                                      n1 - n0, desc.activation);
+        });
+    }
+};
+
+// fp16 weights and activations; fp32 accumulation: each thread widens a
+// panel of kPanel weight rows to fp32 and calls sgemm on it.
+struct LinearF16 : LinearOp {
+    static constexpr int kPanel = 64;
+    std::vector<uint16_t> w;
+    std::vector<float> bias, x32, y32, panels;
+    void on_reshape() override {
+        x32.assign(size_t(rows()) * desc.in_features, 0.0f);
+        y32.assign(size_t(rows()) * desc.out_features, 0.0f);
+        panels.assign(size_t(ctx->threads) * kPanel * desc.in_features, 0.0f);
+    }
+    void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+            f16_to_f32(data_of<uint16_t>(x) + m0 * K, x32.data() + m0 * K, size_t((m1 - m0) * K));
+        });
+        int npanels = (N + kPanel - 1) / kPanel;
+        parallel_for(*ctx, npanels, [&](int64_t p0, int64_t p1, int t) {
+            float *panel = panels.data() + size_t(t) * kPanel * K;
+            for (int64_t p = p0; p < p1; ++p) {
+                int n0 = int(p) * kPanel, nn = std::min(kPanel, N - n0);
+                f16_to_f32(w.data() + size_t(n0) * K, panel, size_t(nn) * K);
+                sgemm_nt(M, nn, K, 1.0f, x32.data(), K, panel, K, 0.0f, y32.data() + n0, N);
+                for (int m = 0; m < M; ++m) {
+                    float *row = y32.data() + size_t(m) * N + n0;
+                    apply_bias_activation(row, bias.empty() ? nullptr : bias.data() + n0, nn,
+                                          desc.activation);
+                    f32_to_f16(row, data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
+                }
+            }
+        });
+    }
+};
+
+struct LinearI8 : LinearOp {
+    PackedS8 w;
+    std::vector<float> bias, col_scale, row_scale, inv_smooth, tmp;
+    std::vector<uint8_t> xq;
+    // LLM.int8() outliers: fp32 columns, their inputs gathered per row.
+    std::vector<int32_t> outliers;
+    std::vector<float> outlier_w, outlier_x, extra;
+    void on_reshape() override {
+        xq.assign(size_t(rows()) * w.Kp, 128);
+        row_scale.assign(size_t(rows()), 1.0f);
+        tmp.assign(inv_smooth.empty() ? 0 : size_t(ctx->threads) * desc.in_features, 0.0f);
+        outlier_x.assign(size_t(rows()) * outliers.size(), 0.0f);
+        extra.assign(outliers.empty() ? 0 : size_t(rows()) * desc.out_features, 0.0f);
+    }
+    void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        const float *xp = data_of<float>(x);
+        const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
+        parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int t) {
+            quantize_rows_u8(xp + m0 * K, int(m1 - m0), K, w.Kp, desc.input_scale, inv,
+                             xq.data() + m0 * w.Kp, row_scale.data() + m0,
+                             inv ? tmp.data() + size_t(t) * K : nullptr);
+        });
+        const int O = int(outliers.size());
+        for (int m = 0; O && m < M; ++m)
+            for (int j = 0; j < O; ++j)
+                outlier_x[size_t(m) * O + j] = xp[size_t(m) * K + outliers[j]];
+        parallel_for(*ctx, blocks_of(N), [&](int64_t b0, int64_t b1, int) {
+            int n0 = int(b0) * kNr, n1 = std::min(N, int(b1) * kNr);
+            if (O)
+                sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
+                         outlier_w.data() + size_t(n0) * O, O, 0.0f, extra.data() + n0, N);
+            gemm_s8_dequant(w, xq.data(), M, int(b0), int(b1), row_scale.data(),
+                            col_scale.data(), O ? extra.data() : nullptr,
+                            bias.empty() ? nullptr : bias.data(), desc.activation,
+                            data_of<float>(y), N);
+        });
+    }
+};
+
+template <typename T> std::vector<T> copy_of(const T *p, size_t n) {
+    return p ? std::vector<T>(p, p + n) : std::vector<T>();
+}
+
+}  // namespace
+
+LinearOp *new_linear(const armbert_linear_desc &d) {
+    const size_t N = size_t(d.out_features), K = size_t(d.in_features);
+    std::unique_ptr<LinearOp> op;
+    if (d.precision == ARMBERT_PRECISION_FP32) {
+        auto o = std::make_unique<LinearF32>();
+        o->w = copy_of(d.weight, N * K);
+        o->bias = copy_of(d.bias, N);
+        op = std::move(o);
+    } else if (d.precision == ARMBERT_PRECISION_FP16) {
+        auto o = std::make_unique<LinearF16>();
+        o->w.resize(N * K);
+        f32_to_f16(d.weight, o->w.data(), N * K);
+        o->bias = copy_of(d.bias, N);
+        op = std::move(o);
+    } else {
+        auto o = std::make_unique<LinearI8>();
+        o->w = pack_s8(d.weight_i8, int(N), int(K));
+        o->col_scale = copy_of(d.weight_scale, N);
+        o->bias = copy_of(d.bias, N);
+        if (d.input_smooth || d.num_outliers > 0) {
+            o->inv_smooth.assign(K, 1.0f);
+            if (d.input_smooth)
+                for (size_t k = 0; k < K; ++k) o->inv_smooth[k] = 1.0f / d.input_smooth[k];
+            // An outlier channel is computed in fp32: drop it from the int8 part.
+            for (int32_t j = 0; j < d.num_outliers; ++j) o->inv_smooth[d.outlier_channels[j]] = 0;
+            o->outliers.assign(d.outlier_channels, d.outlier_channels + d.num_outliers);
+            o->outlier_w = copy_of(d.outlier_weight, N * size_t(d.num_outliers));
+        }
+        op = std::move(o);
+    }
+    op->desc = d;
+    op->desc.weight = nullptr;  // weights are packed; the caller's memory is not kept
+    op->desc.weight_i8 = nullptr;
+    op->desc.weight_scale = nullptr;
+    op->desc.bias = nullptr;
+    op->desc.input_smooth = nullptr;
+    op->desc.outlier_channels = nullptr;
+    op->desc.outlier_weight = nullptr;
+    return op.release();
+}
+
+}  // namespace armbert::host

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from armbert import _native as nat
+from armbert import errors, quant
+
+from .. import reference as ref
+from .conftest import (act_dtype, as_precision, assert_close, backend_params,
+                       precision_params, result, tensor)
+
+# (rows, in_features, out_features): S=1, S=7, features that are not multiples
+# of 64 (or of the int8 kernel's 4 and 32), and a BERT-sized one.
+SHAPES = [(1, 72, 72), (7, 72, 216), (14, 100, 37), (128, 384, 1536)]
+
+
+@backend_params
+@precision_params
+@pytest.mark.parametrize("activation", ["none", "gelu", "tanh"])
+@pytest.mark.parametrize("rows,k,n", SHAPES)
+def test_linear_matches_reference(contexts, rng, backend, precision, activation, rows, k, n):
+    ctx = contexts(backend)
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    y = nat.Tensor(ctx, (rows, n), act_dtype(precision))
+    if precision == "int8":
+        wq, ws = quant.quantize_weight_per_channel(w)
+        op = nat.Linear(ctx, None, b, "int8", activation, weight_i8=wq, weight_scale=ws)
+        xq, xs = quant.quantize_rows(x)
+        acc = xq.astype(np.int64) @ wq.astype(np.int64).T
+        pre = (acc.astype(np.float64) * (xs.reshape(-1, 1) * ws.reshape(1, -1))) + b
+        expected = ref.linear(pre, np.eye(n, dtype=np.float32), None, activation)
+        # Sanity: int8 stays near fp32 (error bound of symmetric 8-bit rounding).
+        fp32 = ref.linear(x, w, b, activation)
+        assert np.abs(expected - fp32).max() < 0.05 * np.abs(fp32).max() + 0.05
+    else:
+        op = nat.Linear(ctx, w, b, precision, activation)
+        expected = ref.linear(as_precision(x, precision), as_precision(w, precision), b,
+                              activation)
+    op.reshape(1, rows)
+    op.run(tensor(ctx, x, precision), y)
+    assert_close(result(y), expected, precision, f"{backend}/{precision}/{activation}")
+
+
+@backend_params
+def test_int8_static_scale_saturates_like_reference(contexts, rng, backend):
+    ctx = contexts(backend)
+    x = rng.standard_normal((7, 40)).astype(np.float32) * 3
+    w = rng.standard_normal((9, 40)).astype(np.float32)
+    wq, ws = quant.quantize_weight_per_channel(w)
+    scale = 2.0 / 127  # clips everything beyond |2|
+    op = nat.Linear(ctx, None, None, "int8", weight_i8=wq, weight_scale=ws, input_scale=scale)
+    op.reshape(1, 7)
+    y = nat.Tensor(ctx, (7, 9))
+    op.run(nat.Tensor.from_numpy(ctx, x), y)
+    expected = quant.linear_int8_reference(x, wq, ws, None, scale)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@backend_params
+def test_linear_rejects_bad_shapes_and_values(contexts, backend):
+    ctx = contexts(backend)
+    w = np.ones((4, 3), np.float32)
+    op = nat.Linear(ctx, w, None)
+    with pytest.raises(errors.InvalidArgumentError, match="reshape"):
+        op.run(nat.Tensor(ctx, (2, 3)), nat.Tensor(ctx, (2, 4)))
+    op.reshape(1, 2)
+    with pytest.raises(errors.ShapeError, match="linear input has shape"):
+        op.run(nat.Tensor(ctx, (2, 5)), nat.Tensor(ctx, (2, 4)))
+    with pytest.raises(errors.ShapeError, match="dtype f16, expected f32"):
+        op.run(nat.Tensor(ctx, (2, 3), np.float16), nat.Tensor(ctx, (2, 4)))
+    with pytest.raises(errors.ShapeError, match="bias"):
+        nat.Linear(ctx, w, np.ones(5))
+    with pytest.raises(errors.InvalidArgumentError, match="weight_scale"):
+        nat.Linear(ctx, None, None, "int8", weight_i8=np.ones((4, 3), np.int8),
+                   weight_scale=np.array([1, 1, 0, 1], np.float32))
+    with pytest.raises(errors.InvalidArgumentError, match="unknown precision"):
+        nat.Linear(ctx, w, None, "int4")
