@@ -1,0 +1,119 @@
+"""`armbert` command line: `run` (the main job), `info`.
+
+    armbert run                     # bundled MiniLM: similarity matrix + latency per precision
+    armbert run --backend host --precisions fp32,int8 --sentences "a" "b"
+    armbert info                    # backends in this build, CPU features, devices
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import _native as nat
+from .engine import Engine, backends, best_backend
+from .loaders import load
+from .sentence import SentenceEncoder
+
+SENTENCES = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "Quantized BERT runs on the big cores of an ARM board.",
+    "An int8 transformer executes on the Cortex-A cluster.",
+]
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up: first-run packing and buffer allocation
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def _print_matrix(sentences, vecs) -> None:
+    sim = vecs @ vecs.T
+    width = max(len(s) for s in sentences)
+    short = [f"s{i}" for i in range(len(sentences))]
+    print(" " * (width + 6) + "".join(f"{s:>7}" for s in short))
+    for i, s in enumerate(sentences):
+        print(f"{short[i]:>3}  {s:<{width}} " + "".join(f"{v:7.3f}" for v in sim[i]))
+
+
+def cmd_run(args) -> int:
+    model = load(args.model)
+    backend = args.backend or best_backend()
+    sentences = args.sentences or SENTENCES
+    precisions = args.precisions.split(",")
+    print(f"model: {model.source} (L={model.config.num_hidden_layers}, "
+          f"H={model.config.hidden_size}); backend: {backend}; threads: {args.threads or 'all'}")
+    reference = None
+    rows = []
+    for precision in precisions:
+        engine = Engine(model, backend=backend, precision=precision, threads=args.threads)
+        encoder = SentenceEncoder(engine)
+        vecs = encoder.encode(sentences)
+        if reference is None:
+            reference = vecs
+            print(f"\ncosine similarity ({precision}):")
+            _print_matrix(sentences, vecs)
+        agree = float(np.min(np.sum(vecs * reference, axis=1)))
+        batch_ms = _median_ms(lambda: encoder.encode(sentences), args.repeats)
+        ids = np.random.default_rng(0).integers(1000, model.config.vocab_size,
+                                                (1, min(args.seq, model.config.max_position_embeddings)))
+        seq_ms = _median_ms(lambda: engine.run(ids), args.repeats)
+        rows.append((precision, batch_ms, seq_ms, agree))
+    print(f"\nlatency on {backend} (median of {args.repeats}):")
+    print(f"{'precision':<10}{'sentences (ms)':>16}{f'B=1 S={args.seq} (ms)':>20}"
+          f"{'cos vs ' + precisions[0]:>14}")
+    for precision, batch_ms, seq_ms, agree in rows:
+        print(f"{precision:<10}{batch_ms:>16.1f}{seq_ms:>20.1f}{agree:>14.5f}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    print(f"backends in this build: {', '.join(backends())}")
+    print(f"cpu features: {', '.join(nat.cpu_features()) or 'none detected'}")
+    print(f"library: {nat.library_path()}")
+    for b in backends():
+        try:
+            with nat.Context(b) as ctx:
+                print(f"  {ctx.describe()}")
+        except Exception as e:  # a backend compiled in but without a device
+            print(f"  {b}: unavailable: {e}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="armbert", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="embed sentences with the bundled model, show latency")
+    r.add_argument("--model", default=None, help="HF directory, .onnx file (default: bundled)")
+    r.add_argument("--backend", default=None, choices=nat.BACKENDS)
+    r.add_argument("--precisions", default="fp32,fp16,int8")
+    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--seq", type=int, default=128)
+    r.add_argument("--repeats", type=int, default=10)
+    r.add_argument("--sentences", nargs="+", default=None)
+    r.set_defaults(fn=cmd_run)
+    i = sub.add_parser("info", help="backends, CPU features, devices")
+    i.set_defaults(fn=cmd_info)
+    args = ap.parse_args(argv)
+    from .errors import ArmbertError
+    try:
+        return args.fn(args)
+    except ArmbertError as e:
+        print(f"armbert: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``load()``: one entry point for every checkpoint source, dispatching on its type.
+
+torch and onnx are imported only by the loaders that need them, so the bundled and
+HF-directory paths work where only numpy is installed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from armbert.config import BertConfig
+from armbert.errors import CheckpointError
+from armbert.model import BertModel
+
+__all__ = ["load"]
+
+
+def load(source: Any = None, config: BertConfig | dict | None = None) -> BertModel:
+    """Load a BERT encoder.
+
+    ``source``: None (the bundled all-MiniLM-L6-v2); an HF model directory; a
+    ``.onnx`` file; a ``.safetensors``/``.bin`` file with config.json beside it (or
+    ``config=``); a torch ``nn.Module`` (transformers BertModel/BertForX, or any module
+    with BERT state-dict names and a ``config``); or a BertModel, returned as is.
+    ``config`` (BertConfig or HF dict) overrides what the source says.
+    """
+    if isinstance(config, dict):
+        config = BertConfig.from_dict(config)
+    if config is not None and not isinstance(config, BertConfig):
+        raise TypeError(f"config must be a BertConfig or a dict, not {type(config).__name__}")
+    if source is None:
+        from armbert.loaders.bundled import load_bundled
+
+        return load_bundled(config)
+    if isinstance(source, BertModel):
+        return source.validate()
+    if isinstance(source, (str, os.PathLike)):
+        return _load_path(Path(source), config)
+    if _is_torch_module(source):
+        from armbert.loaders.torch_module import load_module
+
+        return load_module(source, config)
+    raise TypeError(f"cannot load a BERT model from a {type(source).__module__}."
+                    f"{type(source).__qualname__}: expected None, a path, a torch nn.Module "
+                    f"or a BertModel")
+
+
+def _load_path(path: Path, config: BertConfig | None) -> BertModel:
+    from armbert.loaders.hf import load_dir
+
+    if path.is_dir():
+        return load_dir(path, config)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory")
+    if path.suffix == ".onnx":
+        from armbert.loaders.onnx_model import load_onnx
+
+        return load_onnx(path, config)
+    if path.suffix in (".safetensors", ".bin") or path.name.endswith(".index.json"):
+        if config is None and not (path.parent / "config.json").is_file():
+            raise CheckpointError(f"{path}: no config.json beside it; pass config=")
+        return load_dir(path.parent, config, weights=path)
+    raise CheckpointError(f"{path}: unknown checkpoint type (expected a model directory, "
+                          f".onnx, .safetensors or .bin)")
+
+
+def _is_torch_module(obj: Any) -> bool:
+    # Checked through the class hierarchy so plain objects never import torch.
+    return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
+               for c in type(obj).__mro__)

@@ -1,0 +1,103 @@
+"""Load a Hugging Face model directory: config.json plus safetensors or pytorch_model.bin.
+
+The safetensors path needs only numpy and json, so it works on the boards; torch is
+imported only for a ``pytorch_model.bin`` (loaded with ``weights_only=True``: a pickle
+from the internet must not run code).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from armbert.config import BertConfig
+from armbert.errors import CheckpointError
+from armbert.loaders import safetensors
+from armbert.model import BertModel
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
+
+
+def read_config(path: str | os.PathLike) -> BertConfig:
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read: {e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON: {e}") from e
+    try:
+        return BertConfig.from_dict(d)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
+             weights: str | os.PathLike | None = None) -> BertModel:
+    """Load ``directory``; ``weights`` picks one file in it (else the first of _WEIGHT_FILES).
+
+    An explicit ``config`` replaces config.json (which may then be absent).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: not a directory")
+    if config is None:
+        if not (directory / "config.json").is_file():
+            raise CheckpointError(f"{directory}: no config.json (pass config= to load anyway)")
+        config = read_config(directory / "config.json")
+    if weights is None:
+        found = [directory / n for n in _WEIGHT_FILES if (directory / n).is_file()]
+        if not found:
+            raise CheckpointError(f"{directory}: no weights (looked for "
+                                  f"{', '.join(_WEIGHT_FILES)})")
+        weights = found[0]
+    weights = Path(weights)
+    sd = read_weights(weights)
+    tokenizer = directory / "tokenizer.json"
+    return BertModel.from_state_dict(config, sd, source=str(weights),
+                                     tokenizer_path=str(tokenizer) if tokenizer.is_file() else None)
+
+
+def read_weights(path: Path) -> dict[str, np.ndarray]:
+    if path.name.endswith(".index.json"):
+        return _read_sharded(path)
+    if path.suffix == ".safetensors":
+        return safetensors.load_file(path)
+    if path.suffix in (".bin", ".pt", ".pth"):
+        return _read_torch(path)
+    raise CheckpointError(f"{path}: unknown weight file type (expected .safetensors or .bin)")
+
+
+def _read_sharded(index: Path) -> dict[str, np.ndarray]:
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{index}: not a valid shard index: {e!r}") from e
+    sd: dict[str, np.ndarray] = {}
+    for shard in shards:
+        sd.update(read_weights(index.parent / shard))
+    return sd
+
+
+def _read_torch(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError as e:
+        raise CheckpointError(f"{path}: reading a PyTorch pickle needs torch, which is not "
+                              f"installed; convert it to model.safetensors") from e
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad pickle
+        raise CheckpointError(f"{path}: cannot load with torch.load(weights_only=True): "
+                              f"{e}") from e
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{path}: holds a {type(sd).__name__}, not a state dict")
+    from armbert.loaders.torch_module import tensor_to_numpy
+
+    return {k: tensor_to_numpy(v) for k, v in sd.items() if isinstance(v, torch.Tensor)}

@@ -1,0 +1,218 @@
+"""INT8 quantization math in numpy: the bit-exact reference of the native INT8 linear.
+
+What is int8 (armbert.h): only the linear ops, i.e. each layer's fused QKV, attention
+output, FFN in and FFN out (and optionally the pooler). Their weights are int8,
+symmetric, one float32 scale per output channel; their float32 inputs are quantized
+to int8 on the fly with a static per-tensor scale (from calibration) or a dynamic
+per-row scale; products accumulate in int32 and are dequantized to float32.
+Embeddings, layernorm, softmax, GELU and the attention products stay float32.
+
+Everything is computed in float32 in the order the header gives, so a native kernel
+that does the same (and is compiled without contracting a*b+c into FMA) matches bit
+for bit. ``1/scale`` is a float32 division, as ``1.0f / scale`` is in C.
+Rounding is round-half-to-even (``np.rint`` = C ``rintf`` in the default mode).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from armbert.errors import InvalidArgumentError
+
+QMAX = 127  # symmetric: -128 is never produced, so |q| * |q| sums cannot overflow early
+_F32 = np.float32
+
+
+def _scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
+    absmax = np.asarray(absmax, dtype=_F32)
+    # All-zero rows get scale 1: any scale quantizes them to 0, and 1 avoids 1/0.
+    return np.where(absmax > 0, absmax / _F32(QMAX), _F32(1.0)).astype(_F32)
+
+
+def _quantize(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    inv = _F32(1.0) / scale.astype(_F32)
+    return np.clip(np.rint(x * inv), -QMAX, QMAX).astype(np.int8)
+
+
+def quantize_weight_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """w float [N, K] -> (q int8 [N, K], scale float32 [N]) with scale = max|w_row| / 127."""
+    w = np.asarray(w, dtype=_F32)
+    if w.ndim != 2:
+        raise InvalidArgumentError(f"weight must be 2-D [out, in], got shape {w.shape}")
+    scale = _scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
+    return _quantize(w, scale[:, None]), scale
+
+
+def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """x float [M, K] -> (q int8 [M, K], scales float32 [M]).
+
+    ``scale`` None (or <= 0, as in the C descriptor): dynamic, max|x_row| / 127 per
+    row. Otherwise static: that one scale for every row (returned repeated).
+    """
+    x = np.asarray(x, dtype=_F32)
+    if x.ndim != 2:
+        raise InvalidArgumentError(f"x must be 2-D [rows, features], got shape {x.shape}")
+    if scale is None or scale <= 0:
+        scales = _scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
+                                     else np.zeros(x.shape[0]))
+    else:
+        if not math.isfinite(scale):
+            raise InvalidArgumentError(f"input scale must be finite, got {scale}")
+        scales = np.full(x.shape[0], _F32(scale), dtype=_F32)
+    return _quantize(x, scales[:, None]), scales
+
+
+def linear_int8_reference(x: np.ndarray, q_w: np.ndarray, w_scale: np.ndarray,
+                          bias: np.ndarray | None, input_scale: float | None) -> np.ndarray:
+    """y = float(acc_int32) * (scale_x * w_scale[n]) + b[n], all float32, in that order."""
+    q_w = np.asarray(q_w)
+    if q_w.dtype != np.int8 or q_w.ndim != 2:
+        raise InvalidArgumentError(f"q_w must be int8 [out, in], got {q_w.dtype} {q_w.shape}")
+    x = np.asarray(x, dtype=_F32)
+    if x.ndim != 2 or x.shape[1] != q_w.shape[1]:
+        raise InvalidArgumentError(f"x {x.shape} does not fit weight {q_w.shape}")
+    q_x, sx = quantize_rows(x, input_scale)
+    # int64 matmul then a cast: numpy's int32 matmul is exact too, but int64 makes
+    # overflow impossible to hide (|acc| <= K * 127 * 127 fits int32 for K < 133k).
+    acc = (q_x.astype(np.int64) @ q_w.astype(np.int64).T).astype(np.int32)
+    combined = sx[:, None] * np.asarray(w_scale, dtype=_F32)[None, :]
+    y = acc.astype(_F32) * combined
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=_F32)[None, :]
+    return y.astype(_F32)
+
+
+class AbsMaxObserver:
+    """Static input scale = max|x| over every calibration batch / 127 (ORT's MinMax, symmetric)."""
+
+    def __init__(self) -> None:
+        self.absmax = 0.0
+        self.count = 0
+
+    def collect(self, array: np.ndarray) -> None:
+        a = np.asarray(array, dtype=_F32)
+        if a.size:
+            self.absmax = max(self.absmax, float(np.abs(a).max()))
+            self.count += a.size
+
+    def compute(self) -> float:
+        """The per-tensor input scale for the C descriptor's ``input_scale``."""
+        if not self.count:
+            raise InvalidArgumentError("observer has collected no data")
+        return float(_scales_from_absmax(np.float32(self.absmax)))
+
+
+class PercentileObserver:
+    """Scale = (p-th percentile of |x|) / 127, from a histogram of |x| as ORT's Percentile.
+
+    The histogram has a fixed number of bins; when a batch exceeds its range the bin
+    width doubles (adjacent bins merged) so memory stays bounded over any calibration
+    set. The threshold is the upper edge of the bin where the CDF reaches p, capped at
+    the true max.
+    """
+
+    def __init__(self, p: float = 99.99, num_bins: int = 2048) -> None:
+        if not 0 < p <= 100:
+            raise InvalidArgumentError(f"percentile must be in (0, 100], got {p}")
+        if num_bins < 2 or num_bins % 2:
+            raise InvalidArgumentError(f"num_bins must be even and >= 2, got {num_bins}")
+        self.p, self.num_bins = float(p), int(num_bins)
+        self.hist = np.zeros(self.num_bins, dtype=np.int64)
+        self.width = 0.0  # 0 until a non-zero value arrives
+        self.absmax = 0.0
+        self.count = 0
+
+    def collect(self, array: np.ndarray) -> None:
+        a = np.abs(np.asarray(array, dtype=_F32)).ravel().astype(np.float64)
+        if not a.size:
+            return
+        self.count += a.size
+        top = float(a.max())
+        self.absmax = max(self.absmax, top)
+        if self.width == 0.0:
+            if top == 0.0:
+                self.hist[0] += a.size
+                return
+            self.width = top / self.num_bins
+        while top > self.width * self.num_bins:
+            merged = self.hist.reshape(-1, 2).sum(axis=1)
+            self.hist = np.concatenate([merged, np.zeros_like(merged)])
+            self.width *= 2
+        idx = np.minimum((a / self.width).astype(np.int64), self.num_bins - 1)
+        self.hist += np.bincount(idx, minlength=self.num_bins)
+
+    def threshold(self) -> float:
+        if not self.count:
+            raise InvalidArgumentError("observer has collected no data")
+        if self.width == 0.0:
+            return 0.0
+        cdf = np.cumsum(self.hist) / self.count
+        i = int(np.searchsorted(cdf, self.p / 100.0, side="left"))
+        return min((min(i, self.num_bins - 1) + 1) * self.width, self.absmax)
+
+    def compute(self) -> float:
+        return float(_scales_from_absmax(np.float32(self.threshold())))
+
+
+def linear_names(num_layers: int, pooler: bool = False) -> list[str]:
+    """Keys of QuantizationParams.input_scales, in execution order."""
+    names = [f"layer.{i}.{op}" for i in range(num_layers)
+             for op in ("qkv", "attn_out", "ffn_in", "ffn_out")]
+    return names + (["pooler"] if pooler else [])
+
+
+@dataclass(frozen=True)
+class QuantizationParams:
+    """Calibrated static input scales per linear (``layer.0.qkv``...), saved as JSON."""
+
+    input_scales: Mapping[str, float] = field(default_factory=dict)
+    method: str = "absmax"  # or "percentile"
+    percentile: float | None = None
+    version: int = 1
+
+    VERSION = 1
+
+    def __post_init__(self) -> None:
+        if self.version != self.VERSION:
+            raise InvalidArgumentError(f"quantization params version {self.version} is not "
+                                       f"supported (expected {self.VERSION})")
+        if self.method not in ("absmax", "percentile"):
+            raise InvalidArgumentError(f"unknown calibration method {self.method!r}")
+        scales = {}
+        for name, s in dict(self.input_scales).items():
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or \
+                    not (math.isfinite(s) and s > 0):
+                raise InvalidArgumentError(f"input scale of {name!r} must be a positive "
+                                           f"finite number, got {s!r}")
+            # Stored as the float32 the C descriptor will hold, so JSON round-trips exactly.
+            scales[str(name)] = float(np.float32(s))
+        object.__setattr__(self, "input_scales", scales)
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "method": self.method, "percentile": self.percentile,
+                "input_scales": dict(self.input_scales)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "QuantizationParams":
+        if not isinstance(d, Mapping) or "version" not in d:
+            raise InvalidArgumentError("quantization params need a 'version' field")
+        unknown = set(d) - {"version", "method", "percentile", "input_scales"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown quantization params key(s) {sorted(unknown)}")
+        return cls(input_scales=dict(d.get("input_scales", {})), method=d.get("method", "absmax"),
+                   percentile=d.get("percentile"), version=d["version"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "QuantizationParams":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError(f"quantization params are not valid JSON: {e}") from e
+        return cls.from_dict(d)
