@@ -93,7 +93,7 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
     p.ldflags = ["-shared", "-fopenmp", "-lopenblas", "-Wl,--no-undefined"]
     if acl:
         for b in chosen:
-            if b in ("neon", "cl"):
+            if b in ("neon", "cl") and (src / b).is_dir():
                 p.cxxflags.append(f"-DARMBERT_WITH_{b.upper()}")
         p.cxxflags += [f"-I{d}" for d in acl.include_dirs]
         p.ldflags += [f"-L{d}" for d in acl.lib_dirs] + [f"-Wl,-rpath,{d}" for d in acl.lib_dirs]

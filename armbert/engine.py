@@ -53,14 +53,18 @@ def _act_dtype(precision: str):
 
 
 class _Linear:
-    """A native linear op built from float weights in the requested precision."""
+    """A native linear op built from float weights in the requested precision.
+    INT8 takes its static input scale and outlier channels from ``qp``."""
 
-    def __init__(self, ctx, name, w, b, precision, activation="none", input_scale=0.0):
+    def __init__(self, ctx, name, w, b, precision, activation="none",
+                 qp: Optional["quant.QuantizationParams"] = None):
         self.name = name
         if precision == "int8":
-            wq, ws = quant.quantize_weight_per_channel(w)
-            self.op = nat.Linear(ctx, None, b, "int8", activation, weight_i8=wq,
-                                 weight_scale=ws, input_scale=input_scale)
+            static = qp is not None and qp.activations == "static"
+            prepared = quant.prepare_int8_linear(w, qp.outliers.get(name) if qp else None)
+            self.op = nat.Linear(ctx, None, b, "int8", activation,
+                                 input_scale=qp.input_scales.get(name, 0.0) if static else 0.0,
+                                 **prepared)
         else:
             self.op = nat.Linear(ctx, w, b, precision, activation)
 
@@ -69,13 +73,13 @@ class EncoderLayer:
     """One BERT layer on one context: qkv, attention, output, ln1, FFN, ln2."""
 
     def __init__(self, ctx: nat.Context, index: int, w: LayerWeights, heads: int, eps: float,
-                 precision: str, input_scales: dict[str, float]):
+                 precision: str, qp: Optional["quant.QuantizationParams"]):
         self.ctx, self.index, self.precision = ctx, index, precision
         self.hidden, self.inter = w.attn_out_w.shape[0], w.ffn_in_w.shape[0]
 
         def lin(part, weight, bias, act="none"):
             name = f"layer.{index}.{part}"
-            return _Linear(ctx, name, weight, bias, precision, act, input_scales.get(name, 0.0))
+            return _Linear(ctx, name, weight, bias, precision, act, qp)
 
         self.qkv = lin("qkv", w.qkv_w, w.qkv_b)
         self.attn = nat.Attention(ctx, self.hidden, heads, precision)
@@ -132,9 +136,9 @@ class Engine:
 
     def __init__(self, model, backend: str = "auto", precision: Optional[str] = None,
                  threads: Optional[int] = None, cores: Optional[Sequence[int]] = None):
-        scales: dict[str, float] = {}
+        qp = None
         if isinstance(model, QuantizedModel):
-            scales = dict(model.params.input_scales)
+            qp = model.params
             precision = precision or "int8"
             model = model.model
         if not isinstance(model, BertModel):
@@ -159,11 +163,11 @@ class Engine:
         self.embeddings = nat.Embeddings(self.ctx, model.word, model.position, model.token_type,
                                          model.emb_ln_g, model.emb_ln_b, eps, precision)
         self.layers = [EncoderLayer(self.ctx, i, w, cfg.num_attention_heads, eps, precision,
-                                    scales) for i, w in enumerate(model.layers)]
+                                    qp) for i, w in enumerate(model.layers)]
         self.pooler = None
         if model.pooler_w is not None:
             self.pooler = _Linear(self.ctx, "pooler", model.pooler_w, model.pooler_b,
-                                  precision, "tanh", scales.get("pooler", 0.0))
+                                  precision, "tanh", qp)
         self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
 
     def describe(self) -> str:
@@ -254,34 +258,65 @@ class Engine:
     __call__ = run
 
 
-def quantize(model: BertModel, calibration=None, observer: str = "absmax",
-             backend: str = "auto", tokenizer=None) -> QuantizedModel:
-    """Calibrates static per-tensor int8 input scales for every linear.
+def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
+             observer: str = "absmax", backend: str = "auto", tokenizer=None,
+             outlier_ratio: float = 6.0, max_outliers: int = 8,
+             progress: bool = False) -> QuantizedModel:
+    """Calibrates int8 quantization of every linear on a few inputs.
 
     ``calibration``: sentences (tokenized with the model's tokenizer) or a list
-    of token-id arrays. Runs the FP32 engine and feeds each linear's input to
-    an observer ("absmax" or "percentile").
+    of token-id arrays. Runs the FP32 engine, records each linear's input, and
+    picks (a) its outlier channels (kept in fp32, see armbert.quant) and (b),
+    for ``activations="static"``, a per-tensor input scale from the other
+    channels ("absmax" or "percentile" observer). ``activations="dynamic"``
+    keeps per-row scales at run time: more accurate, slightly more work.
     """
     if calibration is None or len(calibration) == 0:
         raise errors.InvalidArgumentError(
             "quantize needs calibration data (sentences or id arrays); for no calibration "
             "use Engine(model, precision='int8'), which uses dynamic per-row scales")
-    batches = _calibration_batches(model, calibration, tokenizer)
-    engine = Engine(model, backend=backend, precision="fp32")
     make = {"absmax": quant.AbsMaxObserver, "percentile": quant.PercentileObserver}
     if observer not in make:
         raise errors.InvalidArgumentError(f"unknown observer {observer!r}: {list(make)}")
-    observers: dict[str, object] = {}
+    if activations not in ("static", "dynamic"):
+        raise errors.InvalidArgumentError(
+            f"activations must be 'static' or 'dynamic', got {activations!r}")
+    batches = _calibration_batches(model, calibration, tokenizer)
+    engine = Engine(model, backend=backend, precision="fp32")
 
-    def observe(name: str, x: np.ndarray) -> None:
-        observers.setdefault(name, make[observer]()).collect(np.asarray(x, np.float32))
+    def sweep(observe, what):
+        items = batches
+        if progress:
+            from tqdm import tqdm
+            items = tqdm(batches, desc=f"calibration: {what}", unit="input")
+        for ids, mask in items:
+            engine.run(ids, mask, observe=observe)
 
-    for i, (ids, mask) in enumerate(batches):
-        engine.run(ids, mask, observe=observe)
-    # An input that was all zeros gets scale 0: leave it to the dynamic path.
-    scales = {name: o.compute() for name, o in observers.items() if o.compute() > 0}
-    params = quant.QuantizationParams(input_scales=scales, method=observer,
-                                      percentile=99.99 if observer == "percentile" else None)
+    channel_max: dict[str, np.ndarray] = {}
+    sweep(lambda n, x: channel_max.__setitem__(
+        n, np.maximum(channel_max.get(n, 0.0), np.abs(x).max(axis=0))), "channel ranges")
+    outliers = {n: quant.select_outliers(a, outlier_ratio, max_outliers)
+                for n, a in channel_max.items()}
+    scales: dict[str, float] = {}
+    if activations == "static":
+        observers: dict[str, object] = {}
+
+        def observe(name: str, x: np.ndarray) -> None:
+            rest = np.delete(np.asarray(x, np.float32), outliers[name], axis=1)
+            observers.setdefault(name, make[observer]()).collect(rest)
+
+        if observer == "absmax":  # the channel maxima already hold the answer
+            for n, a in channel_max.items():
+                o = quant.AbsMaxObserver()
+                o.collect(np.delete(a, outliers[n]))
+                observers[n] = o
+        else:
+            sweep(observe, "percentiles")
+        scales = {n: o.compute() for n, o in observers.items() if o.compute() > 0}
+    params = quant.QuantizationParams(
+        input_scales=scales, method=observer, activations=activations,
+        percentile=99.99 if observer == "percentile" else None,
+        outliers={n: o.tolist() for n, o in outliers.items() if o.size})
     return QuantizedModel(model, params)
 
 

@@ -7,6 +7,13 @@ to int8 on the fly with a static per-tensor scale (from calibration) or a dynami
 per-row scale; products accumulate in int32 and are dequantized to float32.
 Embeddings, layernorm, softmax, GELU and the attention products stay float32.
 
+Outlier channels (LLM.int8(), Dettmers et al. 2022): BERT's hidden states carry a
+few input channels tens of times larger than the rest (all-MiniLM-L6-v2: one
+channel at ~28 where the median is ~1.2). They would set every row's scale and
+crush the other channels to a few levels, so calibration lists them per linear
+(:func:`select_outliers`), their weight columns stay float32 and are computed
+apart, and the int8 part sees them as 0 (:func:`prepare_int8_linear`).
+
 Everything is computed in float32 in the order the header gives, so a native kernel
 that does the same (and is compiled without contracting a*b+c into FMA) matches bit
 for bit. ``1/scale`` is a float32 division, as ``1.0f / scale`` is in C.
@@ -81,6 +88,52 @@ def linear_int8_reference(x: np.ndarray, q_w: np.ndarray, w_scale: np.ndarray,
     acc = (q_x.astype(np.int64) @ q_w.astype(np.int64).T).astype(np.int32)
     combined = sx[:, None] * np.asarray(w_scale, dtype=_F32)[None, :]
     y = acc.astype(_F32) * combined
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=_F32)[None, :]
+    return y.astype(_F32)
+
+
+def select_outliers(channel_absmax: np.ndarray, ratio: float = 6.0,
+                    max_channels: int = 8) -> np.ndarray:
+    """Input channels whose calibrated max|x| exceeds ``ratio`` x the median channel's,
+    the largest ``max_channels`` of them, sorted (int32)."""
+    a = np.asarray(channel_absmax, dtype=np.float64).ravel()
+    if not a.size:
+        return np.zeros(0, np.int32)
+    order = np.argsort(-a, kind="stable")[:max_channels]
+    return np.sort(order[a[order] > ratio * np.median(a)]).astype(np.int32)
+
+
+def prepare_int8_linear(w: np.ndarray, outlier_channels=None) -> dict[str, np.ndarray]:
+    """Arguments of the native int8 linear for weight ``w`` [N, K]: the outlier
+    columns are taken out (kept float32) before per-channel quantization."""
+    w = np.asarray(w, dtype=_F32)
+    oc = np.asarray([] if outlier_channels is None else outlier_channels, dtype=np.int32)
+    if oc.size and (oc.min() < 0 or oc.max() >= w.shape[1]):
+        raise InvalidArgumentError(f"outlier channels {oc.tolist()} outside [0, {w.shape[1]})")
+    outlier_weight = np.ascontiguousarray(w[:, oc])
+    if oc.size:
+        w = w.copy()
+        w[:, oc] = 0
+    q, scale = quantize_weight_per_channel(w)
+    return {"weight_i8": q, "weight_scale": scale, "outlier_channels": oc,
+            "outlier_weight": outlier_weight}
+
+
+def linear_int8_outliers_reference(x, prepared: Mapping[str, np.ndarray], bias,
+                                   input_scale: float | None) -> np.ndarray:
+    """The header's int8 linear with outlier channels: int8 part on x with the
+    outliers zeroed, plus the float32 outlier part, plus bias (float32, in order)."""
+    x = np.asarray(x, dtype=_F32)
+    oc = prepared["outlier_channels"]
+    xi = x.copy()
+    xi[:, oc] = 0
+    q_x, sx = quantize_rows(xi, input_scale)
+    acc = (q_x.astype(np.int64) @ prepared["weight_i8"].astype(np.int64).T).astype(np.int32)
+    y = acc.astype(_F32) * (sx[:, None] * prepared["weight_scale"][None, :])
+    if oc.size:
+        y = y + (x[:, oc].astype(np.float64) @ prepared["outlier_weight"].T.astype(np.float64)
+                 ).astype(_F32)
     if bias is not None:
         y = y + np.asarray(bias, dtype=_F32)[None, :]
     return y.astype(_F32)
@@ -173,6 +226,10 @@ class QuantizationParams:
     method: str = "absmax"  # or "percentile"
     percentile: float | None = None
     version: int = 1
+    # Input channels kept in float32 per linear (LLM.int8() outliers).
+    outliers: Mapping[str, list] = field(default_factory=dict)
+    # "dynamic": per-row scales at run time (input_scales unused); "static": input_scales.
+    activations: str = "static"
 
     VERSION = 1
 
@@ -182,6 +239,17 @@ class QuantizationParams:
                                        f"supported (expected {self.VERSION})")
         if self.method not in ("absmax", "percentile"):
             raise InvalidArgumentError(f"unknown calibration method {self.method!r}")
+        if self.activations not in ("static", "dynamic"):
+            raise InvalidArgumentError(f"activations must be 'static' or 'dynamic', "
+                                       f"got {self.activations!r}")
+        outliers = {}
+        for name, chans in dict(self.outliers).items():
+            if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0
+                       for c in chans):
+                raise InvalidArgumentError(f"outlier channels of {name!r} must be "
+                                           f"non-negative integers, got {chans!r}")
+            outliers[str(name)] = sorted(int(c) for c in chans)
+        object.__setattr__(self, "outliers", outliers)
         scales = {}
         for name, s in dict(self.input_scales).items():
             if isinstance(s, bool) or not isinstance(s, (int, float)) or \
@@ -194,17 +262,21 @@ class QuantizationParams:
 
     def to_dict(self) -> dict:
         return {"version": self.version, "method": self.method, "percentile": self.percentile,
-                "input_scales": dict(self.input_scales)}
+                "input_scales": dict(self.input_scales), "outliers": dict(self.outliers),
+                "activations": self.activations}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "QuantizationParams":
         if not isinstance(d, Mapping) or "version" not in d:
             raise InvalidArgumentError("quantization params need a 'version' field")
-        unknown = set(d) - {"version", "method", "percentile", "input_scales"}
+        unknown = set(d) - {"version", "method", "percentile", "input_scales", "outliers",
+                            "activations"}
         if unknown:
             raise InvalidArgumentError(f"unknown quantization params key(s) {sorted(unknown)}")
         return cls(input_scales=dict(d.get("input_scales", {})), method=d.get("method", "absmax"),
-                   percentile=d.get("percentile"), version=d["version"])
+                   percentile=d.get("percentile"), version=d["version"],
+                   outliers=dict(d.get("outliers", {})),
+                   activations=d.get("activations", "static"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
