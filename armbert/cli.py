@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import _native as nat
-from .engine import Engine, backends, best_backend
+from .engine import Engine, backends, best_backend, quantize
 from .loaders import load
 from .sentence import SentenceEncoder
 
@@ -25,6 +25,14 @@ SENTENCES = [
     "A man is riding a horse.",
     "Quantized BERT runs on the big cores of an ARM board.",
     "An int8 transformer executes on the Cortex-A cluster.",
+]
+
+
+# Calibration text for INT8 (outlier channels), distinct from SENTENCES above.
+CALIBRATION = [
+    "The weather is lovely today.", "He plays guitar in a band.",
+    "Stock markets fell sharply on Monday.", "Neural networks learn representations from data.",
+    "She bought fresh bread at the bakery.", "The train to the airport was delayed.",
 ]
 
 
@@ -57,7 +65,8 @@ def cmd_run(args) -> int:
     reference = None
     rows = []
     for precision in precisions:
-        engine = Engine(model, backend=backend, precision=precision, threads=args.threads)
+        source = quantize(model, CALIBRATION, backend=backend) if precision == "int8" else model
+        engine = Engine(source, backend=backend, precision=precision, threads=args.threads)
         encoder = SentenceEncoder(engine)
         vecs = encoder.encode(sentences)
         if reference is None:

@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""The arm64 test bed: run armbert's ARM code for real on an x86_64 host.
+
+Why: the project's machines are x86_64 without an ARM board, yet the ARM Compute
+Library paths (NEON, OpenCL) must be built and tested for real. qemu-user-static,
+registered with binfmt_misc, runs aarch64 binaries, and mmdebstrap builds a Debian
+trixie arm64 tree (ACL 24.11, Python 3.13, PoCL, rusticl) from the host's own apt
+sources. The tree is built once and cached as ~/.cache/armbert/testbed-<key>, the key
+hashing tools/testbed_packages.txt and SETUP_VERSION. A run mounts /proc, /sys and
+/dev, binds the repository at /src and a persistent cache (PoCL and ACL program
+caches) at /cache, chroots in, and unmounts everything afterwards.
+
+Usage, as root on the host:
+    python3 tools/testbed.py ensure
+    python3 tools/testbed.py run [--cpu cortex-a76] [--env K=V ...] -- CMD ARGS...
+    python3 tools/testbed.py shell | status | clean [--all]
+From Python: ensure() -> Path of the tree; run(cmd, cpu=None, env=None) -> exit code.
+
+Mounts are visible to the whole host, so every command holds an exclusive lock on
+~/.cache/armbert/testbed.lock: concurrent runs wait rather than unmount each other's
+/dev. Holding the lock also makes any mount left below ~/.cache/armbert stale (a
+killed run), so it is unmounted first. Setup failures exit with SETUP_FAILED.
+"""
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SETUP_VERSION = "1"  # bump when the build or post-setup steps below change
+SUITE = "trixie"  # bookworm ships ACL 20.08; trixie ships ACL 24.11
+SETUP_FAILED = 125  # exit code of `run` when the test bed itself failed, not the command
+
+PACKAGES_FILE = Path(__file__).resolve().with_name("testbed_packages.txt")
+REPO = PACKAGES_FILE.parent.parent
+CACHE = Path(os.path.realpath(Path.home() / ".cache" / "armbert"))
+SHARED_CACHE = CACHE / "testbed-cache"
+TREE_RE = re.compile(r"testbed-[0-9a-f]{12}(\.build)?$")
+
+QEMU = "/usr/bin/qemu-aarch64-static"
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+# Magic and mask of an aarch64 ELF executable. F opens the interpreter at registration,
+# so trees need no copy of qemu inside them.
+BINFMT_LINE = (
+    r":qemu-aarch64:M::"
+    r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:"
+    r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:"
+    + QEMU + ":F")
+
+VENV = "/opt/venv"
+VENV_PACKAGES = ("onnxruntime", "tokenizers")  # PyPI-only peers; optional
+PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Host settings that let apt and pip reach their registries the way the host does.
+APT_KEYS = ("Acquire::http::Proxy", "Acquire::https::Proxy",
+            "Acquire::Check-Valid-Until", "Acquire::Check-Date")
+HOST_CONFIG = (("/etc/resolv.conf", "etc/resolv.conf"),
+               ("/etc/pip.conf", "etc/pip.conf"),
+               ("/etc/xdg/pip", "etc/xdg/pip"),
+               (str(Path.home() / ".config" / "pip"), "root/.config/pip"))
+
+_T0 = time.monotonic()
+
+
+class SetupError(RuntimeError):
+    """The test bed could not be built or entered."""
+
+
+def log(msg):
+    print(f"[testbed {time.monotonic() - _T0:5.0f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _check(cmd, **kwargs):
+    rc = subprocess.run(cmd, **kwargs).returncode
+    if rc != 0:
+        raise SetupError(f"`{' '.join(map(str, cmd))}` failed with exit code {rc}")
+
+
+# --- what the tree is -------------------------------------------------------------
+
+def packages():
+    lines = (line.split("#", 1)[0].strip() for line in PACKAGES_FILE.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def key():
+    digest = hashlib.sha256(PACKAGES_FILE.read_bytes() + SETUP_VERSION.encode())
+    return digest.hexdigest()[:12]
+
+
+def tree_path():
+    return CACHE / f"testbed-{key()}"
+
+
+# --- mounts and safe removal -------------------------------------------------------
+
+def _mounts_below(path):
+    """Mount points at or below `path`, from /proc/mounts (octal escapes decoded)."""
+    path = os.path.realpath(path)
+    found = []
+    with open("/proc/mounts") as f:
+        for line in f:
+            target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[1])
+            if target == path or target.startswith(path + "/"):
+                found.append(target)
+    return found
+
+
+def _unmount_below(path):
+    """Unmounts everything at or below `path`: recursively, lazily if busy."""
+    for _ in range(4):  # stacked mounts on one point take one pass each
+        mounts = _mounts_below(path)
+        tops = sorted({m for m in mounts if not any(m.startswith(o + "/") for o in mounts)})
+        for top in tops:
+            # Slave first, so no unmount below can propagate back to the host's /dev or /sys.
+            subprocess.run(["mount", "--make-rslave", top], stderr=subprocess.DEVNULL)
+            if subprocess.run(["umount", "-R", top]).returncode != 0:
+                subprocess.run(["umount", "-l", top])
+        if not tops:
+            return
+
+
+def _remove_tree(path):
+    """rm -rf of a test bed directory, refusing while anything is mounted below it."""
+    path = Path(path)
+    if path.parent != CACHE or not (TREE_RE.match(path.name) or path == SHARED_CACHE):
+        raise SetupError(f"refusing to delete {path}: not a test bed directory")
+    if not os.path.lexists(path):
+        return
+    _unmount_below(path)
+    still = _mounts_below(path)
+    if still:
+        raise SetupError(f"refusing to delete {path}: still mounted below it: {still}")
+    _check(["rm", "-rf", "--one-file-system", "--", str(path)])
+
+
+@contextlib.contextmanager
+def _mounted(tree):
+    """The host's /proc, /sys, /dev, the repository at /src and the cache at /cache."""
+    for sub in ("proc", "sys", "dev", "src", "cache"):
+        (tree / sub).mkdir(exist_ok=True)
+    for sub in ("pocl", "armbert"):
+        (SHARED_CACHE / sub).mkdir(parents=True, exist_ok=True)
+    try:
+        _check(["mount", "-t", "proc", "proc", str(tree / "proc")])
+        for sub in ("sys", "dev"):
+            _check(["mount", "--rbind", f"/{sub}", str(tree / sub)])
+            _check(["mount", "--make-rslave", str(tree / sub)])
+        _check(["mount", "--bind", str(REPO), str(tree / "src")])
+        _check(["mount", "--bind", str(SHARED_CACHE), str(tree / "cache")])
+        yield
+    finally:
+        _unmount_below(tree)
+        if _mounts_below(tree):
+            raise SetupError(f"could not unmount below {tree}: {_mounts_below(tree)}")
+
+
+@contextlib.contextmanager
+def _locked():
+    """Exclusive use of the test beds; any mount still below CACHE is then stale."""
+    if os.geteuid() != 0:
+        raise SetupError("the test bed needs root (mount, chroot, binfmt_misc)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "testbed.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for another testbed command to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _mounts_below(CACHE):
+            log("unmounting mounts left by an earlier, killed run")
+            _unmount_below(CACHE)
+        yield
+
+
+# --- entering the tree ---------------------------------------------------------------
+
+def _env(cpu=None, extra=None):
+    env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8",
+           "POCL_CACHE_DIR": "/cache/pocl", "ARMBERT_CACHE_DIR": "/cache/armbert",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    if "TERM" in os.environ:
+        env["TERM"] = os.environ["TERM"]
+    if cpu:
+        env["QEMU_CPU"] = cpu  # read by qemu-aarch64 at every exec inside the tree
+    env.update(extra or {})
+    return env
+
+
+def _chroot(tree, cmd, env):
+    """Runs `cmd` in /src inside the tree with exactly `env`; returns its exit code."""
+    argv = ["chroot", str(tree), "/bin/sh", "-c", 'cd /src && exec "$@"', "sh", *cmd]
+    rc = subprocess.run(argv, env=env).returncode
+    return 128 - rc if rc < 0 else rc  # killed by a signal: the shell's convention
+
+
+# --- building the tree ---------------------------------------------------------------
+
+def _ensure_host_tools():
+    missing = [pkg for pkg, exe in (("qemu-user-static", QEMU), ("mmdebstrap", "mmdebstrap"))
+               if not shutil.which(exe)]
+    if not missing:
+        return
+    log(f"installing {' '.join(missing)} on the host")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", *missing]
+    if subprocess.run(install, env=env).returncode != 0:
+        _check(["apt-get", "update"], env=env)
+        _check(install, env=env)
+
+
+def _ensure_binfmt():
+    if not (BINFMT / "register").exists():
+        _check(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
+    if not (BINFMT / "qemu-aarch64").exists():
+        log("registering qemu-aarch64 with binfmt_misc")
+        (BINFMT / "register").write_text(BINFMT_LINE)
+
+
+def _host_sources():
+    """`deb URI trixie[-x] main` for each Debian archive the host's apt uses (else [])."""
+    release = Path("/etc/os-release").read_text()
+    codename = re.search(r"^VERSION_CODENAME=\"?(\w+)", release, re.M)
+    policy = subprocess.run(["apt-cache", "policy"], capture_output=True, text=True).stdout
+    lines = policy.splitlines()
+    sources = []
+    for entry, meta in zip(lines, lines[1:]):
+        m = re.match(r"\s*\d+\s+(\S+://\S+)\s+([^/\s]+)/\S+\s+\S+\s+Packages$", entry)
+        if m and codename and "o=Debian," in meta and m[2].startswith(codename[1]):
+            line = f"deb {m[1]} {SUITE}{m[2][len(codename[1]):]} main"
+            if line not in sources:
+                sources.append(line)
+    return sorted(sources, key=lambda line: line.split()[2])  # trixie, -security, -updates
+
+
+def _host_apt_options():
+    dump = subprocess.run(["apt-config", "dump"], capture_output=True, text=True).stdout
+    return [f"--aptopt={line.rstrip(';')}" for line in dump.splitlines()
+            if line.split(" ", 1)[0] in APT_KEYS]
+
+
+def _copy_host_config(tree):
+    for src, dst in HOST_CONFIG:
+        src, dst = Path(src), tree / dst
+        if not src.exists():
+            continue
+        if dst.is_symlink() or dst.is_file():
+            dst.unlink()  # never write through a link that would resolve on the host
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(src, dst)
+
+
+def _post_setup(tree):
+    """A venv on top of Debian's Python with PyPI-only peers, each optional."""
+    _copy_host_config(tree)
+    env = _env(extra={k: v for k, v in os.environ.items()
+                      if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
+    with _mounted(tree):
+        log(f"creating {VENV}")
+        if _chroot(tree, ["python3", "-m", "venv", "--system-site-packages", VENV], env):
+            raise SetupError(f"could not create {VENV} in the tree")
+        for pkg in VENV_PACKAGES:
+            log(f"pip install {pkg}")
+            # Binary only: building tokenizers' Rust under emulation would take hours.
+            pip = [f"{VENV}/bin/pip", "install", "--no-cache-dir", f"--only-binary={pkg}", pkg]
+            if _chroot(tree, pip, env):
+                log(f"WARNING: no {pkg} for this tree (no aarch64 wheel for its Python?); "
+                    "continuing without it")
+
+
+def _build(tree):
+    build = tree.with_name(tree.name + ".build")
+    _remove_tree(build)
+    build.mkdir(mode=0o755)
+    build.chmod(0o755)  # the tree's /; apt's sandbox user must be able to enter it
+    try:
+        log(f"mmdebstrap {SUITE} arm64 into {build} (about 10 minutes)")
+        _check(["mmdebstrap", "--arch=arm64", "--variant=apt",
+                "--include=" + ",".join(packages()), *_host_apt_options(),
+                SUITE, str(build), *_host_sources()], stdin=subprocess.DEVNULL)
+        log("post-setup")
+        _post_setup(build)
+        os.rename(build, tree)
+    except BaseException as e:
+        log(f"build failed ({e!r}); removing the partial tree {build}")
+        _remove_tree(build)
+        raise
+
+
+def _ensure():
+    _ensure_host_tools()
+    _ensure_binfmt()
+    tree = tree_path()
+    if tree.is_dir():
+        return tree
+    start = time.monotonic()
+    _build(tree)
+    for old in CACHE.iterdir():
+        if TREE_RE.match(old.name) and old != tree:
+            log(f"removing old tree {old}")
+            _remove_tree(old)
+    log(f"built {tree} in {time.monotonic() - start:.0f}s")
+    return tree
+
+
+# --- public API ----------------------------------------------------------------------
+
+def ensure():
+    """Builds the test bed unless cached; returns its path."""
+    with _locked():
+        return _ensure()
+
+
+def run(cmd, cpu=None, env=None):
+    """Runs `cmd` (a list) in /src inside the test bed; returns its exit code.
+
+    cpu: a QEMU_CPU model such as "cortex-a76"; env: extra variables (a dict).
+    """
+    with _locked():
+        tree = _ensure()
+        with _mounted(tree):
+            return _chroot(tree, list(cmd), _env(cpu, env))
+
+
+def status():
+    tree = tree_path()
+    print(f"key:   {key()} (packages file + SETUP_VERSION {SETUP_VERSION})")
+    print(f"path:  {tree}")
+    print(f"built: {'yes' if tree.is_dir() else 'no'}")
+    for path in (tree, SHARED_CACHE):
+        if path.is_dir():
+            size = subprocess.run(["du", "-shx", str(path)], capture_output=True, text=True)
+            print(f"size:  {size.stdout.split()[0]}\t{path}")
+    others = [p.name for p in CACHE.glob("testbed-*") if TREE_RE.match(p.name) and p != tree]
+    if others:
+        print(f"other: {' '.join(sorted(others))}")
+
+
+def clean(everything=False):
+    """Removes every tree (and with everything=True the PoCL/ACL cache too)."""
+    with _locked():
+        for path in sorted(CACHE.iterdir()):
+            if TREE_RE.match(path.name) or (everything and path == SHARED_CACHE):
+                log(f"removing {path}")
+                _remove_tree(path)
+
+
+# --- command line --------------------------------------------------------------------
+
+def _parse_env(items):
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SetupError(f"--env wants K=V, got {item!r}")
+        env[name] = value
+    return env
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through the `finally` that unmounts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("ensure", help="build the arm64 tree unless cached")
+    run_p = sub.add_parser("run", help="run a command in /src inside the tree")
+    shell_p = sub.add_parser("shell", help="interactive shell inside the tree")
+    for p in (run_p, shell_p):
+        p.add_argument("--cpu", help="QEMU_CPU model, e.g. cortex-a76, cortex-a53, max")
+        p.add_argument("--env", action="append", default=[], metavar="K=V")
+    run_p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    sub.add_parser("status", help="key, path, built or not, size")
+    clean_p = sub.add_parser("clean", help="remove the trees")
+    clean_p.add_argument("--all", action="store_true", help="also remove the PoCL/ACL cache")
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    try:
+        if args.command == "ensure":
+            print(ensure())
+        elif args.command == "run":
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            if not cmd:
+                parser.error("run needs a command: run -- CMD ARGS...")
+            return run(cmd, args.cpu, _parse_env(args.env))
+        elif args.command == "shell":
+            return run(["bash"], args.cpu, _parse_env(args.env))
+        elif args.command == "status":
+            status()
+        elif args.command == "clean":
+            clean(args.all)
+    except SetupError as e:
+        print(f"testbed: error: {e}", file=sys.stderr)
+        return SETUP_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
