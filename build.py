@@ -87,6 +87,13 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
     for d in dirs:
         p.sources += sorted((src / d).glob("*.cpp"))
     opt = ["-O0", "-g"] if debug else ["-O3", "-DNDEBUG"]
+    # The library is compiled where it runs (pip install / build.py on the board),
+    # so the host backend may use every instruction of this CPU, as llama.cpp's
+    # native builds do. ARMBERT_PORTABLE=1 builds for the baseline ISA instead.
+    # On aarch64 the baseline is kept: gcc reads the core from /proc/cpuinfo, which
+    # under qemu-user is the x86 host's; FP16/dotprod paths are chosen at run time.
+    if MACHINE == "x86_64" and os.environ.get("ARMBERT_PORTABLE") != "1":
+        opt.append("-march=native")
     p.cxxflags = ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fopenmp", "-Wall",
                   "-Wno-unused-function", "-ffp-contract=off", f"-I{KERNELS / 'include'}",
                   f"-I{src}", *opt]

@@ -35,20 +35,24 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
 
 namespace {
 
-// Shared epilogue for one row of one block: acc holds sum(u8 * w).
+// Shared epilogue for one row of one block: acc holds sum(u8 * w). Separate
+// passes keep every loop branch-free, so each one vectorizes.
 inline void store_row(const int32_t *acc, const PackedS8 &w, int n0, float rs,
                       const float *col_scale, const float *extra, const float *bias,
                       armbert_activation act, float *y) {
-    int nn = std::min(kNr, w.N - n0);
-    for (int c = 0; c < nn; ++c) {
-        int32_t q = acc[c] - 128 * w.col_sum[n0 + c];
-        float v = float(q) * (rs * col_scale[n0 + c]);
-        if (extra) v = v + extra[n0 + c];
-        if (bias) v = v + bias[n0 + c];
-        if (act == ARMBERT_ACTIVATION_GELU) v = gelu(v);
-        else if (act == ARMBERT_ACTIVATION_TANH) v = fast_tanh(v);
-        y[n0 + c] = v;
-    }
+    const int nn = std::min(kNr, w.N - n0);
+    const int32_t *cs = w.col_sum.data() + n0;
+    const float *sc = col_scale + n0;
+    float *out = y + n0;
+    for (int c = 0; c < nn; ++c) out[c] = float(acc[c] - 128 * cs[c]) * (rs * sc[c]);
+    if (extra)
+        for (int c = 0; c < nn; ++c) out[c] = out[c] + extra[n0 + c];
+    if (bias)
+        for (int c = 0; c < nn; ++c) out[c] = out[c] + bias[n0 + c];
+    if (act == ARMBERT_ACTIVATION_GELU)
+        for (int c = 0; c < nn; ++c) out[c] = gelu(out[c]);
+    else if (act == ARMBERT_ACTIVATION_TANH)
+        for (int c = 0; c < nn; ++c) out[c] = fast_tanh(out[c]);
 }
 
 void gemm_generic(const PackedS8 &w, const uint8_t *x, int M, int b0, int b1, const float *rs,
