@@ -8,6 +8,7 @@ backends or core sets without the layers knowing.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -16,6 +17,7 @@ import numpy as np
 from . import _native as nat
 from . import errors, quant
 from .model import BertModel, LayerWeights
+from .plan import Placement, Plan
 
 # Additive mask value for padding, as transformers uses for float32.
 MASK_VALUE = float(np.finfo(np.float32).min)
@@ -125,17 +127,85 @@ class EncoderLayer:
         self.ln2.run(b["tmp"], h, h)
 
 
-class Engine:
-    """Runs a BERT encoder on a backend at a precision.
+class Segment:
+    """Consecutive units on one device, at one precision, in one pipeline stage.
 
-    ``Engine(model, backend="auto", precision="fp32", threads=None, cores=None)``;
+    Owns its ops and its activation buffers; the engine (or the pipelined
+    executor) moves the hidden state from one segment to the next.
+    """
+
+    def __init__(self, ctx: nat.Context, device: str, precision: str, stage: int):
+        self.ctx, self.device, self.precision, self.stage = ctx, device, precision, stage
+        self.embeddings: Optional[nat.Embeddings] = None
+        self.layers: list[EncoderLayer] = []
+        self.pooler: Optional[_Linear] = None
+        self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
+
+    @property
+    def units(self) -> list[str]:
+        return (["embeddings"] if self.embeddings else []) + \
+            [f"layer.{l.index}" for l in self.layers] + (["pooler"] if self.pooler else [])
+
+    def buffers(self, batch: int, seq: int, hidden: int) -> dict[str, nat.Tensor]:
+        key = (batch, seq)
+        if key not in self._io:
+            self._io.clear()
+            c, dt = self.ctx, _act_dtype(self.precision)
+            io = {"h": nat.Tensor(c, (batch * seq, hidden), dt),
+                  "mask": nat.Tensor(c, (batch, seq), np.float32)}
+            if self.embeddings:
+                io["ids"] = nat.Tensor(c, (batch, seq), np.int32)
+                io["types"] = nat.Tensor(c, (batch, seq), np.int32)
+                self.embeddings.reshape(batch, seq)
+            if self.pooler:
+                io["cls"] = nat.Tensor(c, (batch, hidden), dt)
+                io["pooled"] = nat.Tensor(c, (batch, hidden), dt)
+                self.pooler.op.reshape(batch, 1)
+            self._io[key] = io
+        return self._io[key]
+
+    def run(self, io: dict[str, nat.Tensor], batch: int, seq: int,
+            observe: Optional[Observer] = None) -> None:
+        """Runs the embeddings (if here) and the layers on io["h"], in place."""
+        if self.embeddings:
+            self.embeddings.run(io["ids"], io["types"], io["h"])
+        for layer in self.layers:
+            layer.run(io["h"], io["mask"], batch, seq, observe)
+
+    def pool(self, io: dict[str, nat.Tensor], hidden: np.ndarray,
+             observe: Optional[Observer] = None) -> np.ndarray:
+        cls = hidden[:, 0, :]
+        if observe:
+            observe("pooler", cls.astype(np.float32))
+        io["cls"].write(cls)
+        self.pooler.op.run(io["cls"], io["pooled"])
+        return io["pooled"].numpy().astype(np.float32)
+
+
+def transfer(src: nat.Tensor, dst: nat.Tensor) -> None:
+    """Copies an activation tensor across contexts (and precisions)."""
+    if src.host_view is not None and dst.host_view is not None:
+        np.copyto(dst.host_view, src.host_view, casting="unsafe")
+    else:  # a device tensor: read to the host, convert, write
+        dst.write(src.numpy().astype(dst.dtype, copy=False))
+
+
+class Engine:
+    """Runs a BERT encoder on a backend at a precision, or as a plan says.
+
+    ``Engine(model, backend="auto", precision="fp32", threads=None, cores=None)``
+    runs everything on one context. ``Engine(model, plan=...)`` (an
+    :class:`armbert.plan.Plan`, dict, JSON text or path) places each unit on a
+    device at a precision; the hidden state is copied where placement changes
+    and the copy times are kept in ``last_transfers``.
     ``model`` is a :class:`BertModel` (see :func:`armbert.load`) or a
-    :class:`QuantizedModel` (static int8 scales; precision defaults to int8).
-    INT8 without calibration uses dynamic per-row activation scales.
+    :class:`QuantizedModel` (calibrated int8; precision defaults to int8).
+    INT8 without calibration uses dynamic per-row scales and no outlier channels.
     """
 
     def __init__(self, model, backend: str = "auto", precision: Optional[str] = None,
-                 threads: Optional[int] = None, cores: Optional[Sequence[int]] = None):
+                 threads: Optional[int] = None, cores: Optional[Sequence[int]] = None,
+                 plan=None):
         qp = None
         if isinstance(model, QuantizedModel):
             qp = model.params
@@ -144,34 +214,65 @@ class Engine:
         if not isinstance(model, BertModel):
             raise errors.InvalidArgumentError(
                 f"Engine needs a BertModel (armbert.load(...)), got {type(model).__name__}")
-        precision = precision or "fp32"
-        if precision not in nat.PRECISIONS:
-            raise errors.InvalidArgumentError(
-                f"unknown precision {precision!r}: choose one of {list(nat.PRECISIONS)}")
-        if backend == "auto":
-            backend = best_backend()
-        if backend not in nat.BACKENDS:
-            raise errors.InvalidArgumentError(
-                f"unknown backend {backend!r}: choose one of {list(nat.BACKENDS)}")
-        if backend not in backends():
-            raise errors.UnsupportedError(
-                f"backend {backend!r} is not in this build (it has {backends()})")
         cfg = model.config
-        self.model, self.config, self.precision, self.backend = model, cfg, precision, backend
-        self.ctx = nat.Context(backend, threads, cores)
-        eps = cfg.layer_norm_eps
-        self.embeddings = nat.Embeddings(self.ctx, model.word, model.position, model.token_type,
-                                         model.emb_ln_g, model.emb_ln_b, eps, precision)
-        self.layers = [EncoderLayer(self.ctx, i, w, cfg.num_attention_heads, eps, precision,
-                                    qp) for i, w in enumerate(model.layers)]
-        self.pooler = None
+        if plan is None:
+            precision = precision or "fp32"
+            if precision not in nat.PRECISIONS:
+                raise errors.InvalidArgumentError(
+                    f"unknown precision {precision!r}: choose one of {list(nat.PRECISIONS)}")
+            if backend == "auto":
+                backend = best_backend()
+            if backend not in nat.BACKENDS:
+                raise errors.InvalidArgumentError(
+                    f"unknown backend {backend!r}: choose one of {list(nat.BACKENDS)}")
+            if backend not in backends():
+                raise errors.UnsupportedError(
+                    f"backend {backend!r} is not in this build (it has {backends()})")
+            plan = Plan.uniform(cfg.num_hidden_layers, backend, precision, cores or (), threads)
+            plan = Plan(plan.devices, Placement(plan.embeddings.device, precision),
+                        plan.layers)
+        plan = Plan.load(plan).validate(cfg.num_hidden_layers, backends())
+        self.model, self.config, self.plan = model, cfg, plan
+        self.precision = precision or plan.layers[-1].precision
+        self.contexts = {name: nat.Context(d.backend, d.threads, d.cores or None)
+                         for name, d in plan.devices.items()
+                         if any(p.device == name for _, p in plan.units())}
+        first = plan.devices[plan.embeddings.device]
+        self.backend = first.backend
+        self.ctx = self.contexts[plan.embeddings.device]
+        self.segments = self._build_segments(model, plan, qp)
+        self.last_transfers: list[tuple[str, str, float]] = []
+
+    def _build_segments(self, model: BertModel, plan: Plan, qp) -> list[Segment]:
+        cfg, eps = model.config, model.config.layer_norm_eps
+        segments: list[Segment] = []
+        for unit, p in plan.units():
+            seg = segments[-1] if segments else None
+            if seg is None or (seg.device, seg.precision, seg.stage) != \
+                    (p.device, p.precision, p.stage):
+                seg = Segment(self.contexts[p.device], p.device, p.precision, p.stage)
+                segments.append(seg)
+            if unit == "embeddings":
+                seg.embeddings = nat.Embeddings(seg.ctx, model.word, model.position,
+                                                model.token_type, model.emb_ln_g,
+                                                model.emb_ln_b, eps, p.precision)
+            else:
+                i = int(unit.split(".")[1])
+                seg.layers.append(EncoderLayer(seg.ctx, i, model.layers[i],
+                                               cfg.num_attention_heads, eps, p.precision, qp))
         if model.pooler_w is not None:
-            self.pooler = _Linear(self.ctx, "pooler", model.pooler_w, model.pooler_b,
-                                  precision, "tanh", qp)
-        self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
+            last = segments[-1]
+            last.pooler = _Linear(last.ctx, "pooler", model.pooler_w, model.pooler_b,
+                                  last.precision, "tanh", qp)
+        return segments
 
     def describe(self) -> str:
-        return f"{self.precision} on {self.ctx.describe()}"
+        parts = []
+        for seg in self.segments:
+            units = seg.units
+            span = units[0] if len(units) == 1 else f"{units[0]}..{units[-1]}"
+            parts.append(f"[stage {seg.stage}] {span}: {seg.precision} on {seg.ctx.describe()}")
+        return "\n".join(parts)
 
     # -- input checking: every bad input is an exception naming the problem --
     def _check_inputs(self, input_ids, attention_mask, token_type_ids):
@@ -215,47 +316,42 @@ class Engine:
                 f"token_type_ids must be in [0, {cfg.type_vocab_size})")
         return ids.astype(np.int32), mask, tt.astype(np.int32)
 
-    def _buffers(self, batch: int, seq: int) -> dict[str, nat.Tensor]:
-        key = (batch, seq)
-        if key not in self._io:
-            self._io.clear()
-            c, t, h = self.ctx, batch * seq, self.config.hidden_size
-            dt = _act_dtype(self.precision)
-            self._io[key] = {
-                "ids": nat.Tensor(c, (batch, seq), np.int32),
-                "types": nat.Tensor(c, (batch, seq), np.int32),
-                "mask": nat.Tensor(c, (batch, seq), np.float32),
-                "h": nat.Tensor(c, (t, h), dt),
-                "cls": nat.Tensor(c, (batch, h), dt),
-                "pooled": nat.Tensor(c, (batch, h), dt),
-            }
-            self.embeddings.reshape(batch, seq)
-            if self.pooler:
-                self.pooler.op.reshape(batch, 1)
-        return self._io[key]
+    def prepare(self, input_ids, attention_mask=None, token_type_ids=None):
+        """Checks the inputs; returns (ids int32, additive mask f32, types int32)."""
+        ids, mask, tt = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        return ids, np.where(mask > 0, 0.0, MASK_VALUE).astype(np.float32), tt
 
     def run(self, input_ids, attention_mask=None, token_type_ids=None,
             observe: Optional[Observer] = None) -> Output:
-        ids, mask, tt = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        ids, add_mask, tt = self.prepare(input_ids, attention_mask, token_type_ids)
         batch, seq = ids.shape
-        io = self._buffers(batch, seq)
-        io["ids"].write(ids)
-        io["types"].write(tt)
-        io["mask"].write(np.where(mask > 0, 0.0, MASK_VALUE).astype(np.float32))
-        self.embeddings.run(io["ids"], io["types"], io["h"])
-        for layer in self.layers:
-            layer.run(io["h"], io["mask"], batch, seq, observe)
-        hidden = io["h"].numpy().reshape(batch, seq, -1)
-        pooled = None
-        if self.pooler:
-            io["cls"].write(hidden[:, 0, :])
-            if observe:
-                observe("pooler", hidden[:, 0, :].astype(np.float32))
-            self.pooler.op.run(io["cls"], io["pooled"])
-            pooled = io["pooled"].numpy().astype(np.float32)
-        return Output(hidden.astype(np.float32), pooled)
+        hidden_size = self.config.hidden_size
+        self.last_transfers = []
+        prev = None
+        for seg in self.segments:
+            io = seg.buffers(batch, seq, hidden_size)
+            io["mask"].write(add_mask)
+            if seg.embeddings:
+                io["ids"].write(ids)
+                io["types"].write(tt)
+            else:
+                t = time.perf_counter()
+                transfer(prev, io["h"])
+                self.last_transfers.append(
+                    (seg_name(prev_seg), seg_name(seg), (time.perf_counter() - t) * 1e3))
+            seg.run(io, batch, seq, observe)
+            prev, prev_seg = io["h"], seg
+        hidden = prev.numpy().reshape(batch, seq, -1).astype(np.float32)
+        last = self.segments[-1]
+        pooled = last.pool(last.buffers(batch, seq, hidden_size), hidden, observe) \
+            if last.pooler else None
+        return Output(hidden, pooled)
 
     __call__ = run
+
+
+def seg_name(seg: Segment) -> str:
+    return f"{seg.device}/{seg.precision}"
 
 
 def quantize(model: BertModel, calibration=None, activations: str = "dynamic",

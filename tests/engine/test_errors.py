@@ -49,7 +49,7 @@ def test_bad_engine_options():
     for b in missing:
         with pytest.raises(errors.UnsupportedError, match="not in this build"):
             armbert.Engine(model, backend=b)
-    with pytest.raises(errors.InvalidArgumentError, match="core 4096 does not exist"):
+    with pytest.raises(errors.InvalidArgumentError, match="core 4096"):
         armbert.Engine(model, backend="host", cores=[4096])
     with pytest.raises(errors.InvalidArgumentError, match="needs a BertModel"):
         armbert.Engine("not a model")
