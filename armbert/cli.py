@@ -1,7 +1,9 @@
-"""`armbert` command line: `run` (the main job), `info`.
+"""`armbert` command line.
 
     armbert run                     # bundled MiniLM: similarity matrix + latency per precision
     armbert run --backend host --precisions fp32,int8 --sentences "a" "b"
+    armbert run --plan plan.json    # execute a plan (pipelined when it has stages)
+    armbert plan ...                # search a plan (planner.search.cli)
     armbert info                    # backends in this build, CPU features, devices
 """
 from __future__ import annotations
@@ -55,8 +57,36 @@ def _print_matrix(sentences, vecs) -> None:
         print(f"{short[i]:>3}  {s:<{width}} " + "".join(f"{v:7.3f}" for v in sim[i]))
 
 
+def cmd_run_plan(args, model) -> int:
+    from .pipeline import PipelineExecutor
+    from .plan import Plan
+
+    plan = Plan.load(args.plan)
+    needs_int8 = any(p.precision == "int8" for _, p in plan.units())
+    source = quantize(model, CALIBRATION) if needs_int8 else model
+    engine = Engine(source, plan=plan)
+    print(f"plan {args.plan}:\n{engine.describe()}")
+    encoder = SentenceEncoder(engine)
+    sentences = args.sentences or SENTENCES
+    _print_matrix(sentences, encoder.encode(sentences))
+    ids = np.random.default_rng(0).integers(
+        1000, model.config.vocab_size, (1, min(args.seq, model.config.max_position_embeddings)))
+    print(f"\nB=1 S={ids.shape[1]} latency: {_median_ms(lambda: engine.run(ids), args.repeats):.1f} ms")
+    if engine.last_transfers:
+        print("transfers: " + ", ".join(f"{a}->{b} {ms:.2f} ms" for a, b, ms in engine.last_transfers))
+    if len(plan.stages()) > 1:
+        pipe = PipelineExecutor(engine)
+        pipe.run([ids] * max(8, args.repeats))
+        st = pipe.stats
+        stages = ", ".join(f"stage {k}: {ms:.1f} ms" for k, ms in st.stage_ms.items())
+        print(f"pipelined: {st.throughput:.2f} inferences/s ({stages})")
+    return 0
+
+
 def cmd_run(args) -> int:
     model = load(args.model)
+    if args.plan:
+        return cmd_run_plan(args, model)
     backend = args.backend or best_backend()
     sentences = args.sentences or SENTENCES
     precisions = args.precisions.split(",")
@@ -100,6 +130,12 @@ def cmd_info(args) -> int:
     return 0
 
 
+# Subcommands implemented by the planner package (name, module, function, help).
+PLANNER_COMMANDS = [
+    ("plan", "planner.search.cli", "plan_main", "search a plan: pipeline split, CPU/GPU, precision"),
+]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="armbert", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,9 +148,19 @@ def main(argv=None) -> int:
     r.add_argument("--seq", type=int, default=128)
     r.add_argument("--repeats", type=int, default=10)
     r.add_argument("--sentences", nargs="+", default=None)
+    r.add_argument("--plan", default=None, help="a plan JSON file (armbert plan writes one)")
     r.set_defaults(fn=cmd_run)
+    for name, module, fn, text in PLANNER_COMMANDS:
+        sp = sub.add_parser(name, help=text, add_help=False)
+        sp.set_defaults(fn=None, planner=(module, fn))
     i = sub.add_parser("info", help="backends, CPU features, devices")
     i.set_defaults(fn=cmd_info)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in {c[0] for c in PLANNER_COMMANDS}:
+        # The planner parses its own arguments.
+        module, fn = next((m, f) for n, m, f, _ in PLANNER_COMMANDS if n == argv[0])
+        import importlib
+        return getattr(importlib.import_module(module), fn)(argv[1:]) or 0
     args = ap.parse_args(argv)
     from .errors import ArmbertError
     try:

@@ -1,0 +1,279 @@
+"""`armbert plan`: measure this machine, search, write a plan (+ a Gantt PNG).
+
+    armbert plan --objective throughput --devices big=host:0 little=host:1 --out plan.json
+    armbert plan --objective latency --devices big=neon:4-7 gpu=cl --precision-budget 0.01
+    armbert plan --objective edp --power-cmd "cat /sys/bus/i2c/.../power_uW | awk '{print $1/1e6}'"
+    armbert run --plan plan.json
+
+A device is ``name=backend[:cores[:threads]]``, cores as ``0``, ``0,1`` or ``4-7``.
+The plan's ``meta`` records the objective, the predicted and the measured
+figures and how many measurements the search took.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from armbert.plan import PRECISIONS, Device, Plan
+
+from . import objectives as obj
+from .measure_engine import EngineRunner, RunSettings, gantt_png, steady_throughput
+from .pipeline import Split, binary_search, exhaustive_search, split_plan
+from .precision import Budget, measure_sensitivity, search_precision
+from .split import MappingProblem, OpGraph, chain_dp, chain_plan, transfer_table
+
+
+def parse_device(spec: str) -> tuple[str, Device]:
+    """``big=neon:4-7:4`` -> ("big", Device("neon", (4, 5, 6, 7), 4))."""
+    if "=" not in spec:
+        raise argparse.ArgumentTypeError(f"device {spec!r}: write name=backend[:cores[:threads]]")
+    name, rest = spec.split("=", 1)
+    parts = rest.split(":")
+    if not name or not parts[0] or len(parts) > 3:
+        raise argparse.ArgumentTypeError(f"device {spec!r}: write name=backend[:cores[:threads]]")
+    cores: list[int] = []
+    try:
+        for chunk in (parts[1].split(",") if len(parts) > 1 and parts[1] else []):
+            if "-" in chunk:
+                a, b = chunk.split("-")
+                cores += range(int(a), int(b) + 1)
+            else:
+                cores.append(int(chunk))
+        threads = int(parts[2]) if len(parts) > 2 and parts[2] else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"device {spec!r}: cores and threads are integers") from None
+    return name, Device(parts[0], tuple(cores), threads)
+
+
+def default_devices() -> list[str]:
+    import armbert
+    if "neon" in armbert.backends():
+        return ["big=neon"]
+    n = os.cpu_count() or 1
+    return ["big=host:0", "little=host:1"] if n >= 2 else ["cpu=host:0"]
+
+
+def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p.add_argument("--objective", choices=obj.OBJECTIVES, default="throughput")
+    p.add_argument("--devices", nargs="+", metavar="NAME=BACKEND[:CORES[:THREADS]]",
+                   help=f"devices to place units on (default here: {' '.join(default_devices())})")
+    p.add_argument("--precision-budget", type=float, default=None,
+                   help="allowed 1 - min token cosine vs fp32; per-layer precision is searched "
+                        "(default: everything fp32)")
+    p.add_argument("--max-abs-budget", type=float, default=None,
+                   help="also bound the max abs difference from fp32")
+    p.add_argument("--precisions", default="fp32,fp16,int8", help="precisions to choose from")
+    p.add_argument("--model", default=None, help="model path (default: bundled MiniLM)")
+    p.add_argument("--seq", type=int, default=128, help="tokens per input")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
+    p.add_argument("--items", type=int, default=16, help="inputs per pipelined run while searching")
+    p.add_argument("--final-items", type=int, default=32,
+                   help="inputs in the final measured run of the chosen plan (and its Gantt chart)")
+    p.add_argument("--search", choices=("binary", "exhaustive"), default="binary",
+                   help="pipeline split search (throughput/energy objectives)")
+    p.add_argument("--no-feedback", action="store_true",
+                   help="plain binary search (midpoint probes) instead of PipeBERT's feedback")
+    p.add_argument("--stage-timing", choices=("pipelined", "alone"), default="pipelined",
+                   help="stage latencies while the pipeline streams, or each stage alone")
+    p.add_argument("--power-cmd", default=None,
+                   help="shell command printing the power draw in watts (energy objectives)")
+    p.add_argument("--out", default="plan.json")
+    p.add_argument("--kirin970", action="store_true",
+                   help="print the PipeBERT search on the papers' Kirin 970 figures, and exit")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def plan_main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.kirin970:
+        from .costs import print_kirin970_report
+        print_kirin970_report()
+        return 0
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    try:
+        devices = dict(parse_device(s) for s in (args.devices or default_devices()))
+    except argparse.ArgumentTypeError as e:
+        print(f"armbert plan: {e}", file=sys.stderr)
+        return 2
+
+    choices = tuple(c.strip() for c in args.precisions.split(","))
+    if "fp32" not in choices or not set(choices) <= set(PRECISIONS):
+        print(f"armbert plan: --precisions {args.precisions!r}: choose from {list(PRECISIONS)}, "
+              "fp32 included (it is the reference that always fits the budget)", file=sys.stderr)
+        return 2
+    for flag, v in (("--precision-budget", args.precision_budget),
+                    ("--max-abs-budget", args.max_abs_budget)):
+        if v is not None and not v >= 0:
+            print(f"armbert plan: {flag} must be >= 0, got {v}", file=sys.stderr)
+            return 2
+
+    sensor = None
+    if args.objective in ("energy", "edp"):
+        sensor, message = obj.find_power_sensor(args.power_cmd)
+        if sensor is None:
+            print(f"armbert plan: --objective {args.objective}: {message}", file=sys.stderr)
+            return 2
+        say(message)
+
+    import armbert
+    from armbert.cli import CALIBRATION, SENTENCES
+
+    missing = sorted({d.backend for d in devices.values()} - set(armbert.backends()))
+    if missing:
+        print(f"armbert plan: backend(s) {missing} are not in this build "
+              f"(it has {armbert.backends()})", file=sys.stderr)
+        return 2
+    t_start = time.perf_counter()
+    model = armbert.load(args.model) if args.model else armbert.load()
+    L = model.config.num_hidden_layers
+    settings = RunSettings(seq=args.seq, repeats=args.repeats, items=args.items)
+    meta: dict = {"objective": args.objective, "created_by": "armbert plan",
+                  "settings": settings.to_dict(), "model": str(model.source)}
+
+    # -- precision per layer --
+    precisions = ["fp32"] * L
+    runner = EngineRunner(model, settings)
+    if args.precision_budget is not None:
+        source = armbert.quantize(model, CALIBRATION) if "int8" in choices else model
+        from armbert.sentence import tokenizer_for
+        tok = tokenizer_for(model)
+        enc = tok(SENTENCES, max_length=min(args.seq, model.config.max_position_embeddings))
+        calib = [(enc["input_ids"][i:i + 1], enc["attention_mask"][i:i + 1])
+                 for i in range(len(SENTENCES))]
+        runner = EngineRunner(source, settings, calibration=calib)
+        name0 = next(iter(devices))
+        one = lambda precs: split_plan({name0: devices[name0]}, Split((name0,), (), L), precs)
+        say(f"precision: sensitivity of {L} layers x {[c for c in choices if c != 'fp32']} "
+            f"on {name0} ...")
+        sens = measure_sensitivity(runner.deviation, one, L,
+                                   [c for c in choices if c != "fp32"])
+        layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
+        switch = {}
+        for a in choices:
+            for b in choices:
+                if a != b:
+                    half = [a] * (L // 2) + [b] * (L - L // 2)
+                    rec = transfer_table(runner.transfers(one(half)), level="segment")
+                    switch[f"{a}->{b}"] = rec.get(f"{name0}/{a}->{name0}/{b}", 0.0)
+        budget = Budget(args.precision_budget, args.max_abs_budget)
+        pres = search_precision(sens, layer_ms, budget, runner.deviation, one, choices, switch)
+        precisions = list(pres.precisions)
+        meta["precision"] = {"budget": {"cosine": budget.cosine, "max_abs": budget.max_abs},
+                             **pres.to_dict(), "sensitivity": sens.to_dict()}
+        say(f"precision: {precisions} (measured 1-cos {pres.measured.cosine:.2e}, "
+            f"max abs {pres.measured.max_abs:.3g}; "
+            f"predicted {pres.predicted_ms:.2f} ms on {name0})")
+
+    # -- placement --
+    if args.objective == "latency":
+        plan, info = _latency_plan(runner, devices, precisions, L, say)
+    else:
+        search = exhaustive_search if args.search == "exhaustive" else binary_search
+        kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
+        say(f"pipeline: {args.search} search over {list(devices)} "
+            f"({args.stage_timing} stage timing) ...")
+        found = search(runner.stage_measure(args.stage_timing), devices, L, precisions, **kw)
+        plan, info = found.plan, {"search": found.to_dict()}
+        if sensor is not None:
+            plan, info = _energy_plan(runner, devices, precisions, L, found, sensor,
+                                      args.objective, say)
+    stats = runner.pipelined(plan, items=args.final_items)
+    info["measured_throughput_inf_s"] = stats.throughput
+    info["measured_steady_inf_s"] = steady_throughput(stats)
+    info["measured_stage_ms"] = {str(k): v for k, v in stats.stage_ms.items()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    gantt = out.with_suffix(".gantt.png")
+    gantt_png(stats, gantt, title=f"armbert plan --objective {args.objective}: "
+              f"{stats.throughput:.2f} inf/s", plan=plan)
+    meta.update(info)
+    meta.update({"measurements": runner.measurements, "gantt": gantt.name,
+                 "search_seconds": round(time.perf_counter() - t_start, 2)})
+    plan = Plan(plan.devices, plan.embeddings, plan.layers, meta)
+    plan.save(out)
+    say(f"plan: {_describe(plan)}")
+    steady = info["measured_steady_inf_s"]
+    say(f"measured: {stats.throughput:.2f} inf/s over {stats.items} inputs"
+        + (f" ({steady:.2f} once full)" if steady else "") + ", stage ms "
+        f"{ {k: round(v, 2) for k, v in stats.stage_ms.items()} }; "
+        f"{runner.measurements} measurements")
+    say(f"wrote {out} and {gantt}")
+    return 0
+
+
+def _describe(plan: Plan) -> str:
+    parts, run = [], None
+    for unit, p in plan.units():
+        key = (p.stage, p.device, p.precision)
+        if run and run[0] == key:
+            run[2] = unit
+        else:
+            run = [key, unit, unit]
+            parts.append(run)
+    return " | ".join(f"s{k[0]} {k[1]}/{k[2]}: {a}" + (f"..{b}" if b != a else "")
+                      for k, a, b in parts)
+
+
+def _latency_plan(runner: EngineRunner, devices, precisions, L, say):
+    """Chain DP over measured per-unit latencies and transfers, verified by measuring
+    the chosen plan and each device alone (the fastest measured wins)."""
+    need = sorted(set(precisions) | {"fp32" if precisions[0] == "int8" else precisions[0]})
+    say(f"latency: profiling {list(devices)} at {need} ...")
+    table = runner.profile(devices, need)
+    emb_prec = "fp32" if precisions[0] == "int8" else precisions[0]
+    unit_prec = [emb_prec] + list(precisions)
+    names = list(devices)
+    import numpy as np
+    lat = np.array([[table.row(d, unit_prec[u])[u] for d in names]
+                    for u in range(len(table.units))])
+    tr = np.array([[table.transfer(a, b) for b in names] for a in names])
+    problem = MappingProblem(OpGraph.chain(table.units), tuple(names), lat, tr)
+    best = chain_dp(problem)
+    candidates = {"dp": chain_plan(devices, table.units, best.assignment, precisions)}
+    for n in names:
+        candidates[n] = chain_plan(devices, table.units, [n] * len(table.units), precisions)
+    measured = {k: runner.latency_ms(p) for k, p in candidates.items()}
+    pick = min(measured, key=measured.get)
+    say(f"latency: predicted {best.latency_ms:.2f} ms for {best.assignment}; measured "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in measured.items()))
+    return candidates[pick], {"predicted_ms": best.latency_ms, "mapping": list(best.assignment),
+                              "measured_ms": measured, "chosen": pick,
+                              "cost_table": table.to_dict()}
+
+
+def _energy_plan(runner, devices, precisions, L, found, sensor, objective, say):
+    """Energy/EDP: each device alone and the best pipeline, measured with the sensor."""
+    cands = {"pipeline": found.plan}
+    for n in devices:
+        cands[n] = split_plan(devices, Split((n,), (), L), precisions)
+    scores = {}
+    for k, plan in cands.items():
+        tput = {}
+
+        def run():
+            stats = runner.pipelined(plan)
+            tput["v"] = stats.throughput
+            return stats.items
+
+        energy = obj.measure_energy(run, sensor)
+        scores[k] = obj.score(objective, throughput=tput["v"], energy=energy)
+        say(f"{objective}: {k}: {scores[k].value:.4g} {scores[k].unit} "
+            f"({energy.mean_watts:.2f} W, {tput['v']:.2f} inf/s)")
+    pick = min(scores, key=lambda k: scores[k].value)
+    return cands[pick], {"search": found.to_dict(), "chosen": pick,
+                         "scores": {k: s.to_dict() for k, s in scores.items()}}
+
+
+def main() -> None:  # python -m planner.search.cli
+    sys.exit(plan_main())
+
+
+if __name__ == "__main__":
+    main()
