@@ -115,7 +115,7 @@ class Context:
 
     def close(self) -> None:
         if self._h is not None:
-            lib().armbert_context_destroy(ffi.gc(self._h, None))
+            ffi.release(self._h)  # runs the gc destructor now, exactly once
             self._h = None
 
     def __enter__(self):
@@ -194,7 +194,7 @@ class Op:
 
     def close(self) -> None:
         if self._h is not None:
-            lib().armbert_op_destroy(ffi.gc(self._h, None))
+            ffi.release(self._h)
             self._h = None
 
 

@@ -4,6 +4,7 @@
     armbert run --backend host --precisions fp32,int8 --sentences "a" "b"
     armbert run --plan plan.json    # execute a plan (pipelined when it has stages)
     armbert plan ...                # search a plan (planner.search.cli)
+    armbert profile / predict / evaluate   # latency campaigns and predictors (planner.cli)
     armbert info                    # backends in this build, CPU features, devices
 """
 from __future__ import annotations
@@ -133,6 +134,9 @@ def cmd_info(args) -> int:
 # Subcommands implemented by the planner package (name, module, function, help).
 PLANNER_COMMANDS = [
     ("plan", "planner.search.cli", "plan_main", "search a plan: pipeline split, CPU/GPU, precision"),
+    ("profile", "planner.cli", "profile_main", "profiling campaign (BERTPerf design space)"),
+    ("predict", "planner.cli", "predict_main", "predict latency of a config from a fitted predictor"),
+    ("evaluate", "planner.cli", "evaluate_main", "evaluate predictors against held-out measurements"),
 ]
 
 

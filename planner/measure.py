@@ -1,0 +1,231 @@
+"""Measuring: the settings record, the stopping rule, and the runners that time armbert.
+
+A *runner* turns a :class:`~planner.space.ModelConfig` into a session whose ``run()``
+executes the model once and returns component times in seconds (``total``, ``emb``,
+``enc1``, ``enc_rest`` and per-op keys ``enc1.qkv`` ...). The stopping rule
+(:func:`measure_session`) only sees those numbers, so :class:`FakeRunner` (a
+synthetic device, nn-Meter style) drives the whole pipeline in tests without timing
+anything, and :class:`ArmbertRunner` times the real engine.
+
+What "latency" means here: embeddings plus every encoder layer, back to back on the
+engine's ops, for fixed token ids already on the device. Not included: Engine.run's
+argument checks, writing the ids, reading the hidden state back, the pooler.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Protocol, Sequence
+
+import numpy as np
+
+from .space import Bundle, ModelConfig
+
+OPS = ("qkv", "attn", "attn_out", "ln1", "ffn_in", "ffn_out", "ln2")
+TERMS = ("total", "emb", "enc1", "enc_rest")
+
+Sample = dict  # component name -> seconds, for one execution
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How one measurement is taken (TVM's measure settings, as one typed record).
+
+    Runs ``warmup`` untimed executions, then timed ones until the last ``window``
+    end-to-end times satisfy (max - min) / mean < ``max_spread`` (at least
+    ``min_repeats`` runs), or until ``max_repeats`` runs / ``max_seconds`` of timed
+    execution. ``cooldown_s`` is slept before each measurement.
+    """
+
+    warmup: int = 3
+    min_repeats: int = 5
+    max_repeats: int = 60
+    window: int = 5
+    max_spread: float = 0.02
+    max_seconds: float = 8.0
+    cooldown_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.window < 2 or self.min_repeats < self.window or self.max_repeats < self.min_repeats:
+            raise ValueError(f"need 2 <= window <= min_repeats <= max_repeats, got {self}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "MeasureSettings":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+FULL = MeasureSettings()
+QUICK = MeasureSettings(warmup=1, min_repeats=3, max_repeats=10, window=3, max_spread=0.05,
+                        max_seconds=1.0)
+
+
+@dataclass(frozen=True)
+class Stat:
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    spread: float   # (max - min) / mean over the reported samples
+    runs: int       # samples reported (the settled window, or all when capped)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stats: dict[str, Stat]
+    settled: bool
+    repeats: int        # timed runs made
+    timed_s: float      # sum of end-to-end times of the timed runs
+
+
+def _stat(values_s: np.ndarray) -> Stat:
+    ms = np.asarray(values_s, dtype=np.float64) * 1e3
+    mean = float(ms.mean())
+    return Stat(median_ms=float(np.median(ms)), min_ms=float(ms.min()), max_ms=float(ms.max()),
+                spread=float((ms.max() - ms.min()) / mean) if mean > 0 else 0.0, runs=len(ms))
+
+
+def window_spread(totals: Sequence[float], window: int) -> float:
+    last = np.asarray(totals[-window:], dtype=np.float64)
+    return float((last.max() - last.min()) / last.mean())
+
+
+def measure_session(run: Callable[[], Sample], settings: MeasureSettings,
+                    sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """The stopping rule. ``run`` executes once and returns component times (s).
+
+    Settled: the medians come from the last ``window`` runs, whose totals agree
+    within ``max_spread``. Capped: from all timed runs, and ``settled`` is False.
+    """
+    if settings.cooldown_s > 0:
+        sleep(settings.cooldown_s)
+    for _ in range(settings.warmup):
+        run()
+    samples: list[Sample] = []
+    timed, settled = 0.0, False
+    while True:
+        s = run()
+        samples.append(s)
+        timed += s["total"]
+        n = len(samples)
+        if n >= settings.min_repeats and window_spread(
+                [x["total"] for x in samples], settings.window) < settings.max_spread:
+            settled = True
+            break
+        if n >= settings.max_repeats or (timed >= settings.max_seconds
+                                         and n >= settings.min_repeats):
+            break
+    used = samples[-settings.window:] if settled else samples
+    keys = [k for k in samples[0] if all(k in x for x in used)]
+    stats = {k: _stat(np.array([x[k] for x in used])) for k in keys}
+    return Outcome(stats=stats, settled=settled, repeats=len(samples), timed_s=timed)
+
+
+# ---------------------------------------------------------------- targets and devices
+
+@dataclass(frozen=True)
+class Target:
+    """Where the model runs: backend, precision, threads and the cores they are pinned to."""
+
+    backend: str = "host"
+    precision: str = "fp32"
+    threads: int = 2
+    cores: tuple[int, ...] = (0, 1)
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "precision": self.precision, "threads": self.threads,
+                "cores": list(self.cores)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Target":
+        return cls(d["backend"], d["precision"], int(d["threads"]), tuple(d.get("cores") or ()))
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _caches() -> list[dict]:
+    out = []
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for d in sorted(base.glob("index*")):
+        out.append({k: _read(str(d / k)) for k in ("level", "type", "size")})
+    return out
+
+
+def _cpu_model() -> str:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu part")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _file_digest(path: Path) -> Optional[str]:
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return None
+
+
+def host_fingerprint(library: Optional[Path] = None, extra: Optional[Mapping] = None) -> dict:
+    """Device conditions. ``id`` hashes what changes latency: CPU, caches, core count,
+    the native library's bytes; measurements are only reused under the same id."""
+    stable = {"machine": platform.machine(), "cpu_model": _cpu_model(),
+              "cpus": os.cpu_count(), "caches": _caches(),
+              "library_sha1": _file_digest(library) if library else None}
+    if extra:
+        stable.update(extra)
+    ident = hashlib.sha1(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
+    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    return {"id": ident, **stable, "governor": governor, "kernel": platform.release(),
+            "python": platform.python_version(), "numpy": np.__version__}
+
+
+def llc_bytes(fingerprint: Mapping) -> Optional[int]:
+    """Size of the largest cache level in a fingerprint, when known."""
+    best = None
+    for c in fingerprint.get("caches") or []:
+        size = (c.get("size") or "").upper()
+        mult = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+        try:
+            n = int(size.rstrip("KM")) * mult
+        except ValueError:
+            continue
+        best = max(best or 0, n)
+    return best
+
+
+# ---------------------------------------------------------------- runners
+
+class Session(Protocol):
+    def run(self) -> Sample: ...
+
+
+class Runner(Protocol):
+    """What the profiler needs from a device (nn-Meter's BaseBackend)."""
+
+    target: Target
+
+    def fingerprint(self) -> dict: ...
+
+    def open(self, cfg: ModelConfig, per_op: bool = True) -> Session: ...
+
+    def open_ops(self, bundle: Bundle) -> dict[str, Callable[[], Sample]]: ...
+
+
+# The two runners live in their own files; importable from here as the layout suggests.
+from .fake import FakeRunner  # noqa: E402
+from .runner import ArmbertRunner  # noqa: E402

@@ -1,0 +1,193 @@
+"""The profiler: measures configs through a runner, stores them, and resumes.
+
+:meth:`Profiler.measure` returns the stored record when the database already has
+this (purpose, device, target, config) and measures otherwise, so a campaign that
+is interrupted and started again replays what it has and measures only the rest;
+predictors that choose their own measurements (BERTPerf's search) replay their
+decisions from the stored values the same way. Predictors get a :class:`Meter`:
+the explicit measuring callback, which also counts what each predictor asked for
+(its measurement budget).
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .measure import FULL, MeasureSettings, Runner, measure_session
+from .records import Database, Measurement, OpMeasurement, record_key
+from .space import Bundle, ModelConfig, as_columns, flops
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _loadavg() -> Optional[list[float]]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def work(configs: Sequence[ModelConfig]) -> np.ndarray:
+    """Relative cost of measuring each config (its FLOPs, plus a floor for tiny ones),
+    so progress bars weight a BERT-base at L=12 above an H=128 at L=1 and the ETA holds."""
+    if not configs:
+        return np.zeros(0)
+    f = flops(as_columns(configs)) / 1e9
+    return f + 0.05
+
+
+def bar(items: Sequence, desc: str, weights: Optional[Sequence[float]] = None,
+        enabled: bool = True):
+    """tqdm over items, advanced by weight (default 1 each); yields the items."""
+    weights = list(weights) if weights is not None else [1.0] * len(items)
+    if not enabled:
+        yield from items
+        return
+    from tqdm import tqdm
+    with tqdm(total=float(sum(weights)), desc=desc, unit="work", file=sys.stderr,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}{postfix}]",
+              dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0) as t:
+        for item, w in zip(items, weights):
+            yield item
+            t.update(w)
+
+
+@dataclass
+class Budget:
+    """What one predictor asked to have measured."""
+
+    models: set = field(default_factory=set)      # ModelConfig
+    op_bundles: set = field(default_factory=set)  # Bundle
+    seconds: float = 0.0                          # timed execution of those measurements
+
+    def measurements(self) -> int:
+        """Model runs plus op sets; an op set (one layer's ops timed alone) counts as one."""
+        return len(self.models) + len(self.op_bundles)
+
+    def to_dict(self, space_size: Optional[int] = None) -> dict:
+        d = {"models": len(self.models), "op_sets": len(self.op_bundles),
+             "measurements": self.measurements(), "timed_seconds": round(self.seconds, 3)}
+        if space_size:
+            d["fraction"] = self.measurements() / space_size
+        return d
+
+
+class Profiler:
+    def __init__(self, runner: Runner, db: Database, settings: MeasureSettings = FULL,
+                 sleep: Callable[[float], None] = time.sleep, per_op: bool = True):
+        self.runner, self.db, self.settings, self.sleep = runner, db, settings, sleep
+        self.per_op = per_op
+        self.device = runner.fingerprint()
+        self.target = runner.target
+        db.add_device(self.device)
+        self.new_measurements = 0
+        self.reused = 0
+
+    def _key(self, kind: str, purpose: str, config: dict) -> str:
+        return record_key(kind, purpose, self.device["id"], self.target.to_dict(), config)
+
+    def measure(self, cfg: ModelConfig, purpose: str = "train") -> Measurement:
+        key = self._key("model", purpose, cfg.to_dict())
+        rec = self.db.get(key)
+        if rec is None:
+            load0, wall0 = _loadavg(), time.perf_counter()
+            session = self.runner.open(cfg, self.per_op)
+            out = measure_session(session.run, self.settings, self.sleep)
+            rec = self._record("model", purpose, cfg.to_dict(), out, load0, wall0)
+            self.db.put(rec)
+            self.new_measurements += 1
+        else:
+            self.reused += 1
+        return Measurement.from_record(rec)
+
+    def measure_ops(self, bundle: Bundle, purpose: str = "train") -> OpMeasurement:
+        key = self._key("ops", purpose, bundle.to_dict())
+        rec = self.db.get(key)
+        if rec is None:
+            load0, wall0 = _loadavg(), time.perf_counter()
+            stats, settled, repeats, timed = {}, True, 0, 0.0
+            for name, run in self.runner.open_ops(bundle).items():
+                out = measure_session(run, self.settings, self.sleep)
+                stats[name] = out.stats["total"].to_dict()
+                settled &= out.settled
+                repeats += out.repeats
+                timed += out.timed_s
+            rec = {"kind": "ops", "purpose": purpose, "device": self.device["id"],
+                   "target": self.target.to_dict(), "config": bundle.to_dict(),
+                   "settings": self.settings.to_dict(), "stats": stats, "settled": settled,
+                   "repeats": repeats, "timed_s": timed, "created": _now(),
+                   "wall_s": round(time.perf_counter() - wall0, 3),
+                   "load_avg": [load0, _loadavg()]}
+            self.db.put(rec)
+            self.new_measurements += 1
+        else:
+            self.reused += 1
+        return OpMeasurement.from_record(rec)
+
+    def _record(self, kind, purpose, config, out, load0, wall0) -> dict:
+        return {"kind": kind, "purpose": purpose, "device": self.device["id"],
+                "target": self.target.to_dict(), "config": config,
+                "settings": self.settings.to_dict(),
+                "stats": {k: v.to_dict() for k, v in out.stats.items()},
+                "settled": out.settled, "repeats": out.repeats, "timed_s": out.timed_s,
+                "created": _now(), "wall_s": round(time.perf_counter() - wall0, 3),
+                "load_avg": [load0, _loadavg()]}
+
+    def has(self, cfg: ModelConfig, purpose: str = "train") -> bool:
+        return self.db.get(self._key("model", purpose, cfg.to_dict())) is not None
+
+    def campaign(self, configs: Iterable[ModelConfig], purpose: str, desc: str = "",
+                 progress: bool = True) -> list[Measurement]:
+        """Measures every config (stored ones are read back), with a bar weighted by cost."""
+        configs = list(configs)
+        todo = [c for c in configs if not self.has(c, purpose)]
+        self.reused += len(configs) - len(todo)
+        if progress and len(todo) < len(configs):
+            print(f"{desc or purpose}: {len(configs) - len(todo)} of {len(configs)} already "
+                  f"in {self.db.path}", file=sys.stderr)
+        for c in bar(todo, desc or purpose, work(todo), progress):
+            self.measure(c, purpose)
+        return [Measurement.from_record(self.db.get(self._key("model", purpose, c.to_dict())))
+                for c in configs]
+
+    def meter(self, purpose: str = "train") -> "Meter":
+        return Meter(self, purpose)
+
+
+class Meter:
+    """The measuring callback a predictor's fit gets: ``meter(cfg)`` and ``meter.ops(b)``.
+
+    Keeps the predictor's :class:`Budget`. Measurements are shared through the
+    database, so two predictors asking for the same config cost the device once but
+    each is charged for it.
+    """
+
+    def __init__(self, profiler: Profiler, purpose: str = "train"):
+        self.profiler, self.purpose = profiler, purpose
+        self.budget = Budget()
+        self.device = profiler.device
+
+    def __call__(self, cfg: ModelConfig) -> Measurement:
+        m = self.profiler.measure(cfg, self.purpose)
+        if cfg not in self.budget.models:
+            self.budget.models.add(cfg)
+            self.budget.seconds += m.timed_s
+        return m
+
+    def ops(self, bundle: Bundle) -> OpMeasurement:
+        m = self.profiler.measure_ops(bundle, self.purpose)
+        if bundle not in self.budget.op_bundles:
+            self.budget.op_bundles.add(bundle)
+            self.budget.seconds += m.timed_s
+        return m
+
+    def has(self, cfg: ModelConfig) -> bool:
+        return self.profiler.has(cfg, self.purpose)

@@ -1,0 +1,57 @@
+"""ArmbertRunner on the native host backend with a tiny model: what it times is the
+engine's computation, op by op (no timing is asserted)."""
+import numpy as np
+import pytest
+
+from planner.measure import OPS, QUICK, ArmbertRunner, Target, measure_session
+from planner.space import Bundle
+
+nat = pytest.importorskip("armbert._native")
+try:
+    HAVE_HOST = "host" in nat.backends_compiled()
+except Exception:  # no library built
+    HAVE_HOST = False
+pytestmark = pytest.mark.skipif(not HAVE_HOST, reason="native host backend not built")
+
+TINY = Bundle(H=64, B=2, S=8, I=128, A=2)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    r = ArmbertRunner(Target("host", "fp32", 1, ()))
+    yield r
+    r.close()
+
+
+def test_timed_layer_computes_what_encoder_layer_run_computes(runner):
+    stack = runner.stack(TINY, 3)
+    stack.forward(3, per_op=False)
+    plain = stack.h.numpy().copy()
+    stack.forward(3, per_op=True)
+    np.testing.assert_array_equal(stack.h.numpy(), plain)
+    assert np.isfinite(plain).all() and plain.std() > 0
+
+
+def test_sample_has_every_component_and_adds_up(runner):
+    s = runner.open(TINY.at(3)).run()
+    for k in ("total", "emb", "enc1", "enc_rest"):
+        assert s[k] > 0
+    assert {f"enc1.{o}" for o in OPS} <= set(s) and {f"enc_rest.{o}" for o in OPS} <= set(s)
+    assert s["total"] == pytest.approx(s["emb"] + s["enc1"] + 2 * s["enc_rest"], rel=1e-9)
+    assert sum(s[f"enc1.{o}"] for o in OPS) <= s["enc1"]
+    one = runner.open(TINY.at(1)).run()
+    assert "enc_rest" not in one
+
+
+def test_one_stack_serves_every_depth_and_isolated_ops_run(runner):
+    s1 = runner.stack(TINY, 1)
+    assert runner.stack(TINY, 12) is s1 and len(s1.layers) == 12
+    ops = runner.open_ops(TINY)
+    assert set(ops) == {"emb", *OPS}
+    out = measure_session(ops["ffn_in"], QUICK, sleep=lambda s: None)
+    assert out.stats["total"].median_ms > 0
+
+
+def test_fingerprint_names_the_library_and_the_caches(runner):
+    fp = runner.fingerprint()
+    assert fp["id"] and fp["library_sha1"] and "host" in fp["backends"]
