@@ -32,8 +32,11 @@ LIBRARY = LIB_DIR / "libarmbert.so"
 OBJ_DIR = ROOT / "build" / MACHINE
 
 # Per-file extra flags on aarch64: our FP16 NEON kernels need armv8.2-a+fp16
-# and are only called after a HWCAP_ASIMDHP check.
-ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"]}
+# and are only called after a HWCAP_ASIMDHP check; *_fhm_fp16.cpp also use
+# FMLAL (+fp16fml), only called after a HWCAP_ASIMDFHM check. Every matching
+# suffix applies in order, so the later -march wins.
+ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"],
+                  "_fhm_fp16.cpp": ["-march=armv8.2-a+fp16+fp16fml"]}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ trixie arm64 tree (ACL 24.11, Python 3.13, PoCL, rusticl) from the host's own ap
 sources. The tree is built once and cached as ~/.cache/armbert/testbed-<key>, the key
 hashing tools/testbed_packages.txt and SETUP_VERSION. A run mounts /proc, /sys and
 /dev, binds the repository at /src and a persistent cache (PoCL and ACL program
-caches) at /cache, chroots in, and unmounts everything afterwards.
+caches) at /cache, chroots in, and unmounts everything afterwards. qemu-user shows the
+host's x86 /proc/cpuinfo, which crashes aarch64 parsers of it (onnxruntime segfaults
+on import), so runs see an aarch64 /proc/cpuinfo instead (see MIDR below).
 
 Usage, as root on the host:
     python3 tools/testbed.py ensure
@@ -19,7 +21,8 @@ From Python: ensure() -> Path of the tree; run(cmd, cpu=None, env=None) -> exit 
 Mounts are visible to the whole host, so every command holds an exclusive lock on
 ~/.cache/armbert/testbed.lock: concurrent runs wait rather than unmount each other's
 /dev. Holding the lock also makes any mount left below ~/.cache/armbert stale (a
-killed run), so it is unmounted first. Setup failures exit with SETUP_FAILED.
+killed run), so it is unmounted first, after killing what still runs inside. Setup
+failures exit with SETUP_FAILED; otherwise `run` exits with the command's code.
 """
 import argparse
 import contextlib
@@ -34,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-SETUP_VERSION = "1"  # bump when the build or post-setup steps below change
+SETUP_VERSION = "2"  # bump when the build or post-setup steps below change
 SUITE = "trixie"  # bookworm ships ACL 20.08; trixie ships ACL 24.11
 SETUP_FAILED = 125  # exit code of `run` when the test bed itself failed, not the command
 
@@ -57,13 +60,24 @@ BINFMT_LINE = (
 VENV = "/opt/venv"
 VENV_PACKAGES = ("onnxruntime", "tokenizers")  # PyPI-only peers; optional
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Host settings that let apt and pip reach their registries the way the host does.
+# Host settings that let apt and pip reach their registries the way the host does
+# (a TLS-inspecting proxy needs the host's local CAs in the tree too).
 APT_KEYS = ("Acquire::http::Proxy", "Acquire::https::Proxy",
             "Acquire::Check-Valid-Until", "Acquire::Check-Date")
+LOCAL_CAS = "usr/local/share/ca-certificates"
 HOST_CONFIG = (("/etc/resolv.conf", "etc/resolv.conf"),
+               ("/" + LOCAL_CAS, LOCAL_CAS),
                ("/etc/pip.conf", "etc/pip.conf"),
                ("/etc/xdg/pip", "etc/xdg/pip"),
                (str(Path.home() / ".config" / "pip"), "root/.config/pip"))
+
+# qemu-user leaves the host's x86 /proc/cpuinfo visible, and aarch64 parsers of it crash or
+# misdetect (pytorch's cpuinfo in onnxruntime segfaults on import). Runs see an aarch64 one
+# with the MIDR of the QEMU_CPU model; "max", qemu's default, reports implementer 0, part 'Q'.
+MIDR = {"cortex-a53": (0x41, 0xd03), "cortex-a55": (0x41, 0xd05), "cortex-a57": (0x41, 0xd07),
+        "cortex-a72": (0x41, 0xd08), "cortex-a76": (0x41, 0xd0b), "neoverse-n1": (0x41, 0xd0c),
+        "max": (0x00, 0x051)}
+CPUINFO = "etc/armbert-testbed-cpuinfo"
 
 _T0 = time.monotonic()
 
@@ -76,10 +90,10 @@ def log(msg):
     print(f"[testbed {time.monotonic() - _T0:5.0f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def _check(cmd, **kwargs):
+def _check(cmd, what=None, **kwargs):
     rc = subprocess.run(cmd, **kwargs).returncode
     if rc != 0:
-        raise SetupError(f"`{' '.join(map(str, cmd))}` failed with exit code {rc}")
+        raise SetupError(f"{what or ' '.join(map(str, cmd))} failed with exit code {rc}")
 
 
 # --- what the tree is -------------------------------------------------------------
@@ -112,8 +126,29 @@ def _mounts_below(path):
     return found
 
 
+def _kill_inside(path):
+    """SIGKILLs every process whose root is at or below `path`, and waits for them.
+
+    Such processes outlive an interrupted run (the chroot's children) and keep its
+    mounts busy; with the lock held, nothing else can be running inside a tree.
+    """
+    path = os.path.realpath(path)
+    for _ in range(50):
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                root = os.readlink(f"/proc/{pid}/root")
+                if root == path or root.startswith(path + "/"):
+                    os.kill(int(pid), signal.SIGKILL)
+                    pids.append(pid)
+        if not pids:
+            return
+        time.sleep(0.1)
+
+
 def _unmount_below(path):
     """Unmounts everything at or below `path`: recursively, lazily if busy."""
+    _kill_inside(path)
     for _ in range(4):  # stacked mounts on one point take one pass each
         mounts = _mounts_below(path)
         tops = sorted({m for m in mounts if not any(m.startswith(o + "/") for o in mounts)})
@@ -140,15 +175,26 @@ def _remove_tree(path):
     _check(["rm", "-rf", "--one-file-system", "--", str(path)])
 
 
+def _cpuinfo(cpu):
+    """An aarch64 /proc/cpuinfo for the host's CPU count (features: read HWCAP instead)."""
+    implementer, part = MIDR.get(cpu or "max", MIDR["max"])
+    return "".join(f"processor\t: {i}\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x{implementer:02x}\n"
+                   f"CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0x{part:03x}\n"
+                   "CPU revision\t: 0\n\n" for i in range(os.cpu_count()))
+
+
 @contextlib.contextmanager
-def _mounted(tree):
-    """The host's /proc, /sys, /dev, the repository at /src and the cache at /cache."""
+def _mounted(tree, cpu=None):
+    """The host's /proc (with an aarch64 cpuinfo), /sys, /dev, the repository at /src
+    and the cache at /cache."""
     for sub in ("proc", "sys", "dev", "src", "cache"):
         (tree / sub).mkdir(exist_ok=True)
     for sub in ("pocl", "armbert"):
         (SHARED_CACHE / sub).mkdir(parents=True, exist_ok=True)
+    (tree / CPUINFO).write_text(_cpuinfo(cpu))
     try:
         _check(["mount", "-t", "proc", "proc", str(tree / "proc")])
+        _check(["mount", "--bind", str(tree / CPUINFO), str(tree / "proc" / "cpuinfo")])
         for sub in ("sys", "dev"):
             _check(["mount", "--rbind", f"/{sub}", str(tree / sub)])
             _check(["mount", "--make-rslave", str(tree / sub)])
@@ -265,6 +311,10 @@ def _post_setup(tree):
     env = _env(extra={k: v for k, v in os.environ.items()
                       if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
     with _mounted(tree):
+        if any((tree / LOCAL_CAS).glob("*.crt")):
+            log("trusting the host's local CAs")
+            if _chroot(tree, ["update-ca-certificates"], env):
+                raise SetupError("update-ca-certificates failed in the tree")
         log(f"creating {VENV}")
         if _chroot(tree, ["python3", "-m", "venv", "--system-site-packages", VENV], env):
             raise SetupError(f"could not create {VENV} in the tree")
@@ -286,12 +336,13 @@ def _build(tree):
         log(f"mmdebstrap {SUITE} arm64 into {build} (about 10 minutes)")
         _check(["mmdebstrap", "--arch=arm64", "--variant=apt",
                 "--include=" + ",".join(packages()), *_host_apt_options(),
-                SUITE, str(build), *_host_sources()], stdin=subprocess.DEVNULL)
+                SUITE, str(build), *_host_sources()],
+               what="mmdebstrap (its output is above)", stdin=subprocess.DEVNULL)
         log("post-setup")
         _post_setup(build)
         os.rename(build, tree)
-    except BaseException as e:
-        log(f"build failed ({e!r}); removing the partial tree {build}")
+    except BaseException:
+        log(f"build failed; removing the partial tree {build}")
         _remove_tree(build)
         raise
 
@@ -316,6 +367,9 @@ def _ensure():
 
 def ensure():
     """Builds the test bed unless cached; returns its path."""
+    tree = tree_path()
+    if tree.is_dir() and (BINFMT / "qemu-aarch64").exists():
+        return tree  # a tree appears only by rename once complete: no need to wait for the lock
     with _locked():
         return _ensure()
 
@@ -327,7 +381,7 @@ def run(cmd, cpu=None, env=None):
     """
     with _locked():
         tree = _ensure()
-        with _mounted(tree):
+        with _mounted(tree, cpu):
             return _chroot(tree, list(cmd), _env(cpu, env))
 
 
@@ -404,6 +458,8 @@ def main(argv=None):
     except SetupError as e:
         print(f"testbed: error: {e}", file=sys.stderr)
         return SETUP_FAILED
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -10,9 +10,17 @@ Tolerances (each test compares against tests/reference.py, float64 inside):
 - INT8: the linear is compared with the exact integer reference of
   armbert.quant (same quantized inputs): only the fp32 epilogue rounds,
   rtol = atol = 1e-4; components that run in fp32 under INT8 use FP32 bounds.
+
+FP16 on an OpenCL device without cl_khr_fp16 (PoCL): the CL backend must refuse
+it, so each (cl, fp16) case there asserts that creating the op raises
+UnsupportedError naming cl_khr_fp16, and its id ends in "-refused".
+ARMBERT_CL_FP16=1 says the device has cl_khr_fp16 (the case must then run and
+pass, as on rusticl), =0 that it has not; unset, the CL context's description
+decides.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -20,14 +28,73 @@ import pytest
 
 import armbert
 from armbert import _native as nat
+from armbert import errors
 
 TOL = {"fp32": dict(rtol=1e-4, atol=1e-4), "fp16": dict(rtol=4e-3, atol=4e-3),
        "int8": dict(rtol=1e-4, atol=1e-4)}
 PRECISIONS = ["fp32", "fp16", "int8"]
 BACKENDS = armbert.backends()
 
-backend_params = pytest.mark.parametrize("backend", BACKENDS)
-precision_params = pytest.mark.parametrize("precision", PRECISIONS)
+# Parametrization marks, expanded by pytest_generate_tests below: together they
+# give (precision, backend) ids like "fp32-host", and "fp16-cl-refused".
+backend_params = pytest.mark.armbert_backends
+precision_params = pytest.mark.armbert_precisions
+
+
+@functools.cache
+def cl_device_has_fp16() -> bool:
+    env = os.environ.get("ARMBERT_CL_FP16")
+    if env in ("0", "1"):
+        return env == "1"
+    if "cl" not in BACKENDS:
+        return False
+    try:
+        return "fp16 yes" in nat.Context("cl").describe()
+    except errors.ArmbertError:
+        return False  # no usable device: the CL cases fail on their own
+
+
+def backend_precision_params() -> list:
+    params = []
+    for b in BACKENDS:
+        for p in PRECISIONS:
+            if b == "cl" and p == "fp16" and not cl_device_has_fp16():
+                params.append(pytest.param(b, p, id=f"{p}-{b}-refused",
+                                           marks=pytest.mark.cl_fp16_refused))
+            else:
+                params.append(pytest.param(b, p, id=f"{p}-{b}"))
+    return params
+
+
+def pytest_configure(config):
+    for line in ("armbert_backends: parametrize over armbert.backends()",
+                 "armbert_precisions: parametrize over fp32, fp16, int8",
+                 "cl_fp16_refused: the op must refuse FP16 (no cl_khr_fp16 on the device)"):
+        config.addinivalue_line("markers", line)
+
+
+@pytest.hookimpl(trylast=True)  # after @pytest.mark.parametrize: ids keep their order
+def pytest_generate_tests(metafunc):
+    by_backend = metafunc.definition.get_closest_marker("armbert_backends") is not None
+    by_precision = metafunc.definition.get_closest_marker("armbert_precisions") is not None
+    if by_backend and by_precision:
+        metafunc.parametrize("backend,precision", backend_precision_params())
+    elif by_backend:
+        metafunc.parametrize("backend", BACKENDS)
+    elif by_precision:
+        metafunc.parametrize("precision", PRECISIONS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A "-refused" case passes only if the test body fails at creating its FP16 op
+    with UnsupportedError naming cl_khr_fp16 (nothing else in it raises that)."""
+    if pyfuncitem.get_closest_marker("cl_fp16_refused") is None:
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    with pytest.raises(errors.UnsupportedError, match="cl_khr_fp16"):
+        pyfuncitem.obj(**args)
+    return True
 
 
 @pytest.fixture(scope="module")

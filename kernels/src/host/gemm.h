@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "armbert.h"
+#include "vecmath.h"
 
 namespace armbert::host {
 
@@ -35,6 +36,21 @@ void gemm_s8_dequant(const PackedS8 &w, const uint8_t *xu8, int M, int block_beg
                      int block_end, const float *row_scale, const float *col_scale,
                      const float *extra, const float *bias, armbert_activation act, float *y,
                      int ldy);
+
+// The INT8 epilogue, shared by the kernels here and NEON's GEMMLowp path:
+// one output from its exact int32 sum q = sum_k xq[k] * wq[k], the product of
+// its row and column scales, the fp32 outlier part and the bias.
+inline float dequant_one(int32_t q, float scale, float extra, float bias,
+                         armbert_activation act) {
+    float v = float(q) * scale + extra + bias;
+    if (act == ARMBERT_ACTIVATION_GELU) return gelu(v);
+    if (act == ARMBERT_ACTIVATION_TANH) return fast_tanh(v);
+    return v;
+}
+// y[c] = dequant_one(q[c], row_scale * col_scale[c], extra[c], bias[c]) for c
+// in [0, n); extra and bias may be NULL (0).
+void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
+                 const float *extra, const float *bias, armbert_activation act, float *y);
 
 // Quantizes rows of x to u8 (q + 128), static scale when scale > 0 else per
 // row; inv_smooth (may be NULL) multiplies each input channel first.

@@ -35,24 +35,15 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
 
 namespace {
 
-// Shared epilogue for one row of one block: acc holds sum(u8 * w). Separate
-// passes keep every loop branch-free, so each one vectorizes.
+// Epilogue for one row of one block: acc holds sum(u8 * w) = sum(q * w) +
+// 128 * col_sum.
 inline void store_row(const int32_t *acc, const PackedS8 &w, int n0, float rs,
                       const float *col_scale, const float *extra, const float *bias,
                       armbert_activation act, float *y) {
-    const int nn = std::min(kNr, w.N - n0);
-    const int32_t *cs = w.col_sum.data() + n0;
-    const float *sc = col_scale + n0;
-    float *out = y + n0;
-    for (int c = 0; c < nn; ++c) out[c] = float(acc[c] - 128 * cs[c]) * (rs * sc[c]);
-    if (extra)
-        for (int c = 0; c < nn; ++c) out[c] = out[c] + extra[n0 + c];
-    if (bias)
-        for (int c = 0; c < nn; ++c) out[c] = out[c] + bias[n0 + c];
-    if (act == ARMBERT_ACTIVATION_GELU)
-        for (int c = 0; c < nn; ++c) out[c] = gelu(out[c]);
-    else if (act == ARMBERT_ACTIVATION_TANH)
-        for (int c = 0; c < nn; ++c) out[c] = fast_tanh(out[c]);
+    int nn = std::min(kNr, w.N - n0);
+    for (int c = 0; c < nn; ++c)
+        y[n0 + c] = dequant_one(acc[c] - 128 * w.col_sum[n0 + c], rs * col_scale[n0 + c],
+                                extra ? extra[n0 + c] : 0.0f, bias ? bias[n0 + c] : 0.0f, act);
 }
 
 void gemm_generic(const PackedS8 &w, const uint8_t *x, int M, int b0, int b1, const float *rs,
@@ -137,6 +128,13 @@ void gemm_s8_dequant(const PackedS8 &w, const uint8_t *xu8, int M, int block_beg
 #endif
     gemm_generic(w, xu8, M, block_begin, block_end, row_scale, col_scale, extra, bias, act, y,
                  ldy);
+}
+
+void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
+                 const float *extra, const float *bias, armbert_activation act, float *y) {
+    for (int c = 0; c < n; ++c)
+        y[c] = dequant_one(q[c], row_scale * col_scale[c], extra ? extra[c] : 0.0f,
+                           bias ? bias[c] : 0.0f, act);
 }
 
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,

@@ -1,0 +1,125 @@
+// INT8 linear on NEGEMMLowpMatrixMultiplyCore: int8 x int8 -> int32 only.
+// Scales stay ours: dynamic per-row input scales have no place in ACL's
+// per-tensor output stage, so ACL returns the raw int32 sums and the host
+// backend's epilogue (host::dequant_row) dequantizes, adds the fp32 outlier
+// part and the bias and applies the activation. Both offsets are 0 (symmetric
+// quantization), so GEMMLowp's offset terms (it adds them) vanish.
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "arm_compute/runtime/NEON/functions/NEGEMMLowpMatrixMultiplyCore.h"
+
+#include "../core/tensor.h"
+#include "../host/gemm.h"
+#include "../host/parallel.h"
+#include "acl.h"
+#include "ops.h"
+#include "quantize_s8.h"
+#include "scheduler.h"
+
+namespace armbert::neon {
+namespace {
+
+using arm_compute::DataType;
+using arm_compute::QuantizationInfo;
+
+struct LinearS8 : LinearOp {
+    std::vector<int8_t> w_kn;  // [K, N]: ACL's B is TensorShape(N, K)
+    std::vector<float> bias, col_scale, inv_smooth;
+    std::vector<int32_t> outliers;
+    std::vector<float> outlier_w;  // [N, O]
+    // per shape
+    std::vector<int8_t> xq;
+    std::vector<int32_t> acc;
+    std::vector<float> row_scale, outlier_x, extra;
+    Borrowed a_, b_, c_;
+    std::unique_ptr<arm_compute::NEGEMMLowpMatrixMultiplyCore> gemm;
+
+    void on_reshape() override {
+        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        const size_t O = outliers.size();
+        ActiveContext active(*ctx);
+        gemm.reset();
+        xq.assign(size_t(M) * K, 0);
+        acc.assign(size_t(M) * N, 0);
+        row_scale.assign(size_t(M), 1.0f);
+        outlier_x.assign(size_t(M) * O, 0.0f);
+        extra.assign(O ? size_t(M) * N : 0, 0.0f);
+        a_.init(info_2d(M, K, DataType::QASYMM8_SIGNED, QuantizationInfo(1.0f, 0)));
+        b_.init(info_2d(K, N, DataType::QASYMM8_SIGNED, QuantizationInfo(1.0f, 0)));
+        c_.init(info_2d(M, N, DataType::S32));
+        arm_compute::GEMMInfo gi;  // reshape_b_only_on_first_run: weights packed once
+        check_valid(arm_compute::NEGEMMLowpMatrixMultiplyCore::validate(a_.info(), b_.info(),
+                                                                       nullptr, c_.info(), gi),
+                    "NEGEMMLowpMatrixMultiplyCore (s8 x s8 -> s32)");
+        auto fn = std::make_unique<arm_compute::NEGEMMLowpMatrixMultiplyCore>();
+        fn->configure(a_.get(), b_.get(), nullptr, c_.get(), gi);
+        for (Borrowed *t : {&a_, &b_, &c_}) t->expect_dense("an int8 linear operand");
+        a_.bind(xq.data());
+        b_.bind(w_kn.data());
+        c_.bind(acc.data());
+        gemm = std::move(fn);
+    }
+
+    void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        const int O = int(outliers.size());
+        const float *xp = data_of<float>(x);
+        float *yp = data_of<float>(y);
+        const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
+        arm_compute::NEGEMMLowpMatrixMultiplyCore &mm = configured(gemm, "linear (int8)");
+        host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+            quantize_rows_s8(xp + m0 * K, int(m1 - m0), K, desc.input_scale, inv,
+                             xq.data() + m0 * K, row_scale.data() + m0);
+            for (int64_t m = m0; O && m < m1; ++m)
+                for (int j = 0; j < O; ++j) outlier_x[size_t(m) * O + j] = xp[m * K + outliers[j]];
+        });
+        {
+            ActiveContext active(*ctx);
+            mm.run();
+        }
+        if (O)  // LLM.int8() outlier columns in fp32, over the same team
+            host::parallel_for(*ctx, (N + 31) / 32, [&](int64_t b0, int64_t b1, int) {
+                int n0 = int(b0) * 32, n1 = std::min(N, int(b1) * 32);
+                host::sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
+                               outlier_w.data() + size_t(n0) * O, O, 0.0f, extra.data() + n0, N);
+            });
+        host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+            for (int64_t m = m0; m < m1; ++m)
+                host::dequant_row(acc.data() + m * N, N, row_scale[m], col_scale.data(),
+                                  O ? extra.data() + m * N : nullptr,
+                                  bias.empty() ? nullptr : bias.data(), desc.activation,
+                                  yp + m * N);
+        });
+    }
+};
+
+}  // namespace
+
+LinearOp *new_linear_s8(const armbert_linear_desc &d) {
+    auto op = std::make_unique<LinearS8>();
+    const size_t N = size_t(d.out_features), K = size_t(d.in_features);
+    op->w_kn.resize(N * K);
+    for (size_t n = 0; n < N; ++n)
+        for (size_t k = 0; k < K; ++k) op->w_kn[k * N + n] = d.weight_i8[n * K + k];
+    op->col_scale.assign(d.weight_scale, d.weight_scale + N);
+    if (d.bias) op->bias.assign(d.bias, d.bias + N);
+    if (d.input_smooth || d.num_outliers > 0) {
+        op->inv_smooth.assign(K, 1.0f);
+        if (d.input_smooth)
+            for (size_t k = 0; k < K; ++k) op->inv_smooth[k] = 1.0f / d.input_smooth[k];
+        // An outlier channel is computed in fp32: drop it from the int8 part.
+        for (int32_t j = 0; j < d.num_outliers; ++j) op->inv_smooth[d.outlier_channels[j]] = 0;
+        op->outliers.assign(d.outlier_channels, d.outlier_channels + d.num_outliers);
+        op->outlier_w.assign(d.outlier_weight, d.outlier_weight + N * size_t(d.num_outliers));
+    }
+    op->desc = d;
+    op->desc.weight_i8 = nullptr;  // the caller's memory is not kept
+    op->desc.weight_scale = op->desc.bias = op->desc.input_smooth = nullptr;
+    op->desc.outlier_channels = nullptr;
+    op->desc.outlier_weight = nullptr;
+    return op.release();
+}
+
+}  // namespace armbert::neon

@@ -1,0 +1,118 @@
+// NEON helpers of the FP16 kernels: fp16 <-> fp32 rows and fp32 vector
+// exp/erf/tanh (the host's vecmath.h formulas, four lanes at a time). BERT
+// needs fp32 for sums, statistics and transcendental functions; fp16 is the
+// storage format. Include only from *_fp16.cpp files.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../host/vecmath.h"
+#include "armbert.h"
+
+namespace armbert::neon {
+
+inline const __fp16 *as_f16(const void *p) { return static_cast<const __fp16 *>(p); }
+inline __fp16 *as_f16(void *p) { return static_cast<__fp16 *>(p); }
+
+inline void f16_to_f32_row(const __fp16 *s, float *d, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float16x8_t h = vld1q_f16(s + i);
+        vst1q_f32(d + i, vcvt_f32_f16(vget_low_f16(h)));
+        vst1q_f32(d + i + 4, vcvt_high_f32_f16(h));
+    }
+    for (; i < n; ++i) d[i] = float(s[i]);
+}
+
+inline void f32_to_f16_row(const float *s, __fp16 *d, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vst1q_f16(d + i, vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(s + i)), vld1q_f32(s + i + 4)));
+    for (; i < n; ++i) d[i] = __fp16(s[i]);
+}
+
+inline float32x4_t vexp(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
+    float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t r = vsubq_f32(x, vmulq_n_f32(n, 0.693145751953125f));
+    r = vsubq_f32(r, vmulq_n_f32(n, 1.428606765330187045e-06f));
+    float32x4_t p = vdupq_n_f32(1.0f / 720.0f);
+    for (float c : {1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
+        p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(c));
+    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(bits));
+}
+
+// Abramowitz & Stegun 7.1.26, |error| < 1.5e-7.
+inline float32x4_t verf(float32x4_t x) {
+    float32x4_t a = vabsq_f32(x);
+    float32x4_t t = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f),
+                                                           vmulq_n_f32(a, 0.3275911f)));
+    float32x4_t y = vdupq_n_f32(1.061405429f);
+    for (float c : {-1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f})
+        y = vaddq_f32(vmulq_f32(y, t), vdupq_n_f32(c));
+    float32x4_t e = vexp(vnegq_f32(vmulq_f32(a, a)));
+    y = vsubq_f32(vdupq_n_f32(1.0f), vmulq_f32(vmulq_f32(y, t), e));
+    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(y), y);
+}
+
+inline float32x4_t vgelu(float32x4_t x) {
+    float32x4_t e = verf(vmulq_n_f32(x, 0.70710678118654752f));
+    return vmulq_f32(vmulq_n_f32(x, 0.5f), vaddq_f32(vdupq_n_f32(1.0f), e));
+}
+
+inline float32x4_t vtanh(float32x4_t x) {
+    float32x4_t e = vexp(vmulq_n_f32(vabsq_f32(x), -2.0f));
+    float32x4_t t = vdivq_f32(vsubq_f32(vdupq_n_f32(1.0f), e), vaddq_f32(vdupq_n_f32(1.0f), e));
+    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(t), t);
+}
+
+// act(v + bias) for n floats (bias may be NULL).
+inline void bias_activation_row(float *v, const float *bias, int n, armbert_activation act) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x = vld1q_f32(v + i);
+        if (bias) x = vaddq_f32(x, vld1q_f32(bias + i));
+        if (act == ARMBERT_ACTIVATION_GELU) x = vgelu(x);
+        else if (act == ARMBERT_ACTIVATION_TANH) x = vtanh(x);
+        vst1q_f32(v + i, x);
+    }
+    for (; i < n; ++i) {
+        float x = v[i] + (bias ? bias[i] : 0.0f);
+        if (act == ARMBERT_ACTIVATION_GELU) x = host::gelu(x);
+        else if (act == ARMBERT_ACTIVATION_TANH) x = host::fast_tanh(x);
+        v[i] = x;
+    }
+}
+
+inline float sum_row(const float *v, int n) {
+    float32x4_t s = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) s = vaddq_f32(s, vld1q_f32(v + i));
+    float r = vaddvq_f32(s);
+    for (; i < n; ++i) r += v[i];
+    return r;
+}
+
+// In place: (v - mean) / sqrt(var + eps) * gamma + beta, two passes in fp32.
+inline void layernorm_row(float *v, int n, const float *gamma, const float *beta, float eps) {
+    const float mean = sum_row(v, n) / float(n);
+    float32x4_t m = vdupq_n_f32(mean), acc = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t c = vsubq_f32(vld1q_f32(v + i), m);
+        acc = vfmaq_f32(acc, c, c);
+    }
+    float var = vaddvq_f32(acc);
+    for (; i < n; ++i) var += (v[i] - mean) * (v[i] - mean);
+    const float rstd = 1.0f / __builtin_sqrtf(var / float(n) + eps);
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t y = vmulq_n_f32(vsubq_f32(vld1q_f32(v + i), m), rstd);
+        vst1q_f32(v + i, vaddq_f32(vmulq_f32(y, vld1q_f32(gamma + i)), vld1q_f32(beta + i)));
+    }
+    for (; i < n; ++i) v[i] = (v[i] - mean) * rstd * gamma[i] + beta[i];
+}
+
+}  // namespace armbert::neon
