@@ -78,14 +78,14 @@ def find_acl() -> Acl | None:
 
 def plan(backends: list[str] | None, debug: bool) -> Plan:
     acl = find_acl() if MACHINE in ("aarch64", "arm64") else None
-    available = ["host"] + (["neon", "cl"] if acl else [])
+    src = KERNELS / "src"
+    available = ["host"] + ([b for b in ("neon", "cl") if (src / b).is_dir()] if acl else [])
     chosen = backends or available
     for b in chosen:
         if b not in available:
             why = "ARM Compute Library not found" if b in ("neon", "cl") else "unknown backend"
             raise SystemExit(f"backend {b!r} cannot be built here: {why}")
     p = Plan(backends=chosen)
-    src = KERNELS / "src"
     dirs = ["core", "host"] + [d for d in ("neon", "cl") if d in chosen and (src / d).is_dir()]
     for d in dirs:
         p.sources += sorted((src / d).glob("*.cpp"))
