@@ -28,26 +28,24 @@ namespace {
 bool is_fp16(armbert_precision p) { return p == ARMBERT_PRECISION_FP16; }
 
 struct NeonBackend : Backend {
+    // Kept under ~420 characters: callers' buffers (armbert/_native.py) are 512.
     std::string describe() const override {
-        uint64_t f = cpu_features();
-        std::string s = "ARM Compute Library " + neon::acl_version() + "; CPU features:";
-        s += (f & ARMBERT_CPU_ASIMDHP) ? " asimdhp" : " no-asimdhp";
-        if (f & ARMBERT_CPU_ASIMDHP) s += neon::fp16_gemm_uses_fmlal() ? " fhm" : " no-fhm";
+        const uint64_t f = cpu_features();
+        const bool hp = (f & ARMBERT_CPU_ASIMDHP) != 0;
+        std::string s = "ACL " + neon::acl_version() + "; cpu:";
+        s += hp ? " asimdhp" : " no-asimdhp";
+        if (hp) s += neon::fp16_gemm_uses_fmlal() ? " fhm" : " no-fhm";
         if (f & ARMBERT_CPU_ASIMDDP) s += " dotprod";
         if (f & ARMBERT_CPU_I8MM) s += " i8mm";
-        s += "; fp32: linear=NEGEMM(+bias,+act), attention=NEMatMul+NEArithmeticAddition+"
-             "NESoftmaxLayer+NEMatMul, softmax=NESoftmaxLayer, layernorm="
-             "NEArithmeticAddition+NEMeanStdDevNormalizationLayer, gelu=NEActivationLayer, "
-             "add=NEArithmeticAddition, embeddings=NEGather+NEArithmeticAddition+"
-             "NEMeanStdDevNormalizationLayer";
-        s += "; int8: linear=NEGEMMLowpMatrixMultiplyCore(s8 x s8 -> s32)+armbert epilogue, "
-             "rest as fp32";
-        if (f & ARMBERT_CPU_ASIMDHP)
-            s += std::string("; fp16: armbert NEON kernels (linear: ") +
-                 (neon::fp16_gemm_uses_fmlal() ? "FMLAL" : "fp16->fp32 widening + FMLA") +
-                 ", fp32 accumulation)";
+        s += "; fp32/int8 on ACL: linear NEGEMM, int8 linear NEGEMMLowpMatrixMultiplyCore "
+             "s8xs8->s32 + armbert epilogue, attention NEMatMul+NESoftmaxLayer, softmax "
+             "NESoftmaxLayer, layernorm/embeddings NEMeanStdDevNormalizationLayer (+NEGather), "
+             "gelu NEActivationLayer, add NEArithmeticAddition";
+        if (hp)
+            s += std::string("; fp16: armbert NEON kernels, linear ") +
+                 (neon::fp16_gemm_uses_fmlal() ? "FMLAL" : "fp16->fp32 widening");
         else
-            s += "; fp16: unsupported (no FP16 arithmetic on this core)";
+            s += "; fp16: unsupported (no FP16 arithmetic)";
         return s;
     }
     armbert_tensor *new_tensor(armbert_context *ctx, armbert_dtype dtype,
