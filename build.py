@@ -9,8 +9,8 @@ header changes; `pip install -e .` runs this through setup.py.
 
     python3 build.py [--backends host,neon,cl] [--debug] [--clean] [--jobs N]
 
-The CL backend (work in progress) is built only on request: --backends
-host,neon,cl or ARMBERT_BUILD_CL=1.
+The CL backend needs ACL built with OpenCL (Debian's is); it loads the GPU's
+libOpenCL.so at run time, so building it needs no GPU.
 """
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ KERNELS = ROOT / "kernels"
 MACHINE = platform.machine()
 LIB_DIR = ROOT / "armbert" / "_lib" / MACHINE
 LIBRARY = LIB_DIR / "libarmbert.so"
-OBJ_DIR = ROOT / "build" / MACHINE
+# Objects are named by a hash of what made them, so a shared object cache (the
+# test bed points ARMBERT_OBJ_DIR at its persistent /cache) is safe across clones.
+OBJ_DIR = Path(os.environ.get("ARMBERT_OBJ_DIR") or ROOT / "build" / MACHINE)
 
 # Per-file extra flags on aarch64: our FP16 NEON kernels need armv8.2-a+fp16
 # and are only called after a HWCAP_ASIMDHP check; *_fhm_fp16.cpp also use
@@ -83,10 +85,7 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
     acl = find_acl() if MACHINE in ("aarch64", "arm64") else None
     src = KERNELS / "src"
     available = ["host"] + ([b for b in ("neon", "cl") if (src / b).is_dir()] if acl else [])
-    # The OpenCL backend is work in progress (issue 4): built only when asked for,
-    # with --backends ...,cl or ARMBERT_BUILD_CL=1, until its tests are in CI.
-    default = [b for b in available if b != "cl" or os.environ.get("ARMBERT_BUILD_CL") == "1"]
-    chosen = backends or default
+    chosen = backends or available
     for b in chosen:
         if b not in available:
             why = "ARM Compute Library not found" if b in ("neon", "cl") else "unknown backend"
@@ -125,24 +124,29 @@ def file_flags(path: Path) -> list[str]:
             for f in flags]
 
 
-def headers_stamp() -> float:
-    hs = list((KERNELS).rglob("*.h"))
-    return max((h.stat().st_mtime for h in hs), default=0.0)
+def headers_digest() -> str:
+    """Our headers' contents (a change to any of them rebuilds everything)."""
+    h = hashlib.sha1()
+    for path in sorted(KERNELS.rglob("*.h")):
+        h.update(str(path.relative_to(KERNELS)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
-def compile_one(cxx: str, source: Path, flags: list[str], stamp: float) -> Path:
-    key = hashlib.sha1(" ".join(flags).encode()).hexdigest()[:8]
+def compile_one(cxx: str, source: Path, flags: list[str], stamp: str) -> Path:
+    key = hashlib.sha1("\0".join([cxx, *flags, stamp]).encode() + source.read_bytes())
     rel = source.relative_to(KERNELS / "src")
-    obj = OBJ_DIR / f"{str(rel).replace('/', '_')}.{key}.o"
-    if obj.exists() and obj.stat().st_mtime >= max(source.stat().st_mtime, stamp):
+    obj = OBJ_DIR / f"{str(rel).replace('/', '_')}.{key.hexdigest()[:16]}.o"
+    if obj.exists():
         return obj
     obj.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [cxx, *flags, "-c", str(source), "-o", str(obj)]
+    tmp = obj.with_suffix(f".tmp{os.getpid()}.o")
+    cmd = [cxx, *flags, "-c", str(source), "-o", str(tmp)]
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout + r.stderr)
         raise SystemExit(f"build.py: compiling {rel} failed:\n  {' '.join(cmd)}")
+    os.replace(tmp, obj)  # complete objects only, for concurrent builds sharing the cache
     print(f"  compiled {rel} ({time.time() - t0:.1f} s)", flush=True)
     return obj
 
@@ -150,7 +154,8 @@ def compile_one(cxx: str, source: Path, flags: list[str], stamp: float) -> Path:
 def build(backends: list[str] | None = None, debug: bool = False, jobs: int | None = None) -> Path:
     p = plan(backends, debug)
     cxx = os.environ.get("CXX", "g++")
-    stamp = headers_stamp()
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    stamp = headers_digest() + version
     print(f"build.py: backends {', '.join(p.backends)} for {MACHINE}", flush=True)
     with concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
         objs = list(pool.map(

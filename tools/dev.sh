@@ -23,7 +23,7 @@ pytest_ok() {  # pytest's exit 5 (nothing collected) is a failure here
 
 host_suite() {
     echo "== host suite ($(uname -m)) =="
-    pytest_ok -q -p no:cacheprovider --ignore=tests/arm tests
+    pytest_ok -q -rs -p no:cacheprovider --ignore=tests/arm tests
 }
 
 arm64_suite() {
@@ -34,10 +34,25 @@ arm64_suite() {
     local src
     src=$(python3 -c 'from armbert.loaders.bundled import model_dir; print(model_dir())')
     mkdir -p "$cache/minilm" && cp -u "$src"/*.json "$src"/model.safetensors "$src"/vocab.txt "$cache/minilm/"
+    # OpenCL runs on the tree's CPU drivers through the OpenCL adapter for test
+    # devices (tools/ocl_test_adapter, never shipped), on LD_LIBRARY_PATH for these
+    # runs only: PoCL (no cl_khr_fp16: CL FP16 must be refused) for everything, then
+    # Mesa's rusticl on llvmpipe (cl_khr_fp16) for the CL FP16 cases.
+    local ocl=/cache/ocl-adapter
     python3 tools/testbed.py run \
-        --env ARMBERT_EXPECT_BACKENDS="${ARMBERT_EXPECT_BACKENDS:-host,neon}" \
-        --env ARMBERT_MODEL_DIR=/cache/minilm \
-        -- sh -c 'python3 build.py && python3 -m pytest -q -p no:cacheprovider tests/kernels tests/arm'
+        --env ARMBERT_EXPECT_BACKENDS="${ARMBERT_EXPECT_BACKENDS:-host,neon,cl}" \
+        --env ARMBERT_MODEL_DIR=/cache/minilm --env ARMBERT_OBJ_DIR=/cache/build-aarch64 \
+        -- sh -c "sh tools/ocl_test_adapter/build.sh $ocl && python3 build.py || exit 1
+            rc=0
+            echo '== pytest on PoCL (OpenCL CPU device, no cl_khr_fp16) =='
+            LD_LIBRARY_PATH=$ocl OCL_ICD_VENDORS=$ocl/vendors/pocl ARMBERT_CL_FP16=0 \
+                python3 -m pytest -q -rs --durations=8 -p no:cacheprovider tests/kernels tests/arm || rc=1
+            echo '== pytest on rusticl (llvmpipe, cl_khr_fp16): CL FP16 =='
+            LD_LIBRARY_PATH=$ocl OCL_ICD_VENDORS=$ocl/vendors/rusticl ARMBERT_CL_FP16=1 \
+                RUSTICL_ENABLE=llvmpipe RUSTICL_FEATURES=fp16 \
+                python3 -m pytest -q -rs -p no:cacheprovider tests/kernels tests/arm/test_cl_engine.py \
+                -k 'cl and fp16' || rc=1
+            exit \$rc"
 }
 
 case "${1:-}" in

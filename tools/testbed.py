@@ -230,7 +230,8 @@ def _locked():
 def _env(cpu=None, extra=None):
     env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8",
            "POCL_CACHE_DIR": "/cache/pocl", "ARMBERT_CACHE_DIR": "/cache/armbert",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+           "ARMBERT_TESTBED": "qemu-user"}  # tests: QEMU_CPU picks the core here
     if "TERM" in os.environ:
         env["TERM"] = os.environ["TERM"]
     if cpu:

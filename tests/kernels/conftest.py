@@ -66,13 +66,6 @@ def backend_precision_params() -> list:
     return params
 
 
-def pytest_configure(config):
-    for line in ("armbert_backends: parametrize over armbert.backends()",
-                 "armbert_precisions: parametrize over fp32, fp16, int8",
-                 "cl_fp16_refused: the op must refuse FP16 (no cl_khr_fp16 on the device)"):
-        config.addinivalue_line("markers", line)
-
-
 @pytest.hookimpl(trylast=True)  # after @pytest.mark.parametrize: ids keep their order
 def pytest_generate_tests(metafunc):
     by_backend = metafunc.definition.get_closest_marker("armbert_backends") is not None

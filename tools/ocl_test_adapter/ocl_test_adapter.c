@@ -9,8 +9,7 @@
  * ACL aborts in CLCompileContext::generate_build_options before running anything.
  * This library is built as libOpenCL.so (the name ACL dlopens) and linked with
  * --no-as-needed against the real ICD loader (libOpenCL.so.1), so every entry
- * point it does not define resolves there. It changes exactly four things
- * (see /work/shared/ARM64-TESTBED.md):
+ * point it does not define resolves there. It changes exactly four things:
  *   (a) clGetDeviceInfo(CL_DEVICE_NON_UNIFORM_WORK_GROUP_SUPPORT) answers CL_TRUE;
  *   (b) clBuildProgram drops -cl-arm-* options and a -cl-std=CLx.y newer than the
  *       device's CL_DEVICE_OPENCL_C_VERSION;

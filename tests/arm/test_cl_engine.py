@@ -1,5 +1,3 @@
-# WORK IN PROGRESS (issue 4): copy of the CL engine test, not collected (name does not
-# match test_*.py) until the CL backend is built and run by tools/dev.sh.
 """MiniLM end to end on the ACL OpenCL backend (PoCL or rusticl in the test bed,
 a Mali GPU on a board), against the host backend.
 
@@ -25,9 +23,7 @@ from armbert import _native as nat
 from armbert import errors, quant
 from armbert.plan import Device, Placement, Plan
 
-if "cl" not in armbert.backends():
-    pytest.skip("the CL backend is not compiled (no ARM Compute Library with OpenCL)",
-                allow_module_level=True)
+pytestmark = pytest.mark.usefixtures("cl_is_built")
 
 FP32_ATOL = 1e-3
 INT8_MIN_TOKEN_COS = 0.99
@@ -110,7 +106,7 @@ def test_minilm_fp16_on_cl_cosine_or_refusal(minilm):
     assert cos >= FP16_MIN_COS
 
 
-@pytest.mark.skipif("neon" not in armbert.backends(), reason="needs the NEON backend")
+@pytest.mark.usefixtures("neon_is_built")
 def test_plan_neon_then_cl_matches_all_neon(minilm):
     model, ids, mask, _ = minilm
     layers = tuple(Placement("neon" if i < 3 else "gpu", "fp32")
