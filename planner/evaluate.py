@@ -106,6 +106,10 @@ def evaluate(profiler: Profiler, space: DesignSpace, out: Path, n_truth: int = 3
         p.save(out / "predictors" / (label.replace(" ", "_").replace("(", "").replace(")", "")
                                      .replace("'", "").replace("=", "") + ".json"))
     results = {}
+    floor = repeatability(profiler, truth_cfgs, truth)
+    if floor is not None:
+        log(f"repeatability: {floor['n']} held-out models measured again for training agree "
+            f"within ±2 % for {100 * floor['within_2pct']:.1f} % of them")
     for e in entries:
         pred = e.predictor.predict(truth_cfgs)
         m = error_metrics(pred, truth)
@@ -125,12 +129,28 @@ def evaluate(profiler: Profiler, space: DesignSpace, out: Path, n_truth: int = 3
                   "median_spread": float(np.median([m.spread for m in truth_ms]))},
         "device": profiler.device, "target": profiler.target.to_dict(),
         "settings": profiler.settings.to_dict(), "results": results,
+        "repeatability": floor,
         "target_check": target_check(results, float(np.mean([m.settled for m in truth_ms]))),
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     (out / "report.md").write_text(report(summary))
-    plot(entries, truth_cfgs, truth, results, out)
+    plot(entries, truth_cfgs, truth, results, out, floor)
     return summary
+
+
+def repeatability(profiler: Profiler, cfgs, truth: np.ndarray) -> Optional[dict]:
+    """The measurements' own noise floor: held-out models that some predictor also
+    had measured for training (a second, independent measurement minutes later),
+    scored like a predictor whose prediction is that second measurement. No
+    predictor can beat it by much: it is how well the device agrees with itself."""
+    idx = [i for i, c in enumerate(cfgs) if profiler.has(c, "train")]
+    if len(idx) < 10:
+        return None
+    again = np.array([profiler.meter("train")(cfgs[i]).total for i in idx])
+    m = error_metrics(again, truth[idx])
+    m["n"] = len(idx)
+    m["abs_err_pct"] = sorted(float(v) for v in np.abs(again / truth[idx] - 1.0) * 100.0)
+    return m
 
 
 def target_check(results: Mapping[str, dict], truth_settled: float = 1.0) -> dict:
@@ -169,6 +189,15 @@ def report(summary: Mapping) -> str:
             f"{b['timed_seconds']:.0f} | "
             + " | ".join(f"{100 * r[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
             + f" | {r['max_err_pct']:.2f} % | {r['predictions_per_s']:.2e} |")
+    fl = summary.get("repeatability")
+    if fl:
+        lines.append(
+            f"| *remeasured (noise floor, {fl['n']} models)* | | | | "
+            + " | ".join(f"{100 * fl[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
+            + f" | {fl['max_err_pct']:.2f} % | |")
+        lines += ["", "The last row scores the device against itself: held-out models that "
+                  "were measured a second time for training, the second measurement taken "
+                  "as the prediction. No predictor can be expected to beat it."]
     tc = summary["target_check"]
     if tc.get("checked"):
         verdict = ("met by " + ", ".join(tc["met_by"])) if tc["met_by"] else "NOT met"
@@ -183,7 +212,8 @@ def report(summary: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(entries: Sequence[Entry], cfgs, truth: np.ndarray, results: Mapping, out: Path) -> None:
+def plot(entries: Sequence[Entry], cfgs, truth: np.ndarray, results: Mapping, out: Path,
+         floor: Optional[Mapping] = None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -197,6 +227,10 @@ def plot(entries: Sequence[Entry], cfgs, truth: np.ndarray, results: Mapping, ou
         ax.step(np.maximum(err, 1e-3), np.arange(1, len(err) + 1) / len(err), where="post",
                 label=f"{e.label} ({frac:.1f} % profiled)",
                 lw=2 if e.headline else 1, ls="-" if e.headline else "--")
+    if floor:
+        err = np.asarray(floor["abs_err_pct"])
+        ax.step(np.maximum(err, 1e-3), np.arange(1, len(err) + 1) / len(err), where="post",
+                color="black", lw=1, ls=":", label=f"remeasured: noise floor ({floor['n']} models)")
     for t in (2, 9):
         ax.axvline(t, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")

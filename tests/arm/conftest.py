@@ -50,10 +50,12 @@ def cl_is_built():
         "the CL backend is not compiled: ARM Compute Library was not found by build.py")
 
 
-def run_python(code: str, cpu: str | None = None, timeout: float = 900) -> str:
-    """Runs `code` in a fresh interpreter (on the emulated `cpu` when given);
-    returns its stdout, failing with its output if it exits non-zero."""
-    env = dict(os.environ)
+def run_python(code: str, cpu: str | None = None, timeout: float = 900,
+               env: dict | None = None) -> str:
+    """Runs `code` in a fresh interpreter (on the emulated `cpu` when given, with
+    `env` added to this process's environment); returns its stdout, failing with
+    its output if it exits non-zero."""
+    env = dict(os.environ, **(env or {}))
     if cpu:
         env["QEMU_CPU"] = cpu
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
