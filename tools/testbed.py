@@ -189,7 +189,7 @@ def _mounted(tree, cpu=None):
     and the cache at /cache."""
     for sub in ("proc", "sys", "dev", "src", "cache"):
         (tree / sub).mkdir(exist_ok=True)
-    for sub in ("pocl", "armbert"):
+    for sub in ("pocl", "armbert", "mesa"):
         (SHARED_CACHE / sub).mkdir(parents=True, exist_ok=True)
     (tree / CPUINFO).write_text(_cpuinfo(cpu))
     try:
@@ -230,6 +230,7 @@ def _locked():
 def _env(cpu=None, extra=None):
     env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8",
            "POCL_CACHE_DIR": "/cache/pocl", "ARMBERT_CACHE_DIR": "/cache/armbert",
+           "MESA_SHADER_CACHE_DIR": "/cache/mesa",  # rusticl's, kept across trees
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
            "ARMBERT_TESTBED": "qemu-user"}  # tests: QEMU_CPU picks the core here
     if "TERM" in os.environ:

@@ -9,23 +9,14 @@ import armbert
 from armbert.pipeline import PipelineExecutor
 from armbert.plan import Device, Placement, Plan
 
+from ..engine.test_pipeline import inputs
+
 pytestmark = pytest.mark.usefixtures("neon_is_built", "cl_is_built")
 
 
 @pytest.fixture(scope="module")
 def model():
     return armbert.load()
-
-
-def inputs(n, seq=11):
-    rng = np.random.default_rng(3)
-    out = []
-    for i in range(n):
-        ids = rng.integers(1996, 20000, (1, seq - i % 2))
-        mask = np.ones_like(ids)
-        mask[0, -1 - i % 2:] = 0
-        out.append((ids, mask))
-    return out
 
 
 def two_stage(first: Device, second: Device, precisions, split=3) -> Plan:
@@ -47,7 +38,7 @@ def test_pipeline_equals_sequential_on_arm(model, name):
     if any(p.precision == "int8" for p in plan.layers):
         model = armbert.quantize(model, [x[0][0] for x in inputs(3, seq=9)])
     engine = armbert.Engine(model, plan=plan)
-    xs = inputs(5)
+    xs = inputs(5, seq=11)
     sequential = [engine.run(*x) for x in xs]
     pipe = PipelineExecutor(engine)
     piped = pipe.run(xs)
