@@ -182,6 +182,14 @@ class Segment:
         return io["pooled"].numpy().astype(np.float32)
 
 
+def wait_for(io: dict[str, nat.Tensor]) -> None:
+    """Waits until a segment's device has finished the work queued on it. Host and
+    NEON ops return when done; CL ops are queued on ACL's in-order command queue,
+    and a blocking read of the segment's (small) mask tensor returns after them."""
+    if io["mask"].host_view is None:
+        io["mask"].numpy()
+
+
 def transfer(src: nat.Tensor, dst: nat.Tensor) -> None:
     """Copies an activation tensor across contexts (and precisions)."""
     if src.host_view is not None and dst.host_view is not None:
@@ -335,12 +343,13 @@ class Engine:
                 io["ids"].write(ids)
                 io["types"].write(tt)
             else:
+                wait_for(prev_io)  # the copy's time, not the GPU's queued layers
                 t = time.perf_counter()
                 transfer(prev, io["h"])
                 self.last_transfers.append(
                     (seg_name(prev_seg), seg_name(seg), (time.perf_counter() - t) * 1e3))
             seg.run(io, batch, seq, observe)
-            prev, prev_seg = io["h"], seg
+            prev, prev_seg, prev_io = io["h"], seg, io
         hidden = prev.numpy().reshape(batch, seq, -1).astype(np.float32)
         last = self.segments[-1]
         pooled = last.pool(last.buffers(batch, seq, hidden_size), hidden, observe) \
