@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-SETUP_VERSION = "2"  # bump when the build or post-setup steps below change
+SETUP_VERSION = "3"  # bump when the build or post-setup steps below change
 SUITE = "trixie"  # bookworm ships ACL 20.08; trixie ships ACL 24.11
 SETUP_FAILED = 125  # exit code of `run` when the test bed itself failed, not the command
 
@@ -58,7 +58,10 @@ BINFMT_LINE = (
     + QEMU + ":F")
 
 VENV = "/opt/venv"
-VENV_PACKAGES = ("onnxruntime", "tokenizers")  # PyPI-only peers; optional
+# PyPI peers, each optional. matplotlib (the planner's plots) comes from PyPI too:
+# Debian's pulls scipy and sympy through Recommends, 13 more minutes of emulated
+# byte-compiling when the tree is built.
+VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib")
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host settings that let apt and pip reach their registries the way the host does
 # (a TLS-inspecting proxy needs the host's local CAs in the tree too).
