@@ -25,9 +25,13 @@ from .space import DesignSpace, as_columns
 THRESHOLDS = (0.5, 1.0, 1.5, 2.0, 5.0, 9.0)  # percent
 
 
+def abs_err_pct(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(pred) / truth - 1.0) * 100.0
+
+
 def error_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     """Share of models within each threshold (percent error), max and mean error, RMSPE."""
-    err = np.abs(pred / truth - 1.0) * 100.0
+    err = abs_err_pct(pred, truth)
     ok = np.isfinite(err)
     e = np.where(ok, err, np.inf)
     out = {f"within_{t:g}pct": float(np.mean(e <= t)) for t in THRESHOLDS}
@@ -149,7 +153,7 @@ def repeatability(profiler: Profiler, cfgs, truth: np.ndarray) -> Optional[dict]
     again = np.array([profiler.meter("train")(cfgs[i]).total for i in idx])
     m = error_metrics(again, truth[idx])
     m["n"] = len(idx)
-    m["abs_err_pct"] = sorted(float(v) for v in np.abs(again / truth[idx] - 1.0) * 100.0)
+    m["abs_err_pct"] = sorted(map(float, abs_err_pct(again, truth[idx])))
     return m
 
 
@@ -170,6 +174,12 @@ def target_check(results: Mapping[str, dict], truth_settled: float = 1.0) -> dic
             "met_by": sorted(ok)}
 
 
+def _accuracy_cells(m: Mapping) -> str:
+    """The table cells of error_metrics(): share within each threshold, max error."""
+    return (" | ".join(f"{100 * m[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
+            + f" | {m['max_err_pct']:.2f} %")
+
+
 def report(summary: Mapping) -> str:
     res = summary["results"]
     cols = [f"±{t:g}%" for t in THRESHOLDS]
@@ -186,15 +196,11 @@ def report(summary: Mapping) -> str:
         b = r["budget"]
         lines.append(
             f"| {name} | {100 * b['fraction']:.1f} % | {b['measurements']} | "
-            f"{b['timed_seconds']:.0f} | "
-            + " | ".join(f"{100 * r[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
-            + f" | {r['max_err_pct']:.2f} % | {r['predictions_per_s']:.2e} |")
+            f"{b['timed_seconds']:.0f} | {_accuracy_cells(r)} | {r['predictions_per_s']:.2e} |")
     fl = summary.get("repeatability")
     if fl:
-        lines.append(
-            f"| *remeasured (noise floor, {fl['n']} models)* | | | | "
-            + " | ".join(f"{100 * fl[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
-            + f" | {fl['max_err_pct']:.2f} % | |")
+        lines.append(f"| *remeasured (noise floor, {fl['n']} models)* | | | | "
+                     f"{_accuracy_cells(fl)} | |")
         lines += ["", "The last row scores the device against itself: held-out models that "
                   "were measured a second time for training, the second measurement taken "
                   "as the prediction. No predictor can be expected to beat it."]
@@ -212,6 +218,11 @@ def report(summary: Mapping) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cdf_step(ax, abs_err, **style) -> None:
+    err = np.sort(np.where(np.isfinite(abs_err), abs_err, 1e3))
+    ax.step(np.maximum(err, 1e-3), np.arange(1, len(err) + 1) / len(err), where="post", **style)
+
+
 def plot(entries: Sequence[Entry], cfgs, truth: np.ndarray, results: Mapping, out: Path,
          floor: Optional[Mapping] = None) -> None:
     import matplotlib
@@ -221,16 +232,13 @@ def plot(entries: Sequence[Entry], cfgs, truth: np.ndarray, results: Mapping, ou
     for e in entries:
         if not e.headline and e.family != "ours":
             continue
-        err = np.sort(np.abs(e.predictor.predict(cfgs) / truth - 1.0) * 100.0)
-        err = np.where(np.isfinite(err), err, 1e3)
         frac = 100 * e.predictor.budget["fraction"]
-        ax.step(np.maximum(err, 1e-3), np.arange(1, len(err) + 1) / len(err), where="post",
-                label=f"{e.label} ({frac:.1f} % profiled)",
-                lw=2 if e.headline else 1, ls="-" if e.headline else "--")
+        _cdf_step(ax, abs_err_pct(e.predictor.predict(cfgs), truth),
+                  label=f"{e.label} ({frac:.1f} % profiled)",
+                  lw=2 if e.headline else 1, ls="-" if e.headline else "--")
     if floor:
-        err = np.asarray(floor["abs_err_pct"])
-        ax.step(np.maximum(err, 1e-3), np.arange(1, len(err) + 1) / len(err), where="post",
-                color="black", lw=1, ls=":", label=f"remeasured: noise floor ({floor['n']} models)")
+        _cdf_step(ax, floor["abs_err_pct"], color="black", lw=1, ls=":",
+                  label=f"remeasured: noise floor ({floor['n']} models)")
     for t in (2, 9):
         ax.axvline(t, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
