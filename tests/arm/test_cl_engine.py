@@ -13,7 +13,6 @@ Bounds:
   without cl_khr_fp16 the engine must refuse it, naming the extension.
 Inputs are fixed id arrays (no tokenizer needed), one sequence padded.
 """
-import os
 
 import numpy as np
 import pytest
@@ -22,6 +21,8 @@ import armbert
 from armbert import _native as nat
 from armbert import errors, quant
 from armbert.plan import Device, Placement, Plan
+
+from ..kernels.conftest import cl_device_has_fp16
 
 pytestmark = pytest.mark.usefixtures("cl_is_built")
 
@@ -51,13 +52,6 @@ def batch_of(arrays):
 def token_cosines(a, b, mask):
     cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
     return cos[mask > 0]
-
-
-def cl_has_fp16() -> bool:
-    env = os.environ.get("ARMBERT_CL_FP16")
-    if env in ("0", "1"):
-        return env == "1"
-    return "fp16 yes" in nat.Context("cl").describe()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +90,7 @@ def test_minilm_int8_on_cl_cosine(minilm):
 
 def test_minilm_fp16_on_cl_cosine_or_refusal(minilm):
     model, ids, mask, host = minilm
-    if not cl_has_fp16():
+    if not cl_device_has_fp16():
         with pytest.raises(errors.UnsupportedError, match="cl_khr_fp16"):
             armbert.Engine(model, backend="cl", precision="fp16")
         return
