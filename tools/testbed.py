@@ -61,7 +61,7 @@ VENV = "/opt/venv"
 # PyPI peers, each optional. matplotlib (the planner's plots) comes from PyPI too:
 # Debian's pulls scipy and sympy through Recommends, 13 more minutes of emulated
 # byte-compiling when the tree is built.
-VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib")
+VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib", "auditwheel")
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host settings that let apt and pip reach their registries the way the host does
 # (a TLS-inspecting proxy needs the host's local CAs in the tree too).
@@ -326,7 +326,8 @@ def _post_setup(tree):
         for pkg in VENV_PACKAGES:
             log(f"pip install {pkg}")
             # Binary only: building tokenizers' Rust under emulation would take hours.
-            pip = [f"{VENV}/bin/pip", "install", "--no-cache-dir", f"--only-binary={pkg}", pkg]
+            pip = [f"{VENV}/bin/pip", "install", "--no-cache-dir", "--no-compile",
+                   f"--only-binary={pkg}", pkg]
             if _chroot(tree, pip, env):
                 log(f"WARNING: no {pkg} for this tree (no aarch64 wheel for its Python?); "
                     "continuing without it")
