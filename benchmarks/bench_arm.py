@@ -7,7 +7,7 @@ armbert/ORT, measured in the same run on the same emulated core, means anything,
 and even it is skewed by how qemu translates each instruction mix.
 
     python3 benchmarks/bench_arm.py --prepare        # on the x86 host: export the ONNX files
-    python3 tools/testbed.py run -- python3 benchmarks/bench_arm.py [--threads 2]
+    python3 tools/testbed.py run --peers -- python3 benchmarks/bench_arm.py [--threads 2]
 
 --prepare exports all-MiniLM-L6-v2 with torch (absent in the tree) to
 ~/.cache/armbert/testbed-cache/bench/ (= /cache/bench in the tree), FP32 and ORT

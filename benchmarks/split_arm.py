@@ -9,7 +9,7 @@ EMULATION CAVEAT: the "GPU" here is PoCL on the same emulated CPU, and qemu-user
 times are not ARM times: the figures show that the searches, transfers and
 executor work end to end on real ACL CL kernels, not what a Mali would gain.
 
-    python3 tools/testbed.py run --env ARMBERT_MODEL_DIR=/cache/minilm -- \\
+    python3 tools/testbed.py run --peers --env ARMBERT_MODEL_DIR=/cache/minilm -- \\
         sh -c 'sh tools/ocl_test_adapter/build.sh && python3 build.py && \\
                LD_LIBRARY_PATH=/cache/ocl-adapter \\
                OCL_ICD_VENDORS=/cache/ocl-adapter/vendors/pocl \\

@@ -6,6 +6,7 @@
 #                            the emulated test bed (tools/testbed.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/ci_phases.sh
 
 install() {
     if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
@@ -34,30 +35,45 @@ arm64_suite() {
     local src
     src=$(python3 -c 'from armbert.loaders.bundled import model_dir; print(model_dir())')
     mkdir -p "$cache/minilm" && cp -u "$src"/*.json "$src"/model.safetensors "$src"/vocab.txt "$cache/minilm/"
-    # OpenCL runs on the tree's CPU drivers through the OpenCL adapter for test
-    # devices (tools/ocl_test_adapter, never shipped), on LD_LIBRARY_PATH for these
-    # runs only: PoCL (no cl_khr_fp16: CL FP16 must be refused) for everything, then
-    # Mesa's rusticl on llvmpipe (cl_khr_fp16) for the CL FP16 cases.
-    local ocl=/cache/ocl-adapter
+    rm -f "$cache/ci-phases.txt"
+    local rc=0
     python3 tools/testbed.py run \
         --env ARMBERT_EXPECT_BACKENDS="${ARMBERT_EXPECT_BACKENDS:-host,neon,cl}" \
         --env ARMBERT_MODEL_DIR=/cache/minilm --env ARMBERT_OBJ_DIR=/cache/build-aarch64 \
-        -- sh -c "sh tools/ocl_test_adapter/build.sh $ocl && python3 build.py || exit 1
-            rc=0
-            echo '== pytest on PoCL (OpenCL CPU device, no cl_khr_fp16) =='
-            LD_LIBRARY_PATH=$ocl OCL_ICD_VENDORS=$ocl/vendors/pocl ARMBERT_CL_FP16=0 \
-                python3 -m pytest -q -rs --durations=8 -p no:cacheprovider tests/kernels tests/arm || rc=1
-            echo '== pytest on rusticl (llvmpipe, cl_khr_fp16): CL FP16 =='
-            LD_LIBRARY_PATH=$ocl OCL_ICD_VENDORS=$ocl/vendors/rusticl ARMBERT_CL_FP16=1 \
-                RUSTICL_ENABLE=llvmpipe RUSTICL_FEATURES=fp16 \
-                python3 -m pytest -q -rs -p no:cacheprovider tests/kernels tests/arm/test_cl_engine.py \
-                -k 'cl and fp16' || rc=1
-            exit \$rc"
+        --env PHASE_T0="$PHASE_T0" \
+        -- bash tools/arm64_suite.sh || rc=$?
+    # The phases timed inside the tree join this run's table.
+    if [ -f "$cache/ci-phases.txt" ]; then
+        mapfile -t -O "${#PHASE_ROWS[@]}" PHASE_ROWS < "$cache/ci-phases.txt"
+    fi
+    return $rc
+}
+
+# The test command: the arm64 tree (built once per package list, mostly one
+# qemu process) is built in the background while the host suite runs.
+ci_test() {
+    trap 'phase_summary "CI time per phase"' EXIT
+    phase "install (apt, pip, native x86 build)" install
+    local tree_log tree_pid t0 rc=0
+    tree_log=$(mktemp)
+    t0=$(date +%s)
+    phase_stamp "== arm64 tree: ensure (in the background, log below when done)"
+    python3 tools/testbed.py ensure > "$tree_log" 2>&1 &
+    tree_pid=$!
+    phase "host suite (x86_64)" host_suite || rc=$?
+    local tree_rc=0
+    wait "$tree_pid" || tree_rc=$?
+    sed 's/^/[tree] /' "$tree_log"
+    phase_record "arm64 tree (overlaps the host suite)" "$(( $(date +%s) - t0 ))" \
+        "$([ $tree_rc = 0 ] && echo ok || echo "FAILED (exit $tree_rc)")"
+    [ $tree_rc = 0 ] || return $tree_rc
+    phase "arm64 suite (in the tree: build + lanes)" arm64_suite || rc=$?
+    return $rc
 }
 
 case "${1:-}" in
     run) install; shift; armbert run "$@" ;;
-    test) install; host_suite; arm64_suite ;;
+    test) ci_test ;;
     host-test) host_suite ;;
     arm64-test) arm64_suite ;;
     *) echo "usage: bash tools/dev.sh run|test|host-test|arm64-test" >&2; exit 2 ;;

@@ -14,7 +14,7 @@ on import), so runs see an aarch64 /proc/cpuinfo instead (see MIDR below).
 
 Usage, as root on the host:
     python3 tools/testbed.py ensure
-    python3 tools/testbed.py run [--cpu cortex-a76] [--env K=V ...] -- CMD ARGS...
+    python3 tools/testbed.py run [--cpu cortex-a76] [--env K=V ...] [--peers] -- CMD ARGS...
     python3 tools/testbed.py shell | status | clean [--all]
 From Python: ensure() -> Path of the tree; run(cmd, cpu=None, env=None) -> exit code.
 
@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-SETUP_VERSION = "3"  # bump when the build or post-setup steps below change
+SETUP_VERSION = "4"  # bump when the build or post-setup steps below change
 SUITE = "trixie"  # bookworm ships ACL 20.08; trixie ships ACL 24.11
 SETUP_FAILED = 125  # exit code of `run` when the test bed itself failed, not the command
 
@@ -58,21 +58,37 @@ BINFMT_LINE = (
     + QEMU + ":F")
 
 VENV = "/opt/venv"
-# PyPI peers, each optional. matplotlib (the planner's plots) comes from PyPI too:
-# Debian's pulls scipy and sympy through Recommends, 13 more minutes of emulated
-# byte-compiling when the tree is built.
+# PyPI peers, each optional: onnxruntime (benchmarks), tokenizers, matplotlib (the
+# planner's plots) and auditwheel (the aarch64 wheel). The venv has no pip of its own:
+# pip runs from Debian's pip wheel (python3-pip-whl), so neither python3-pip nor
+# ensurepip is installed and byte-compiled under emulation.
 VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib", "auditwheel")
+PIP_WHEELS = "/usr/share/python-wheels"
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Host settings that let apt and pip reach their registries the way the host does
-# (a TLS-inspecting proxy needs the host's local CAs in the tree too).
+# Host settings that let apt and pip reach their registries the way the host does.
+# The tree has no ca-certificates package (its postinst rehashes ~150 certificates
+# under qemu): it gets the host's CA bundle, which also holds any local CA of a
+# TLS-inspecting proxy.
 APT_KEYS = ("Acquire::http::Proxy", "Acquire::https::Proxy",
             "Acquire::Check-Valid-Until", "Acquire::Check-Date")
-LOCAL_CAS = "usr/local/share/ca-certificates"
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 HOST_CONFIG = (("/etc/resolv.conf", "etc/resolv.conf"),
-               ("/" + LOCAL_CAS, LOCAL_CAS),
+               ("/" + CA_BUNDLE, CA_BUNDLE),
                ("/etc/pip.conf", "etc/pip.conf"),
                ("/etc/xdg/pip", "etc/xdg/pip"),
                (str(Path.home() / ".config" / "pip"), "root/.config/pip"))
+
+# Byte-compiling every installed .py under qemu was half of the tree's build time
+# (the stdlib in python3.13's postinsts, then py3compile for each package). The build
+# diverts both compilers to no-ops while packages are installed and restores them
+# afterwards; runs set PYTHONPYCACHEPREFIX, so what the suites import is compiled
+# once, on first import, into the tree's own cache.
+PY = "python3.13"  # trixie's; another version only means the diversion does not apply
+NO_COMPILE = ("/usr/bin/py3compile", f"/usr/lib/{PY}/py_compile.py")
+PYCACHE = "/var/cache/armbert-pycache"
+# Nothing in the tree reads documentation; fewer files to write under emulation.
+DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*",
+                 "/usr/share/locale/*", "/usr/share/lintian/*")
 
 # qemu-user leaves the host's x86 /proc/cpuinfo visible, and aarch64 parsers of it crash or
 # misdetect (pytorch's cpuinfo in onnxruntime segfaults on import). Runs see an aarch64 one
@@ -234,7 +250,7 @@ def _env(cpu=None, extra=None):
     env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8",
            "POCL_CACHE_DIR": "/cache/pocl", "ARMBERT_CACHE_DIR": "/cache/armbert",
            "MESA_SHADER_CACHE_DIR": "/cache/mesa",  # rusticl's, kept across trees
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+           "PYTHONPYCACHEPREFIX": PYCACHE, "PYTHONUNBUFFERED": "1",
            "ARMBERT_TESTBED": "qemu-user"}  # tests: QEMU_CPU picks the core here
     if "TERM" in os.environ:
         env["TERM"] = os.environ["TERM"]
@@ -310,27 +326,58 @@ def _copy_host_config(tree):
             shutil.copyfile(src, dst)
 
 
+def _pip_env():
+    return _env(extra={k: v for k, v in os.environ.items()
+                       if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
+
+
 def _post_setup(tree):
-    """A venv on top of Debian's Python with PyPI-only peers, each optional."""
+    """An empty venv on top of Debian's Python; its PyPI peers come on demand (--peers)."""
     _copy_host_config(tree)
-    env = _env(extra={k: v for k, v in os.environ.items()
-                      if k.startswith("PIP_") or k.lower() in ("http_proxy", "https_proxy", "no_proxy")})
     with _mounted(tree):
-        if any((tree / LOCAL_CAS).glob("*.crt")):
-            log("trusting the host's local CAs")
-            if _chroot(tree, ["update-ca-certificates"], env):
-                raise SetupError("update-ca-certificates failed in the tree")
         log(f"creating {VENV}")
-        if _chroot(tree, ["python3", "-m", "venv", "--system-site-packages", VENV], env):
+        if _chroot(tree, ["python3", "-m", "venv", "--without-pip", "--system-site-packages",
+                          VENV], _pip_env()):
             raise SetupError(f"could not create {VENV} in the tree")
-        for pkg in VENV_PACKAGES:
-            log(f"pip install {pkg}")
-            # Binary only: building tokenizers' Rust under emulation would take hours.
-            pip = [f"{VENV}/bin/pip", "install", "--no-cache-dir", "--no-compile",
-                   f"--only-binary={pkg}", pkg]
-            if _chroot(tree, pip, env):
-                log(f"WARNING: no {pkg} for this tree (no aarch64 wheel for its Python?); "
-                    "continuing without it")
+
+
+def _install_peers(tree):
+    """pip-installs VENV_PACKAGES into the tree's venv once (benchmarks, wheels); the
+    suites need none of them, so a CI run never pays for them. Call with the tree mounted."""
+    marker = tree / VENV.lstrip("/") / "armbert-peers.txt"
+    wanted = "\n".join(VENV_PACKAGES) + "\n"
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    wheels = sorted((tree / PIP_WHEELS.lstrip("/")).glob("pip-*.whl"))
+    if not wheels:
+        raise SetupError(f"no pip wheel in the tree's {PIP_WHEELS} (python3-pip-whl)")
+    pip = [f"{VENV}/bin/python3", f"{PIP_WHEELS}/{wheels[-1].name}/pip", "install",
+           "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
+           "--cert", "/" + CA_BUNDLE]
+    for pkg in VENV_PACKAGES:
+        log(f"pip install {pkg}")
+        # Binary only: building tokenizers' Rust under emulation would take hours.
+        if _chroot(tree, pip + [f"--only-binary={pkg}", pkg], _pip_env()):
+            log(f"WARNING: no {pkg} for this tree (no aarch64 wheel for its Python?); "
+                "continuing without it")
+    marker.write_text(wanted)
+
+
+def _hooks():
+    """mmdebstrap hooks that turn byte-compiling off while packages are installed."""
+    divert = 'chroot "$1" dpkg-divert --quiet --local --divert {0}.armbert-off --add {0}'
+    # py3compile is run as a program, py_compile.py by `python3.13 py_compile.py FILES`.
+    stub = ('mkdir -p "$1{1}" && printf "#!/bin/sh\\n# off while the tree is built\\n" '
+            '> "$1{0}" && chmod 755 "$1{0}"')
+    restore = ('rm -f "$1{0}" && chroot "$1" dpkg-divert --quiet --local --rename '
+               '--divert {0}.armbert-off --remove {0}')
+    hooks = []
+    for path in NO_COMPILE:
+        parent = path.rsplit("/", 1)[0]
+        hooks.append("--essential-hook=" + divert.format(path))
+        hooks.append("--essential-hook=" + stub.format(path, parent))
+        hooks.append("--customize-hook=" + restore.format(path))
+    return hooks
 
 
 def _build(tree):
@@ -341,7 +388,8 @@ def _build(tree):
     try:
         log(f"mmdebstrap {SUITE} arm64 into {build} (about 10 minutes)")
         _check(["mmdebstrap", "--arch=arm64", "--variant=apt",
-                "--include=" + ",".join(packages()), *_host_apt_options(),
+                "--include=" + ",".join(packages()), *_host_apt_options(), *_hooks(),
+                *(f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES),
                 SUITE, str(build), *_host_sources()],
                what="mmdebstrap (its output is above)", stdin=subprocess.DEVNULL)
         log("post-setup")
@@ -380,14 +428,17 @@ def ensure():
         return _ensure()
 
 
-def run(cmd, cpu=None, env=None):
+def run(cmd, cpu=None, env=None, peers=False):
     """Runs `cmd` (a list) in /src inside the test bed; returns its exit code.
 
-    cpu: a QEMU_CPU model such as "cortex-a76"; env: extra variables (a dict).
+    cpu: a QEMU_CPU model such as "cortex-a76"; env: extra variables (a dict);
+    peers: first pip-install the venv's PyPI peers (onnxruntime, ...), once per tree.
     """
     with _locked():
         tree = _ensure()
         with _mounted(tree, cpu):
+            if peers:
+                _install_peers(tree)
             return _chroot(tree, list(cmd), _env(cpu, env))
 
 
@@ -439,6 +490,8 @@ def main(argv=None):
     for p in (run_p, shell_p):
         p.add_argument("--cpu", help="QEMU_CPU model, e.g. cortex-a76, cortex-a53, max")
         p.add_argument("--env", action="append", default=[], metavar="K=V")
+        p.add_argument("--peers", action="store_true",
+                       help="first pip-install the venv's PyPI peers (" + ", ".join(VENV_PACKAGES) + ")")
     run_p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     sub.add_parser("status", help="key, path, built or not, size")
     clean_p = sub.add_parser("clean", help="remove the trees")
@@ -454,9 +507,9 @@ def main(argv=None):
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not cmd:
                 parser.error("run needs a command: run -- CMD ARGS...")
-            return run(cmd, args.cpu, _parse_env(args.env))
+            return run(cmd, args.cpu, _parse_env(args.env), args.peers)
         elif args.command == "shell":
-            return run(["bash"], args.cpu, _parse_env(args.env))
+            return run(["bash"], args.cpu, _parse_env(args.env), args.peers)
         elif args.command == "status":
             status()
         elif args.command == "clean":
