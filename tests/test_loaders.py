@@ -120,11 +120,13 @@ def test_pytorch_model_bin(tmp_path):
     assert_same_weights(load(hf), load(tmp_path))
 
 
-def test_task_heads_and_prefix_are_ignored():
+def test_task_head_is_loaded_beside_the_prefixed_encoder():
     transformers = pytest.importorskip("transformers")
     hf = small_hf_model(cls=transformers.BertForSequenceClassification)
     model = load(hf)
     assert_same_weights(model, load(hf.bert))
+    assert model.head.task == "sequence_classification" and load(hf.bert).head is None
+    assert load(hf, task="encoder").head is None
 
 
 def test_plain_module_needs_a_config():
@@ -352,11 +354,15 @@ def test_state_dict_variants():
     sd = _small_state_dict()
     config = BertConfig(**SMALL)
     base = BertModel.from_state_dict(config, sd, "x")
-    # "bert." prefix plus heads and buffers that are not ours.
+    # "bert." prefix plus buffers: buffers are ignored.
     prefixed = {f"bert.{k}": v for k, v in sd.items()}
-    prefixed["cls.predictions.bias"] = np.zeros(99, np.float32)
     prefixed["bert.embeddings.position_ids"] = np.arange(40)[None]
     assert_same_weights(base, BertModel.from_state_dict(config, prefixed, "x"))
+    # A head armbert does not run (masked LM) is refused by name, or dropped on request.
+    prefixed["cls.predictions.bias"] = np.zeros(99, np.float32)
+    with pytest.raises(CheckpointError, match=r"cls\.predictions\.bias.*task='encoder'"):
+        BertModel.from_state_dict(config, prefixed, "x")
+    assert_same_weights(base, BertModel.from_state_dict(config, prefixed, "x", task="encoder"))
     # Checkpoints converted from TF name LayerNorm parameters gamma/beta.
     tf = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
                                                                    "LayerNorm.beta"): v

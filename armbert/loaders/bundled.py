@@ -33,7 +33,7 @@ def model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-def load_bundled(config: BertConfig | None = None) -> BertModel:
+def load_bundled(config: BertConfig | None = None, task: str | None = None) -> BertModel:
     from armbert.loaders.hf import load_dir
 
-    return load_dir(model_dir(), config=config)
+    return load_dir(model_dir(), config=config, task=task)
