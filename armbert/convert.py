@@ -36,8 +36,9 @@ def add_parser(sub) -> None:
     c.add_argument("source", help="HF directory, .onnx, .safetensors, or 'bundled'")
     c.add_argument("--precision", required=True, choices=("int8", "fp16", "fp32"))
     c.add_argument("--calibration", default=None, help="int8: a text file, one text per line")
-    c.add_argument("--activations", default="static", choices=("static", "dynamic"),
-                   help="int8 activation scales: calibrated per tensor, or per row at run time")
+    c.add_argument("--activations", default="dynamic", choices=("dynamic", "static"),
+                   help="int8 activation scales: per row at run time (default, the more "
+                        "accurate), or calibrated per tensor (stored in the file)")
     c.add_argument("--embeddings", default=None, choices=("int8", "fp32"),
                    help="int8 files: word-embedding table storage (default int8)")
     c.add_argument("--task", default=None, help="'encoder' drops a head the checkpoint has")
