@@ -69,18 +69,23 @@ def test_bundled_minilm():
     assert load(model) is model
 
 
+def run_without(blocked, code: str, timeout: float = 60) -> str:
+    """stdout of ``code`` run by a fresh interpreter in which importing any of the
+    ``blocked`` modules fails; asserts that it exits 0."""
+    prelude = f"import sys\nfor m in {tuple(blocked)!r}:\n    sys.modules[m] = None\n"
+    out = subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_bundled_path_needs_only_numpy():
     # The arm64 boards have numpy and nothing else: block the heavy packages.
-    code = ("import sys\n"
-            "for m in ('torch', 'onnx', 'transformers', 'tokenizers', 'safetensors', 'scipy'):\n"
-            "    sys.modules[m] = None\n"
-            "from armbert.loaders import load\n"
-            "m = load()\n"
-            "print(m.config.hidden_size, m.pooler_w is not None)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["384", "True"]
+    out = run_without(('torch', 'onnx', 'transformers', 'tokenizers', 'safetensors', 'scipy'),
+                      "from armbert.loaders import load\n"
+                      "m = load()\n"
+                      "print(m.config.hidden_size, m.pooler_w is not None)\n")
+    assert out.split() == ["384", "True"]
 
 
 def test_qkv_rows_are_query_then_key_then_value():
