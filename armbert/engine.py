@@ -276,6 +276,9 @@ class Engine:
     ``model`` is a :class:`BertModel` (see :func:`armbert.load`) or a
     :class:`QuantizedModel` (calibrated int8; precision defaults to int8).
     INT8 without calibration uses dynamic per-row scales and no outlier channels.
+    ``backend`` None means "auto". Given no backend, precision or plan, a model read
+    from an .armbert file runs at its stored precision and with its stored plan.
+    A task head (model.head) runs after the last layer: see :class:`Output`.
     """
 
     def __init__(self, model, backend: Optional[str] = None, precision: Optional[str] = None,
