@@ -71,7 +71,7 @@ def _load_path(path: Path, config: BertConfig | None, task: str | None):
         if task not in (None, "encoder"):
             raise CheckpointError(f"{path}: ONNX files load as encoders only; "
                                   f"task={task!r} needs an HF directory or torch module")
-        return load_onnx(path, config)
+        return load_onnx(path, config, task)
     if path.suffix in (".safetensors", ".bin") or path.name.endswith(".index.json"):
         if config is None and not (path.parent / "config.json").is_file():
             raise CheckpointError(f"{path}: no config.json beside it; pass config=")

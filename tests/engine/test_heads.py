@@ -173,3 +173,28 @@ def test_task_errors(tmp_path):
         armbert.load(path, task="question_answering")
     with pytest.raises(CheckpointError, match="pooler"):  # no pooler in token classifiers
         armbert.load(path, task="sequence_classification")
+
+
+@pytest.mark.filterwarnings("ignore::Warning")  # exporter chatter
+def test_onnx_graph_with_a_head_is_refused_by_name(tmp_path):
+    pytest.importorskip("onnx")
+    hf, _ = make_checkpoint(tmp_path, transformers.BertForSequenceClassification, 3)
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = hf
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).logits
+
+    ids = torch.randint(0, SMALL["vocab_size"], (2, 7))
+    axes = {n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+    path = tmp_path / "classifier.onnx"
+    torch.onnx.export(Logits(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
+                      input_names=list(axes), output_names=["logits"], dynamic_axes=axes,
+                      opset_version=20, dynamo=False)
+    with pytest.raises(CheckpointError, match=r"head outside the encoder.*model\.classifier"):
+        armbert.load(path)
+    assert armbert.load(path, task="encoder").head is None
