@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Builds kernels/ into armbert/_lib/<machine>/libarmbert.so.
+"""Builds kernels/ into armbert/_lib/<machine>/libarmbert.so (and copies the header
+kernels/include/armbert.h to armbert/_lib/armbert.h, package data).
 
 The host backend is always built. The ACL backends (NEON, OpenCL) are built
 when ARM Compute Library is found: $ACL_ROOT (a source build, e.g. one with
@@ -169,6 +170,9 @@ def build(backends: list[str] | None = None, debug: bool = False, jobs: int | No
         raise SystemExit("build.py: linking failed:\n  " + " ".join(cmd))
     os.replace(tmp, LIBRARY)  # atomic: a running process keeps its old mapping
     (LIB_DIR / "backends.txt").write_text("\n".join(p.backends) + "\n")
+    # The header the library was built from, as package data: armbert/_native.py
+    # reads its cffi declarations there when installed outside the source tree.
+    shutil.copyfile(KERNELS / "include" / "armbert.h", LIB_DIR.parent / "armbert.h")
     print(f"build.py: wrote {LIBRARY.relative_to(ROOT)}", flush=True)
     return LIBRARY
 

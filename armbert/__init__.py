@@ -5,19 +5,22 @@
     engine = armbert.Engine(model, precision="int8")
     out = engine.run(input_ids, attention_mask)
     vectors = armbert.SentenceEncoder(engine).encode(["a sentence", "another"])
+    armbert.save(armbert.quantize(model, ["calibration text"]), "m.armbert")
+    engine = armbert.Engine(armbert.load("m.armbert"))   # int8, nothing re-quantized
 """
 from .engine import Engine, Output, QuantizedModel, backends, best_backend, quantize
 from .errors import (ArmbertError, BackendError, CheckpointError, InternalError,
-                     InvalidArgumentError, OutOfMemoryError, OutOfRangeError, ShapeError,
-                     UnsupportedError)
+                     InvalidArgumentError, ModelFileError, OutOfMemoryError, OutOfRangeError,
+                     ShapeError, UnsupportedError)
 from .loaders import load
+from .modelfile import save
 from .sentence import SentenceEncoder
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArmbertError", "BackendError", "CheckpointError", "Engine", "InternalError",
-    "InvalidArgumentError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
+    "InvalidArgumentError", "ModelFileError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
     "SentenceEncoder", "ShapeError", "UnsupportedError", "backends", "best_backend", "load",
-    "quantize",
+    "quantize", "save",
 ]

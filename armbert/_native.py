@@ -18,7 +18,10 @@ from cffi import FFI
 
 from . import errors
 
-HEADER = Path(__file__).resolve().parent.parent / "kernels" / "include" / "armbert.h"
+# The ABI header: the copy build.py puts beside the library it builds (package data,
+# present in every install), else the source tree's (a checkout before any build).
+HEADERS = (Path(__file__).resolve().parent / "_lib" / "armbert.h",
+           Path(__file__).resolve().parent.parent / "kernels" / "include" / "armbert.h")
 BACKENDS = ("host", "neon", "cl")
 PRECISIONS = ("fp32", "fp16", "int8")
 ACTIVATIONS = ("none", "gelu", "tanh")
@@ -27,8 +30,17 @@ _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int8): 
 _NP = {v: k for k, v in _DTYPES.items()}
 
 
+def header_path() -> Path:
+    for path in HEADERS:
+        if path.is_file():
+            return path
+    raise errors.UnsupportedError(
+        f"armbert.h not found (looked at {', '.join(map(str, HEADERS))}): the package was "
+        "installed without its native build; reinstall it, or run `python3 build.py`")
+
+
 def _cdef_text() -> str:
-    text = HEADER.read_text()
+    text = header_path().read_text()
     body = text.split("/* ARMBERT_CDEF_BEGIN */")[1].split("/* ARMBERT_CDEF_END */")[0]
     body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
     return body.replace("ARMBERT_API ", "")

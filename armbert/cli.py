@@ -5,6 +5,7 @@
     armbert run --plan plan.json    # execute a plan (pipelined when it has stages)
     armbert plan ...                # search a plan (planner.search.cli)
     armbert profile / predict / evaluate   # latency campaigns and predictors (planner.cli)
+    armbert convert SRC --precision int8 -o m.armbert   # a ready-to-run model file
     armbert info                    # backends in this build, CPU features, devices
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ import time
 import numpy as np
 
 from . import _native as nat
-from .engine import Engine, backends, best_backend, quantize
+from .engine import Engine, QuantizedModel, backends, best_backend, quantize
+from .errors import UnsupportedError
 from .loaders import load
 from .sentence import SentenceEncoder
 
@@ -64,7 +66,11 @@ def cmd_run_plan(args, model) -> int:
 
     plan = Plan.load(args.plan)
     needs_int8 = any(p.precision == "int8" for _, p in plan.units())
-    source = quantize(model, CALIBRATION) if needs_int8 else model
+    source = model
+    if isinstance(model, QuantizedModel):
+        model = model.model
+    elif needs_int8:
+        source = quantize(model, CALIBRATION)
     engine = Engine(source, plan=plan)
     print(f"plan {args.plan}:\n{engine.describe()}")
     encoder = SentenceEncoder(engine)
@@ -85,18 +91,24 @@ def cmd_run_plan(args, model) -> int:
 
 
 def cmd_run(args) -> int:
-    model = load(args.model)
+    loaded = load(args.model)
+    # An int8 .armbert file loads as a QuantizedModel: it runs at int8, as stored.
+    stored = loaded if isinstance(loaded, QuantizedModel) else None
+    model = stored.model if stored else loaded
     if args.plan:
-        return cmd_run_plan(args, model)
+        return cmd_run_plan(args, stored or model)
     backend = args.backend or best_backend()
     sentences = args.sentences or SENTENCES
-    precisions = args.precisions.split(",")
+    precisions = (args.precisions or ("int8" if stored else "fp32,fp16,int8")).split(",")
+    if stored and precisions != ["int8"]:
+        raise UnsupportedError(f"{model.source} holds int8 weights: it runs at int8 only")
     print(f"model: {model.source} (L={model.config.num_hidden_layers}, "
           f"H={model.config.hidden_size}); backend: {backend}; threads: {args.threads or 'all'}")
     reference = None
     rows = []
     for precision in precisions:
-        source = quantize(model, CALIBRATION, backend=backend) if precision == "int8" else model
+        source = stored or (quantize(model, CALIBRATION, backend=backend)
+                            if precision == "int8" else model)
         engine = Engine(source, backend=backend, precision=precision, threads=args.threads)
         encoder = SentenceEncoder(engine)
         vecs = encoder.encode(sentences)
@@ -145,9 +157,11 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="embed sentences with the bundled model, show latency")
-    r.add_argument("--model", default=None, help="HF directory, .onnx file (default: bundled)")
+    r.add_argument("--model", default=None,
+                   help="HF directory, .armbert or .onnx file (default: bundled)")
     r.add_argument("--backend", default=None, choices=nat.BACKENDS)
-    r.add_argument("--precisions", default="fp32,fp16,int8")
+    r.add_argument("--precisions", default=None,
+                   help="default fp32,fp16,int8 (an int8 .armbert file: int8)")
     r.add_argument("--threads", type=int, default=None)
     r.add_argument("--seq", type=int, default=128)
     r.add_argument("--repeats", type=int, default=10)
@@ -157,6 +171,8 @@ def main(argv=None) -> int:
     for name, module, fn, text in PLANNER_COMMANDS:
         sp = sub.add_parser(name, help=text, add_help=False)
         sp.set_defaults(fn=None, planner=(module, fn))
+    from .convert import add_parser as add_convert
+    add_convert(sub)
     i = sub.add_parser("info", help="backends, CPU features, devices")
     i.set_defaults(fn=cmd_info)
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -8,9 +8,10 @@ backends or core sets without the layers knowing.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -40,14 +41,40 @@ def best_backend() -> str:
 class Output:
     last_hidden_state: np.ndarray  # [B, S, H] float32
     pooler_output: Optional[np.ndarray]  # [B, H] float32, None without pooler weights
+    # Task heads (armbert.heads): classification logits [B, labels] or [B, S, labels];
+    # question answering start/end logits [B, S]. None without that head.
+    logits: Optional[np.ndarray] = None
+    start_logits: Optional[np.ndarray] = None
+    end_logits: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
 class QuantizedModel:
-    """A model plus static int8 input scales from calibration (armbert.quantize)."""
+    """A model quantized to int8 by :func:`quantize` (or read from an int8 .armbert file).
+
+    ``params``: calibrated static input scales and outlier channels per linear.
+    ``linears``: each linear's int8 weights by name (``layer.0.qkv``...), made once by
+    quantize() and used as they are by the engine (a linear missing here is quantized
+    when the engine is built, from ``model``'s float weights and ``params``).
+    ``word_int8``: the word-embedding table in int8 when quantize(embeddings="int8");
+    ``model.word`` is then its dequantized copy, which the engine runs.
+    """
 
     model: BertModel
     params: "quant.QuantizationParams"
+    linears: Mapping[str, "quant.Int8Weight"] = field(default_factory=dict)
+    word_int8: Optional["quant.Int8Weight"] = None
+    calibration_texts: int = 0
+    default_plan: Optional[Mapping] = None
+
+    def int8_linear(self, name: str) -> "quant.Int8Weight":
+        """The int8 weights of linear ``name``: stored, or quantized now from the float ones."""
+        if name in self.linears:
+            return self.linears[name]
+        w = self.model.linear_weights()[name]
+        if isinstance(w, quant.Int8Weight):
+            return w
+        return quant.Int8Weight.from_float(w, self.params.outliers.get(name))
 
 
 def _act_dtype(precision: str):
@@ -55,18 +82,25 @@ def _act_dtype(precision: str):
 
 
 class _Linear:
-    """A native linear op built from float weights in the requested precision.
-    INT8 takes its static input scale and outlier channels from ``qp``."""
+    """A native linear op in the requested precision. INT8 takes its weights, static
+    input scale and outlier channels from ``q`` (a QuantizedModel), else quantizes the
+    float weight ``w`` with dynamic per-row input scales."""
 
     def __init__(self, ctx, name, w, b, precision, activation="none",
-                 qp: Optional["quant.QuantizationParams"] = None):
+                 q: Optional[QuantizedModel] = None):
         self.name = name
         if precision == "int8":
+            qp = q.params if q is not None else None
             static = qp is not None and qp.activations == "static"
-            prepared = quant.prepare_int8_linear(w, qp.outliers.get(name) if qp else None)
+            prepared = q.int8_linear(name) if q is not None else \
+                w if isinstance(w, quant.Int8Weight) else quant.Int8Weight.from_float(w)
             self.op = nat.Linear(ctx, None, b, "int8", activation,
                                  input_scale=qp.input_scales.get(name, 0.0) if static else 0.0,
-                                 **prepared)
+                                 **prepared.linear_args())
+        elif isinstance(w, quant.Int8Weight):
+            raise errors.UnsupportedError(
+                f"{name}: this model holds its weights in int8 only (an int8 .armbert "
+                f"file), so it cannot run at {precision}; convert the float checkpoint")
         else:
             self.op = nat.Linear(ctx, w, b, precision, activation)
 
@@ -75,13 +109,13 @@ class EncoderLayer:
     """One BERT layer on one context: qkv, attention, output, ln1, FFN, ln2."""
 
     def __init__(self, ctx: nat.Context, index: int, w: LayerWeights, heads: int, eps: float,
-                 precision: str, qp: Optional["quant.QuantizationParams"]):
+                 precision: str, q: Optional[QuantizedModel]):
         self.ctx, self.index, self.precision = ctx, index, precision
-        self.hidden, self.inter = w.attn_out_w.shape[0], w.ffn_in_w.shape[0]
+        self.hidden, self.inter = w.attn_out_b.shape[0], w.ffn_in_b.shape[0]
 
         def lin(part, weight, bias, act="none"):
             name = f"layer.{index}.{part}"
-            return _Linear(ctx, name, weight, bias, precision, act, qp)
+            return _Linear(ctx, name, weight, bias, precision, act, q)
 
         self.qkv = lin("qkv", w.qkv_w, w.qkv_b)
         self.attn = nat.Attention(ctx, self.hidden, heads, precision)
@@ -139,12 +173,15 @@ class Segment:
         self.embeddings: Optional[nat.Embeddings] = None
         self.layers: list[EncoderLayer] = []
         self.pooler: Optional[_Linear] = None
+        self.head: Optional[_Linear] = None  # a task head's linear (armbert.heads)
+        self.task: Optional[str] = None
         self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
 
     @property
     def units(self) -> list[str]:
         return (["embeddings"] if self.embeddings else []) + \
-            [f"layer.{l.index}" for l in self.layers] + (["pooler"] if self.pooler else [])
+            [f"layer.{l.index}" for l in self.layers] + (["pooler"] if self.pooler else []) + \
+            (["head"] if self.head else [])
 
     def buffers(self, batch: int, seq: int, hidden: int) -> dict[str, nat.Tensor]:
         key = (batch, seq)
@@ -161,6 +198,11 @@ class Segment:
                 io["cls"] = nat.Tensor(c, (batch, hidden), dt)
                 io["pooled"] = nat.Tensor(c, (batch, hidden), dt)
                 self.pooler.op.reshape(batch, 1)
+            if self.head:
+                rows = batch if self.task == "sequence_classification" else batch * seq
+                io["logits"] = nat.Tensor(c, (rows, self.head.op.out_features),
+                                          self.head_dtype)
+                self.head.op.reshape(batch, rows // batch)
             self._io[key] = io
         return self._io[key]
 
@@ -180,6 +222,31 @@ class Segment:
         io["cls"].write(cls)
         self.pooler.op.run(io["cls"], io["pooled"])
         return io["pooled"].numpy().astype(np.float32)
+
+    @property
+    def head_dtype(self):
+        # int8 runs the head in fp32 (see _build_segments); fp16 in fp16.
+        return np.float16 if self.precision == "fp16" else np.float32
+
+    def finish(self, batch: int, seq: int, hidden_size: int,
+               observe: Optional[Observer] = None) -> Output:
+        """The last segment's outputs after its run: hidden state, pooler, head."""
+        io = self.buffers(batch, seq, hidden_size)
+        hidden = io["h"].numpy().reshape(batch, seq, -1).astype(np.float32)
+        pooled = self.pool(io, hidden, observe) if self.pooler else None
+        out = Output(hidden, pooled)
+        if self.head:
+            src = io["pooled"] if self.task == "sequence_classification" else io["h"]
+            self.head.op.run(src, io["logits"])
+            logits = io["logits"].numpy().astype(np.float32)
+            if self.task == "sequence_classification":
+                out.logits = logits
+            elif self.task == "token_classification":
+                out.logits = logits.reshape(batch, seq, -1)
+            else:
+                se = logits.reshape(batch, seq, 2)
+                out.start_logits, out.end_logits = se[..., 0].copy(), se[..., 1].copy()
+        return out
 
 
 def wait_for(io: dict[str, nat.Tensor]) -> None:
@@ -209,22 +276,30 @@ class Engine:
     ``model`` is a :class:`BertModel` (see :func:`armbert.load`) or a
     :class:`QuantizedModel` (calibrated int8; precision defaults to int8).
     INT8 without calibration uses dynamic per-row scales and no outlier channels.
+    ``backend`` None means "auto". Given no backend, precision or plan, a model read
+    from an .armbert file runs at its stored precision and with its stored plan.
+    A task head (model.head) runs after the last layer: see :class:`Output`.
     """
 
-    def __init__(self, model, backend: str = "auto", precision: Optional[str] = None,
+    def __init__(self, model, backend: Optional[str] = None, precision: Optional[str] = None,
                  threads: Optional[int] = None, cores: Optional[Sequence[int]] = None,
                  plan=None):
-        qp = None
+        q = None
         if isinstance(model, QuantizedModel):
-            qp = model.params
+            q = model
+            if plan is None and backend is None and precision is None:
+                plan = model.default_plan
             precision = precision or "int8"
             model = model.model
         if not isinstance(model, BertModel):
             raise errors.InvalidArgumentError(
                 f"Engine needs a BertModel (armbert.load(...)), got {type(model).__name__}")
+        if plan is None and backend is None and precision is None:
+            plan = model.default_plan  # a plan stored in an .armbert file
+        backend = backend or "auto"
         cfg = model.config
         if plan is None:
-            precision = precision or "fp32"
+            precision = precision or model.default_precision
             if precision not in nat.PRECISIONS:
                 raise errors.InvalidArgumentError(
                     f"unknown precision {precision!r}: choose one of {list(nat.PRECISIONS)}")
@@ -248,10 +323,10 @@ class Engine:
         first = plan.devices[plan.embeddings.device]
         self.backend = first.backend
         self.ctx = self.contexts[plan.embeddings.device]
-        self.segments = self._build_segments(model, plan, qp)
+        self.segments = self._build_segments(model, plan, q)
         self.last_transfers: list[tuple[str, str, float]] = []
 
-    def _build_segments(self, model: BertModel, plan: Plan, qp) -> list[Segment]:
+    def _build_segments(self, model: BertModel, plan: Plan, q) -> list[Segment]:
         cfg, eps = model.config, model.config.layer_norm_eps
         segments: list[Segment] = []
         for unit, p in plan.units():
@@ -267,11 +342,18 @@ class Engine:
             else:
                 i = int(unit.split(".")[1])
                 seg.layers.append(EncoderLayer(seg.ctx, i, model.layers[i],
-                                               cfg.num_attention_heads, eps, p.precision, qp))
+                                               cfg.num_attention_heads, eps, p.precision, q))
+        last = segments[-1]
         if model.pooler_w is not None:
-            last = segments[-1]
             last.pooler = _Linear(last.ctx, "pooler", model.pooler_w, model.pooler_b,
-                                  last.precision, "tanh", qp)
+                                  last.precision, "tanh", q)
+        if model.head is not None:
+            # The head runs on the last layer's device at its precision, except int8:
+            # a head has a handful of outputs, kept in fp32 beside the int8 encoder.
+            head_precision = "fp32" if last.precision == "int8" else last.precision
+            last.task = model.head.task
+            last.head = _Linear(last.ctx, "head", model.head.weight, model.head.bias,
+                                head_precision)
         return segments
 
     def describe(self) -> str:
@@ -350,11 +432,7 @@ class Engine:
                     (seg_name(prev_seg), seg_name(seg), (time.perf_counter() - t) * 1e3))
             seg.run(io, batch, seq, observe)
             prev, prev_seg, prev_io = io["h"], seg, io
-        hidden = prev.numpy().reshape(batch, seq, -1).astype(np.float32)
-        last = self.segments[-1]
-        pooled = last.pool(last.buffers(batch, seq, hidden_size), hidden, observe) \
-            if last.pooler else None
-        return Output(hidden, pooled)
+        return self.segments[-1].finish(batch, seq, hidden_size, observe)
 
     __call__ = run
 
@@ -366,8 +444,9 @@ def seg_name(seg: Segment) -> str:
 def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
              observer: str = "absmax", backend: str = "auto", tokenizer=None,
              outlier_ratio: float = 6.0, max_outliers: int = 8,
-             progress: bool = False) -> QuantizedModel:
-    """Calibrates int8 quantization of every linear on a few inputs.
+             progress: bool = False, embeddings: str = "fp32") -> QuantizedModel:
+    """Calibrates int8 quantization of every linear on a few inputs, and quantizes
+    their weights (QuantizedModel.linears), once.
 
     ``calibration``: sentences (tokenized with the model's tokenizer) or a list
     of token-id arrays. Runs the FP32 engine, records each linear's input, and
@@ -375,7 +454,17 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
     for ``activations="static"``, a per-tensor input scale from the other
     channels ("absmax" or "percentile" observer). ``activations="dynamic"``
     keeps per-row scales at run time: more accurate, slightly more work.
+    ``embeddings="int8"`` also stores the word-embedding table as int8 rows with a
+    scale each (a quarter of its bytes in an .armbert file); the engine runs its
+    dequantized copy, which calibration already sees. Default "fp32": unchanged.
     """
+    if embeddings not in ("fp32", "int8"):
+        raise errors.InvalidArgumentError(
+            f"embeddings must be 'fp32' or 'int8', got {embeddings!r}")
+    if isinstance(model, BertModel) and model.int8_only:
+        raise errors.InvalidArgumentError(
+            f"{model.source}: this model is already int8 (an .armbert file); quantize the "
+            f"float checkpoint instead")
     if calibration is None or len(calibration) == 0:
         raise errors.InvalidArgumentError(
             "quantize needs calibration data (sentences or id arrays); for no calibration "
@@ -386,6 +475,10 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
     if activations not in ("static", "dynamic"):
         raise errors.InvalidArgumentError(
             f"activations must be 'static' or 'dynamic', got {activations!r}")
+    word_int8 = None
+    if embeddings == "int8":
+        word_int8 = quant.Int8Weight.from_float(model.word)
+        model = dataclasses.replace(model, word=word_int8.dequantize())
     batches = _calibration_batches(model, calibration, tokenizer)
     engine = Engine(model, backend=backend, precision="fp32")
 
@@ -422,7 +515,9 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
         input_scales=scales, method=observer, activations=activations,
         percentile=99.99 if observer == "percentile" else None,
         outliers={n: o.tolist() for n, o in outliers.items() if o.size})
-    return QuantizedModel(model, params)
+    linears = {n: quant.Int8Weight.from_float(w, params.outliers.get(n))
+               for n, w in model.linear_weights().items()}
+    return QuantizedModel(model, params, linears, word_int8, calibration_texts=len(batches))
 
 
 def _calibration_batches(model, calibration, tokenizer):

@@ -57,6 +57,11 @@ class CheckpointError(ArmbertError, ValueError):
     status = 1
 
 
+class ModelFileError(CheckpointError):
+    """An .armbert file that is not one, is truncated or corrupt (checksum mismatch),
+    or was written by a newer armbert (format version)."""
+
+
 BY_STATUS: dict[int, type[ArmbertError]] = {
     cls.status: cls
     for cls in (InvalidArgumentError, ShapeError, OutOfRangeError, UnsupportedError,

@@ -4,18 +4,22 @@ Every loader ends in :meth:`BertModel.from_state_dict` or builds the same fields
 calls :meth:`BertModel.validate`, so the engine can trust shapes, dtype (float32),
 C-contiguity and finiteness without re-checking. Linear weights stay [out, in] as in
 torch; Q, K and V are fused into one [3H, H] matrix because the attention op reads
-one qkv tensor (armbert.h).
+one qkv tensor (armbert.h). A linear weight may instead be an
+:class:`armbert.quant.Int8Weight` (a model read from an int8 ``.armbert`` file): such a
+model runs its linears at int8 only.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
-from typing import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
 from armbert.config import BertConfig
 from armbert.errors import CheckpointError
+from armbert.heads import TaskHead, read_head
+from armbert.quant import Int8Weight
 
 # HF module names of one encoder layer, keyed by our field stems.
 _LAYER_LINEARS = {
@@ -28,17 +32,22 @@ _QKV = ("query", "key", "value")
 _ANCHOR = "embeddings.word_embeddings.weight"
 
 
+# Linear weight fields (float32 arrays or Int8Weight) -> the linear's name suffix.
+LINEAR_FIELDS = {"qkv_w": "qkv", "attn_out_w": "attn_out", "ffn_in_w": "ffn_in",
+                 "ffn_out_w": "ffn_out"}
+
+
 @dataclass
 class LayerWeights:
-    qkv_w: np.ndarray       # [3H, H]: rows of Q, then K, then V
+    qkv_w: np.ndarray | Int8Weight       # [3H, H]: rows of Q, then K, then V
     qkv_b: np.ndarray       # [3H]
-    attn_out_w: np.ndarray  # [H, H]
+    attn_out_w: np.ndarray | Int8Weight  # [H, H]
     attn_out_b: np.ndarray  # [H]
     ln1_g: np.ndarray       # [H]
     ln1_b: np.ndarray       # [H]
-    ffn_in_w: np.ndarray    # [I, H]
+    ffn_in_w: np.ndarray | Int8Weight    # [I, H]
     ffn_in_b: np.ndarray    # [I]
-    ffn_out_w: np.ndarray   # [H, I]
+    ffn_out_w: np.ndarray | Int8Weight   # [H, I]
     ffn_out_b: np.ndarray   # [H]
     ln2_g: np.ndarray       # [H]
     ln2_b: np.ndarray       # [H]
@@ -60,13 +69,35 @@ class BertModel:
     emb_ln_g: np.ndarray    # [H]
     emb_ln_b: np.ndarray    # [H]
     layers: list[LayerWeights]
-    pooler_w: np.ndarray | None = None  # [H, H]; None for checkpoints saved without pooler
+    pooler_w: np.ndarray | Int8Weight | None = None  # [H, H]; None: saved without pooler
     pooler_b: np.ndarray | None = None  # [H]
     tokenizer_path: str | None = None   # a tokenizer.json, when the source had one
     source: str = ""
+    head: Optional[TaskHead] = None     # a task head (armbert.heads), run after the encoder
+    # Tokenizer files by name (tokenizer.json, vocab.txt), for models without a directory
+    # (read from a .armbert file); tokenizer_path is used when set.
+    tokenizer_files: Mapping[str, str] = field(default_factory=dict)
+    sentence: Any = None                # armbert.sentence_config.SentenceConfig, if known
+    # What Engine(model) runs when given no precision / backend / plan (.armbert files).
+    default_precision: str = "fp32"
+    default_plan: Optional[Mapping] = None
+
+    def linear_weights(self) -> dict[str, np.ndarray | Int8Weight]:
+        """Every linear's weight by the name the engine and QuantizationParams use."""
+        out = {f"layer.{i}.{op}": getattr(layer, f)
+               for i, layer in enumerate(self.layers) for f, op in LINEAR_FIELDS.items()}
+        if self.pooler_w is not None:
+            out["pooler"] = self.pooler_w
+        return out
+
+    @property
+    def int8_only(self) -> bool:
+        """True when some linear weight is held only in int8 (an int8 .armbert file)."""
+        return any(isinstance(w, Int8Weight) for w in self.linear_weights().values())
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
-        """(name, array) for every weight, names like ``layers.3.qkv_w``; pooler only if present."""
+        """(name, array) for every weight, names like ``layers.3.qkv_w``; pooler only if
+        present; a linear held only in int8 comes as its Int8Weight; the head is apart."""
         for name in ("word", "position", "token_type", "emb_ln_g", "emb_ln_b"):
             yield name, getattr(self, name)
         for i, layer in enumerate(self.layers):
@@ -95,17 +126,30 @@ class BertModel:
         if self.pooler_w is not None:
             expected["pooler_w"], expected["pooler_b"] = (h, h), (h,)
         for name, array in self.tensors():
+            if isinstance(array, Int8Weight):
+                array.validate(self.source, name)
+                if array.shape != expected[name]:
+                    raise CheckpointError(f"{self.source}: int8 weight {name} has shape "
+                                          f"{list(array.shape)}, expected {list(expected[name])}")
+                continue
             _check_tensor(self.source, name, array, expected[name])
+        if self.head is not None:
+            self.head.validate(h, self.pooler_w is not None, self.source)
         return self
 
     @classmethod
     def from_state_dict(cls, config: BertConfig, sd: Mapping[str, np.ndarray], source: str,
-                        tokenizer_path: str | None = None) -> "BertModel":
+                        tokenizer_path: str | None = None, task: str | None = None,
+                        architecture: str | None = None,
+                        id2label: Mapping | None = None) -> "BertModel":
         """Build from HF BertModel names, with or without a prefix such as ``bert.``.
 
-        Heads (``cls.*``, ``classifier.*``) and buffers (``position_ids``) are ignored.
+        The task head is read as :func:`armbert.heads.read_head` says (``task`` None:
+        from ``architecture``, the transformers class name; an unknown head is an
+        error unless ``task="encoder"``). Buffers (``position_ids``) are ignored.
         """
         prefix = _find_prefix(sd, source)
+        head = read_head(sd, prefix, source, task, architecture, id2label)
         extra = sorted({i for k in sd if k.startswith(prefix)
                         and (i := layer_index(k[len(prefix):])) is not None
                         and i >= config.num_hidden_layers})
@@ -142,6 +186,7 @@ class BertModel:
             pooler_b=get("pooler.dense.bias", optional=True),
             tokenizer_path=tokenizer_path,
             source=source,
+            head=head,
         )
         if get.missing:
             shown = ", ".join(prefix + m for m in get.missing[:12])

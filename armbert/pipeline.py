@@ -100,10 +100,7 @@ class PipelineExecutor:
             prev = io["h"]
         last = self.stages[k][-1]
         if k == len(self.stages) - 1:
-            hidden = prev.numpy().reshape(batch, seq, -1).astype(np.float32)
-            pooled = last.pool(last.buffers(batch, seq, hidden_size), hidden) \
-                if last.pooler else None
-            item.output = Output(hidden, pooled)
+            item.output = last.finish(batch, seq, hidden_size)
         else:
             item.hidden = prev.numpy()  # a copy: this stage's buffers move on
 

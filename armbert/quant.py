@@ -28,7 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
-from armbert.errors import InvalidArgumentError
+from armbert.errors import CheckpointError, InvalidArgumentError
 
 QMAX = 127  # symmetric: -128 is never produced, so |q| * |q| sums cannot overflow early
 _F32 = np.float32
@@ -118,6 +118,59 @@ def prepare_int8_linear(w: np.ndarray, outlier_channels=None) -> dict[str, np.nd
     q, scale = quantize_weight_per_channel(w)
     return {"weight_i8": q, "weight_scale": scale, "outlier_channels": oc,
             "outlier_weight": outlier_weight}
+
+
+@dataclass(frozen=True)
+class Int8Weight:
+    """A float32 matrix [N, K] as int8 rows with one float32 scale per row, its
+    outlier columns kept float32: the native int8 linear's weight arguments
+    (:func:`prepare_int8_linear`), made once by :func:`armbert.quantize` and stored
+    as is in an int8 ``.armbert`` file. Also a compressed embedding table (no outliers)."""
+
+    weight_i8: np.ndarray         # int8 [N, K]; the outlier columns are 0
+    weight_scale: np.ndarray      # float32 [N]
+    outlier_channels: np.ndarray  # int32 [O], sorted
+    outlier_weight: np.ndarray    # float32 [N, O]
+
+    @classmethod
+    def from_float(cls, w: np.ndarray, outlier_channels=None) -> "Int8Weight":
+        return cls(**prepare_int8_linear(w, outlier_channels))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.weight_i8.shape)
+
+    def linear_args(self) -> dict[str, np.ndarray]:
+        """Keyword arguments of :class:`armbert._native.Linear` at int8."""
+        return {"weight_i8": self.weight_i8, "weight_scale": self.weight_scale,
+                "outlier_channels": self.outlier_channels, "outlier_weight": self.outlier_weight}
+
+    def dequantize(self) -> np.ndarray:
+        """float32 [N, K]: q * scale per row, the outlier columns as stored."""
+        w = self.weight_i8.astype(_F32) * self.weight_scale[:, None]
+        w[:, self.outlier_channels] = self.outlier_weight
+        return w
+
+    def validate(self, source: str, name: str) -> "Int8Weight":
+        """CheckpointError naming ``name`` unless the four arrays fit together."""
+        def bad(what: str) -> CheckpointError:
+            return CheckpointError(f"{source}: int8 weight {name}: {what}")
+
+        q, s, oc, ow = (self.weight_i8, self.weight_scale, self.outlier_channels,
+                        self.outlier_weight)
+        if not all(isinstance(a, np.ndarray) for a in (q, s, oc, ow)):
+            raise bad("every part must be a numpy array")
+        if q.dtype != np.int8 or q.ndim != 2:
+            raise bad(f"weight_i8 must be int8 [out, in], got {q.dtype} {list(q.shape)}")
+        n, k = q.shape
+        if s.dtype != _F32 or s.shape != (n,) or not (np.isfinite(s).all() and (s > 0).all()):
+            raise bad(f"weight_scale must be {n} positive finite float32 values")
+        if oc.dtype != np.int32 or oc.ndim != 1 or (oc.size and (
+                oc.min() < 0 or oc.max() >= k or (np.diff(oc) <= 0).any())):
+            raise bad(f"outlier_channels must be sorted distinct int32 in [0, {k})")
+        if ow.dtype != _F32 or ow.shape != (n, oc.size) or not np.isfinite(ow).all():
+            raise bad(f"outlier_weight must be finite float32 [{n}, {oc.size}]")
+        return self
 
 
 def linear_int8_outliers_reference(x, prepared: Mapping[str, np.ndarray], bias,

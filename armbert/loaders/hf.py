@@ -21,7 +21,7 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
                  "pytorch_model.bin.index.json")
 
 
-def read_config(path: str | os.PathLike) -> BertConfig:
+def read_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -29,6 +29,14 @@ def read_config(path: str | os.PathLike) -> BertConfig:
         raise CheckpointError(f"{path}: cannot read: {e}") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(d).__name__}")
+    return d
+
+
+def read_config(path: str | os.PathLike) -> BertConfig:
+    path = Path(path)
+    d = read_json(path)
     try:
         return BertConfig.from_dict(d)
     except CheckpointError as e:
@@ -36,14 +44,19 @@ def read_config(path: str | os.PathLike) -> BertConfig:
 
 
 def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
-             weights: str | os.PathLike | None = None) -> BertModel:
+             weights: str | os.PathLike | None = None, task: str | None = None) -> BertModel:
     """Load ``directory``; ``weights`` picks one file in it (else the first of _WEIGHT_FILES).
 
-    An explicit ``config`` replaces config.json (which may then be absent).
+    An explicit ``config`` replaces config.json (which may then be absent). The head is
+    the one config.json's ``architectures`` names (see armbert.heads; ``task`` overrides).
+    A sentence-transformers directory's modules.json and pooling configs come along.
     """
+    from armbert.sentence_config import SentenceConfig
+
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory")
+    raw = read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
     if config is None:
         if not (directory / "config.json").is_file():
             raise CheckpointError(f"{directory}: no config.json (pass config= to load anyway)")
@@ -57,8 +70,12 @@ def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
     weights = Path(weights)
     sd = read_weights(weights)
     tokenizer = directory / "tokenizer.json"
-    return BertModel.from_state_dict(config, sd, source=str(weights),
-                                     tokenizer_path=str(tokenizer) if tokenizer.is_file() else None)
+    model = BertModel.from_state_dict(
+        config, sd, source=str(weights),
+        tokenizer_path=str(tokenizer) if tokenizer.is_file() else None, task=task,
+        architecture=(raw.get("architectures") or [None])[0], id2label=raw.get("id2label"))
+    model.sentence = SentenceConfig.from_dir(directory)
+    return model
 
 
 def read_weights(path: Path) -> dict[str, np.ndarray]:

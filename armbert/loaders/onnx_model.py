@@ -23,7 +23,9 @@ shapes are then checked against it.
 
 Graphs that are not a plain BERT encoder are refused: no word-embedding Gather, a
 RoBERTa-style position computation (CumSum in the embeddings), tanh-approximated
-GELU, or onnxruntime's fused com.microsoft operators.
+GELU, onnxruntime's fused com.microsoft operators, or a task head (a MatMul/Gemm
+outside the encoder and pooler, e.g. ``classifier``) unless ``task="encoder"``: heads
+are read from HF directories and torch modules (armbert/heads.py), not from ONNX.
 """
 from __future__ import annotations
 
@@ -125,7 +127,11 @@ class _Graph:
         return CheckpointError(f"{self.path}: {what}")
 
 
-def load_onnx(path: str | os.PathLike, config: BertConfig | dict | None = None) -> BertModel:
+def load_onnx(path: str | os.PathLike, config: BertConfig | dict | None = None,
+              task: str | None = None) -> BertModel:
+    """The encoder of an exported graph. A graph that also computes a head (a MatMul or
+    Gemm outside the encoder and pooler: ``classifier``, ``qa_outputs``, ``cls...``) is
+    refused by name, since the head is not read from ONNX, unless ``task="encoder"``."""
     try:
         import onnx
     except ImportError as e:
@@ -143,6 +149,13 @@ def load_onnx(path: str | os.PathLike, config: BertConfig | dict | None = None) 
     if "embeddings.word_embeddings.weight" not in sd:
         raise g.fail("not a BERT encoder: no Gather on embeddings.word_embeddings "
                      f"({len(g.nodes)} nodes, ops {sorted({n.op_type for n in g.nodes})[:12]})")
+    heads = sorted({raw for n in g.nodes if n.op_type in ("MatMul", "Gemm")
+                    and (raw := g.scopes[id(n)]) and _hf_name(raw) is None})
+    if heads and task != "encoder":
+        raise g.fail(f"the graph computes a head outside the encoder (module(s) "
+                     f"{', '.join(heads[:4])}), which armbert does not load from ONNX; "
+                     f"load the HF directory or torch module for its head, or pass "
+                     f"task='encoder' to load the encoder alone")
     if any(n.op_type == "CumSum" and g.scope(n).startswith("embeddings") for n in g.nodes):
         raise g.fail("positions are computed from the input ids (RoBERTa-style CumSum); "
                      "only BERT's absolute positions 0..seq-1 are supported")

@@ -117,7 +117,12 @@ def load_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     BF16 comes back as float32 (exact); other dtypes keep their numpy equivalent.
     """
-    header, _, start = read_header(path)
+    return read_file(path)[0]
+
+
+def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors as load_file gives them, the header's __metadata__)."""
+    header, metadata, start = read_header(path)
     out: dict[str, np.ndarray] = {}
     # memmap keeps peak memory at one copy of the weights on small boards.
     data = np.memmap(path, dtype=np.uint8, mode="r") if os.path.getsize(path) > start else None
@@ -134,7 +139,7 @@ def load_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
             out[name] = array
     finally:
         del data
-    return out
+    return out, metadata
 
 
 def save_file(tensors: Mapping[str, np.ndarray], path: str | os.PathLike,

@@ -35,10 +35,16 @@ def config_of(module: Any) -> BertConfig:
                           f"pass config= explicitly")
 
 
-def load_module(module: Any, config: BertConfig | dict | None = None) -> BertModel:
+def load_module(module: Any, config: BertConfig | dict | None = None,
+                task: str | None = None) -> BertModel:
+    """The module's class name is its architecture: BertForQuestionAnswering brings its
+    head (armbert.heads), BertForMaskedLM is refused unless ``task="encoder"``."""
     if isinstance(config, dict):
         config = BertConfig.from_dict(config)
     if config is None:
         config = config_of(module)
     sd = {k: tensor_to_numpy(v) for k, v in module.state_dict().items()}
-    return BertModel.from_state_dict(config, sd, source=f"torch module {type(module).__name__}")
+    id2label = getattr(getattr(module, "config", None), "id2label", None)
+    return BertModel.from_state_dict(config, sd, source=f"torch module {type(module).__name__}",
+                                     task=task, architecture=type(module).__name__,
+                                     id2label=id2label)
