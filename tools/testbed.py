@@ -60,10 +60,11 @@ BINFMT_LINE = (
 VENV = "/opt/venv"
 # PyPI peers, each optional: onnxruntime (benchmarks), tokenizers, matplotlib (the
 # planner's plots) and auditwheel (the aarch64 wheel). The venv has no pip of its own:
-# pip runs from Debian's pip wheel (python3-pip-whl), so neither python3-pip nor
-# ensurepip is installed and byte-compiled under emulation.
+# pip runs from its PyPI wheel, fetched by the host's pip into the tree, so neither
+# python3-pip nor python3-pip-whl is installed (their ca-certificates dependency
+# rehashes every certificate under qemu) and nothing is byte-compiled under emulation.
 VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib", "auditwheel")
-PIP_WHEELS = "/usr/share/python-wheels"
+PIP_WHEELS = "/opt/pip-wheel"
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host settings that let apt and pip reach their registries the way the host does.
 # The tree has no ca-certificates package (its postinst rehashes ~150 certificates
@@ -348,9 +349,12 @@ def _install_peers(tree):
     wanted = "\n".join(VENV_PACKAGES) + "\n"
     if marker.exists() and marker.read_text() == wanted:
         return
-    wheels = sorted((tree / PIP_WHEELS.lstrip("/")).glob("pip-*.whl"))
-    if not wheels:
-        raise SetupError(f"no pip wheel in the tree's {PIP_WHEELS} (python3-pip-whl)")
+    wheel_dir = tree / PIP_WHEELS.lstrip("/")
+    if not any(wheel_dir.glob("pip-*.whl")):
+        log("fetching pip's wheel from PyPI with the host's pip")
+        _check([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                "--only-binary=:all:", "--dest", str(wheel_dir), "pip"])
+    wheels = sorted(wheel_dir.glob("pip-*.whl"))
     pip = [f"{VENV}/bin/python3", f"{PIP_WHEELS}/{wheels[-1].name}/pip", "install",
            "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
            "--cert", "/" + CA_BUNDLE]

@@ -39,6 +39,16 @@ BACKENDS = armbert.backends()
 # give (precision, backend) ids like "fp32-host", and "fp16-cl-refused".
 backend_params = pytest.mark.armbert_backends
 precision_params = pytest.mark.armbert_precisions
+# shape_params("rows,k,n", SHAPES, cl=CL_SHAPES): the shapes of a backend x precision
+# test. Host and NEON sweep every shape, and so does CL by default (a board). With
+# ARMBERT_CL_SHAPES=short, CL runs the short list instead: one odd shape and one
+# MiniLM-sized shape per component, those of tests/arm/test_cl_engine.py, so their
+# programs are compiled once for both. The test bed's PoCL lane sets it: under
+# emulation PoCL compiles each new shape of an ACL OpenCL kernel as a new program
+# (ACL bakes sizes into its build options; 40-110 s each, measured), while the
+# arithmetic checked does not depend on the sizes beyond edge handling.
+shape_params = pytest.mark.armbert_shapes
+CL_SHAPES = os.environ.get("ARMBERT_CL_SHAPES", "all")
 
 
 @functools.cache
@@ -66,11 +76,34 @@ def backend_precision_params() -> list:
     return params
 
 
+def shaped_params(pairs: list, names: str, every: list, cl: list) -> list:
+    """(backend, precision, *shape) cases: every shape on host and NEON, `cl` on CL."""
+    params = []
+    for pair in pairs:
+        backend = pair.values[0]
+        for shape in (cl if backend == "cl" else every):
+            values = tuple(shape) if "," in names else (shape,)
+            sid = "-".join(map(str, shape if isinstance(shape, tuple) else (shape,)))
+            params.append(pytest.param(*pair.values, *values, id=f"{sid}-{pair.id}",
+                                       marks=pair.marks))
+    return params
+
+
 @pytest.hookimpl(trylast=True)  # after @pytest.mark.parametrize: ids keep their order
 def pytest_generate_tests(metafunc):
     by_backend = metafunc.definition.get_closest_marker("armbert_backends") is not None
     by_precision = metafunc.definition.get_closest_marker("armbert_precisions") is not None
-    if by_backend and by_precision:
+    shapes = metafunc.definition.get_closest_marker("armbert_shapes")
+    if shapes is not None:
+        assert by_backend and by_precision, "shape_params goes with backend and precision params"
+        names, every = shapes.args
+        cl = shapes.kwargs.get("cl", every)
+        assert all(c in every for c in cl), "CL shapes are a subset of the sweep"
+        assert CL_SHAPES in ("all", "short"), f"ARMBERT_CL_SHAPES={CL_SHAPES}: all or short"
+        cl = cl if CL_SHAPES == "short" else every
+        metafunc.parametrize(f"backend,precision,{names}",
+                             shaped_params(backend_precision_params(), names, every, cl))
+    elif by_backend and by_precision:
         metafunc.parametrize("backend,precision", backend_precision_params())
     elif by_backend:
         metafunc.parametrize("backend", BACKENDS)

@@ -6,7 +6,7 @@ from armbert import errors
 
 from .. import reference as ref
 from .conftest import (act_dtype, as_precision, assert_close, backend_params,
-                       precision_params, result, tensor)
+                       precision_params, result, shape_params, tensor)
 
 MASK = float(np.finfo(np.float32).min)
 
@@ -18,13 +18,17 @@ def padding_mask(batch, seq, lengths):
     return m
 
 
-# (batch, seq, hidden, heads): S=1, S=7 with padding, head_dim 12 (H=72).
-CASES = [(1, 1, 72, 6, [1]), (2, 7, 72, 6, [7, 4]), (3, 33, 64, 4, [33, 1, 20])]
+# (batch, seq, hidden, heads, lengths): S=1, S=7 with padding, head_dim 12 (H=72),
+# MiniLM's attention as tests/arm/test_cl_engine.py runs it, and three sequences of
+# which one is a single token. The short CL list is the S=7 and the MiniLM case.
+CASES = [(1, 1, 72, 6, [1]), (2, 7, 72, 6, [7, 4]), (2, 12, 384, 12, [12, 7]),
+         (3, 33, 64, 4, [33, 1, 20])]
+CL_CASES = [(2, 7, 72, 6, [7, 4]), (2, 12, 384, 12, [12, 7])]
 
 
 @backend_params
 @precision_params
-@pytest.mark.parametrize("batch,seq,hidden,heads,lengths", CASES)
+@shape_params("batch,seq,hidden,heads,lengths", CASES, cl=CL_CASES)
 def test_attention_matches_reference(contexts, rng, backend, precision, batch, seq, hidden,
                                      heads, lengths):
     ctx = contexts(backend)

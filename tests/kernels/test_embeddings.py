@@ -5,7 +5,8 @@ from armbert import _native as nat
 from armbert import errors
 
 from .. import reference as ref
-from .conftest import act_dtype, assert_close, backend_params, precision_params, result
+from .conftest import (act_dtype, assert_close, backend_params, precision_params, result,
+                       shape_params)
 
 
 def tables(rng, vocab=50, pos=16, types=2, hidden=72):
@@ -18,7 +19,7 @@ def tables(rng, vocab=50, pos=16, types=2, hidden=72):
 
 @backend_params
 @precision_params
-@pytest.mark.parametrize("batch,seq", [(1, 1), (2, 7), (3, 16)])
+@shape_params("batch,seq", [(1, 1), (2, 7), (4, 5), (3, 16)], cl=[(2, 7), (3, 16)])
 def test_embeddings_match_reference(contexts, rng, backend, precision, batch, seq):
     ctx = contexts(backend)
     w, p, t, g, b = tables(rng)

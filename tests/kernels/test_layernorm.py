@@ -6,12 +6,13 @@ from armbert import errors
 
 from .. import reference as ref
 from .conftest import (act_dtype, as_precision, assert_close, backend_params,
-                       precision_params, result, tensor)
+                       precision_params, result, shape_params, tensor)
 
 
 @backend_params
 @precision_params
-@pytest.mark.parametrize("rows,hidden", [(1, 72), (7, 72), (14, 384), (5, 1000)])
+@shape_params("rows,hidden", [(1, 72), (7, 72), (14, 384), (24, 384), (5, 1000)],
+              cl=[(24, 384), (5, 1000)])
 @pytest.mark.parametrize("with_residual", [False, True])
 def test_layernorm_matches_reference(contexts, rng, backend, precision, rows, hidden,
                                      with_residual):

@@ -6,17 +6,20 @@ from armbert import errors, quant
 
 from .. import reference as ref
 from .conftest import (act_dtype, as_precision, assert_close, backend_params,
-                       precision_params, result, tensor)
+                       precision_params, result, shape_params, tensor)
 
 # (rows, in_features, out_features): S=1, S=7, features that are not multiples
-# of 64 (or of the int8 kernel's 4 and 32), and a BERT-sized one.
-SHAPES = [(1, 72, 72), (7, 72, 216), (14, 100, 37), (128, 384, 1536)]
+# of 64 (or of the int8 kernel's 4 and 32), and BERT-sized ones: MiniLM's FFN at the
+# token count of tests/arm/test_cl_engine.py (2 x 12) and at S=128. The short CL list
+# is the odd one and the MiniLM one (tests/kernels/conftest.py says why).
+SHAPES = [(1, 72, 72), (7, 72, 216), (14, 100, 37), (24, 384, 1536), (128, 384, 1536)]
+CL_SHAPES = [(14, 100, 37), (24, 384, 1536)]
 
 
 @backend_params
 @precision_params
 @pytest.mark.parametrize("activation", ["none", "gelu", "tanh"])
-@pytest.mark.parametrize("rows,k,n", SHAPES)
+@shape_params("rows,k,n", SHAPES, cl=CL_SHAPES)
 def test_linear_matches_reference(contexts, rng, backend, precision, activation, rows, k, n):
     ctx = contexts(backend)
     x = rng.standard_normal((rows, k)).astype(np.float32)

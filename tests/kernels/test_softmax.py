@@ -5,12 +5,13 @@ from armbert import _native as nat
 
 from .. import reference as ref
 from .conftest import (act_dtype, as_precision, assert_close, backend_params,
-                       precision_params, result, tensor)
+                       precision_params, result, shape_params, tensor)
 
 
 @backend_params
 @precision_params
-@pytest.mark.parametrize("batch,rows,seq", [(1, 1, 1), (2, 3, 7), (2, 12, 128)])
+@shape_params("batch,rows,seq", [(1, 1, 1), (2, 3, 7), (2, 12, 12), (2, 12, 128)],
+              cl=[(2, 3, 7), (2, 12, 12)])
 @pytest.mark.parametrize("with_mask", [False, True])
 def test_softmax_matches_reference(contexts, rng, backend, precision, batch, rows, seq,
                                    with_mask):
