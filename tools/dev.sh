@@ -34,7 +34,8 @@ arm64_suite() {
     local cache="$HOME/.cache/armbert/testbed-cache"
     local src
     src=$(python3 -c 'from armbert.loaders.bundled import model_dir; print(model_dir())')
-    mkdir -p "$cache/minilm" && cp -u "$src"/*.json "$src"/model.safetensors "$src"/vocab.txt "$cache/minilm/"
+    # All of it: the sentence-transformers recipe (modules.json, 1_Pooling/) is read too.
+    mkdir -p "$cache/minilm" && cp -ru "$src"/. "$cache/minilm/"
     rm -f "$cache/ci-phases.txt"
     local rc=0
     python3 tools/testbed.py run \
