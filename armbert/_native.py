@@ -197,7 +197,9 @@ class Tensor(_Handle):
 
     @classmethod
     def from_numpy(cls, ctx: Context, array: np.ndarray) -> "Tensor":
-        t = cls(ctx, array.shape, array.dtype)
+        array = np.asarray(array)
+        # Any layout and byte order: the tensor holds the values in native order.
+        t = cls(ctx, array.shape, array.dtype.newbyteorder("="))
         t.write(array)
         return t
 
