@@ -106,6 +106,13 @@ class _Linear:
             self.op = nat.Linear(ctx, w, b, precision, activation)
 
 
+def _close_buffers(by_shape: dict[tuple[int, int], dict[str, nat.Tensor]]) -> None:
+    for bufs in by_shape.values():
+        for t in bufs.values():
+            t.close()
+    by_shape.clear()
+
+
 class EncoderLayer:
     """One BERT layer on one context: qkv, attention, output, ln1, FFN, ln2."""
 
@@ -142,10 +149,7 @@ class EncoderLayer:
         return self._bufs[key]
 
     def close(self) -> None:
-        for bufs in self._bufs.values():
-            for t in bufs.values():
-                t.close()
-        self._bufs.clear()
+        _close_buffers(self._bufs)
         for op in self._ops:
             op.close()
 
@@ -216,10 +220,7 @@ class Segment:
         return self._io[key]
 
     def close(self) -> None:
-        for io in self._io.values():
-            for t in io.values():
-                t.close()
-        self._io.clear()
+        _close_buffers(self._io)
         for layer in self.layers:
             layer.close()
         for op in (self.embeddings, self.pooler and self.pooler.op, self.head and self.head.op):

@@ -43,6 +43,15 @@ def scratch(factory, name: str):
     return factory.getbasetemp() / name
 
 
+def mutated(data: bytes, flips, cut) -> bytes:
+    """data with bytes set at (position, value) pairs, then cut to `cut` bytes."""
+    blob = bytearray(data)
+    for pos, byte in flips:
+        if pos < len(blob):
+            blob[pos] = byte
+    return bytes(blob if cut is None else blob[:cut])
+
+
 def only_armbert_errors(fn):
     """Runs fn; a non-armbert exception fails the test (with its type named)."""
     try:
@@ -80,14 +89,8 @@ def test_mutated_safetensors_header(tmp_path_factory, name, key, value):
 @given(flips=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1,
                       max_size=6), cut=st.one_of(st.none(), st.integers(0, 200)))
 def test_mutated_safetensors_bytes(tmp_path_factory, flips, cut):
-    blob = bytearray(safetensors_bytes(BASE_HEADER, BASE_DATA))
-    for pos, byte in flips:
-        if pos < len(blob):
-            blob[pos] = byte
-    if cut is not None:
-        blob = blob[:cut]
     path = scratch(tmp_path_factory, "m.safetensors")
-    path.write_bytes(bytes(blob))
+    path.write_bytes(mutated(safetensors_bytes(BASE_HEADER, BASE_DATA), flips, cut))
     only_armbert_errors(lambda: sf.load_file(path))
 
 
@@ -145,14 +148,8 @@ def armbert_file(tmp_path_factory):
 @given(flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), min_size=1,
                       max_size=4), cut=st.one_of(st.none(), st.integers(0, 50000)))
 def test_mutated_armbert_file(armbert_file, tmp_path_factory, flips, cut):
-    blob = bytearray(armbert_file)
-    for pos, byte in flips:
-        if pos < len(blob):
-            blob[pos] = byte
-    if cut is not None:
-        blob = blob[:cut]
     path = scratch(tmp_path_factory, "m.armbert")
-    path.write_bytes(bytes(blob))
+    path.write_bytes(mutated(armbert_file, flips, cut))
     model = only_armbert_errors(lambda: armbert.load(path))
     if model is not None:  # what loads, runs
         with armbert.Engine(model, backend="host", threads=1) as e:
