@@ -4,8 +4,11 @@ refuse the same values with the same words (bool is not an int here: ``True``
 threads is a bug, not one thread)."""
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Optional, Sequence
+
+import numpy as np
 
 from . import errors
 
@@ -23,9 +26,14 @@ def max_threads() -> int:
     return MAX_THREADS_PER_CPU * cpu_count()
 
 
+def is_integer(value) -> bool:
+    """int or a numpy integer; not bool (nor numpy's)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def integer(value, what: str, exc: type[errors.ArmbertError] = errors.InvalidArgumentError,
             minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_integer(value):
         raise exc(f"{what} must be an integer, got {value!r} ({type(value).__name__})")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         if maximum is None:
@@ -47,12 +55,14 @@ def cores(value, what: str = "cores",
     """None/empty (not pinned) or distinct core numbers of this machine."""
     if value is None:
         return ()
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = list(value)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise exc(f"{what} must be a list of core numbers, got {value!r}")
     out: list[int] = []
     n = cpu_count()
     for c in value:
-        if isinstance(c, bool) or not isinstance(c, int):
+        if not is_integer(c):
             raise exc(f"{what} must be integers, got {c!r} ({type(c).__name__})")
         if not 0 <= c < n:
             raise exc(f"{what}: core {c} does not exist (this machine has cores 0-{n - 1})")
