@@ -215,8 +215,8 @@ def _device(name: str, v: Mapping) -> Device:
         if isinstance(c, bool) or not isinstance(c, int):
             raise PlanError(f"{what}: cores must be integers, got {c!r}")
     threads = v.get("threads")
-    if threads is not None:
-        argcheck.threads(threads, f"{what}: threads", PlanError)
+    if threads is not None:  # the range depends on the machine: validate() checks it
+        argcheck.integer(threads, f"{what}: threads", PlanError, minimum=1)
     return Device(_string(v["backend"], f"{what}: backend"), tuple(cores), threads)
 
 
