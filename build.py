@@ -10,6 +10,11 @@ header changes; `pip install -e .` runs this through setup.py.
 
     python3 build.py [--backends host,neon,cl] [--debug] [--clean] [--jobs N]
 
+ARMBERT_SANITIZE=address,undefined (any -fsanitize= list) builds the host backend
+alone with those sanitizers, -O1 -g -fno-omit-frame-pointer, into its own object
+dir and library (build/<machine>-sanitize/), so it never replaces the normal
+library; point ARMBERT_LIBRARY at what it prints (tools/sanitize.sh does).
+
 The CL backend needs ACL built with OpenCL (Debian's is); it loads the GPU's
 libOpenCL.so at run time, so building it needs no GPU.
 """
@@ -36,6 +41,11 @@ LIBRARY = LIB_DIR / "libarmbert.so"
 # Objects are named by a hash of what made them, so a shared object cache (the
 # test bed points ARMBERT_OBJ_DIR at its persistent /cache) is safe across clones.
 OBJ_DIR = Path(os.environ.get("ARMBERT_OBJ_DIR") or ROOT / "build" / MACHINE)
+SANITIZE = os.environ.get("ARMBERT_SANITIZE", "").strip()
+if SANITIZE:
+    LIB_DIR = ROOT / "build" / f"{MACHINE}-sanitize"
+    LIBRARY = LIB_DIR / "libarmbert.so"
+    OBJ_DIR = LIB_DIR / "obj"
 
 # Per-file extra flags on aarch64: our FP16 NEON kernels need armv8.2-a+fp16
 # and are only called after a HWCAP_ASIMDHP check; *_fhm_fp16.cpp also use
@@ -83,7 +93,7 @@ def find_acl() -> Acl | None:
 
 
 def plan(backends: list[str] | None, debug: bool) -> Plan:
-    acl = find_acl() if MACHINE in ("aarch64", "arm64") else None
+    acl = find_acl() if MACHINE in ("aarch64", "arm64") and not SANITIZE else None
     src = KERNELS / "src"
     available = ["host"] + ([b for b in ("neon", "cl") if (src / b).is_dir()] if acl else [])
     chosen = backends or available
@@ -96,6 +106,9 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
     for d in dirs:
         p.sources += sorted((src / d).glob("*.cpp"))
     opt = ["-O0", "-g"] if debug else ["-O3", "-DNDEBUG"]
+    if SANITIZE:
+        opt = ["-O1", "-g", f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer",
+               "-fno-sanitize-recover=all"]
     # The library is compiled where it runs (pip install / build.py on the board),
     # so the host backend may use every instruction of this CPU, as llama.cpp's
     # native builds do. ARMBERT_PORTABLE=1 builds for the baseline ISA instead.
@@ -107,6 +120,10 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
                   "-Wno-unused-function", "-ffp-contract=off", f"-I{KERNELS / 'include'}",
                   f"-I{src}", *opt]
     p.ldflags = ["-shared", "-fopenmp", "-lopenblas", "-Wl,--no-undefined"]
+    if SANITIZE:
+        # -Wl,--no-undefined stays: the sanitizer runtimes are linked in (-shared-libasan
+        # is gcc's default), and the process preloads libasan before Python starts.
+        p.ldflags.append(f"-fsanitize={SANITIZE}")
     if acl:
         for b in chosen:
             if b in ("neon", "cl") and (src / b).is_dir():
@@ -170,9 +187,10 @@ def build(backends: list[str] | None = None, debug: bool = False, jobs: int | No
         raise SystemExit("build.py: linking failed:\n  " + " ".join(cmd))
     os.replace(tmp, LIBRARY)  # atomic: a running process keeps its old mapping
     (LIB_DIR / "backends.txt").write_text("\n".join(p.backends) + "\n")
-    # The header the library was built from, as package data: armbert/_native.py
-    # reads its cffi declarations there when installed outside the source tree.
-    shutil.copyfile(KERNELS / "include" / "armbert.h", LIB_DIR.parent / "armbert.h")
+    if not SANITIZE:
+        # The header the library was built from, as package data: armbert/_native.py
+        # reads its cffi declarations there when installed outside the source tree.
+        shutil.copyfile(KERNELS / "include" / "armbert.h", LIB_DIR.parent / "armbert.h")
     print(f"build.py: wrote {LIBRARY.relative_to(ROOT)}", flush=True)
     return LIBRARY
 

@@ -9,7 +9,7 @@
     engine = armbert.Engine(armbert.load("m.armbert"))   # int8, nothing re-quantized
 """
 from .engine import Engine, Output, QuantizedModel, backends, best_backend, quantize
-from .errors import (ArmbertError, BackendError, CheckpointError, InternalError,
+from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, InternalError,
                      InvalidArgumentError, ModelFileError, OutOfMemoryError, OutOfRangeError,
                      ShapeError, UnsupportedError)
 from .loaders import load
@@ -19,7 +19,7 @@ from .sentence import SentenceEncoder
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArmbertError", "BackendError", "CheckpointError", "Engine", "InternalError",
+    "ArmbertError", "BackendError", "CheckpointError", "ClosedError", "Engine", "InternalError",
     "InvalidArgumentError", "ModelFileError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
     "SentenceEncoder", "ShapeError", "UnsupportedError", "backends", "best_backend", "load",
     "quantize", "save",

@@ -3,6 +3,13 @@
 Everything above this sees typed objects: :class:`Context`, :class:`Tensor`
 and one class per component. Status codes become the exceptions of
 :mod:`armbert.errors`; handles are freed by ``close()``, ``with`` or the GC.
+
+Lifetime: an op or tensor keeps its context alive, in Python (it holds the
+:class:`Context`) and in the library (the native context is reference counted by
+its ops and tensors). So ``Context.close()`` with live children is deferred: the
+context refuses new ops and tensors at once, and its memory goes with its last
+child. Any handle used after its own ``close()`` raises
+:class:`armbert.errors.ClosedError`.
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 from cffi import FFI
 
-from . import errors
+from . import argcheck, errors
 
 # The ABI header: the copy build.py puts beside the library it builds (package data,
 # present in every install), else the source tree's (a checkout before any build).
@@ -102,33 +109,26 @@ def _index(name: str, choices: Sequence[str], what: str) -> int:
     return choices.index(name)
 
 
-class Context:
-    """A backend with its thread count and (optionally) the cores it is pinned to."""
+class _Handle:
+    """A native handle: ``close()`` (idempotent), ``with``, and ClosedError on use
+    after close. ``_h`` is the cffi pointer with its destructor (``ffi.gc``)."""
 
-    def __init__(self, backend: str = "host", threads: Optional[int] = None,
-                 cores: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None):
-        b = _index(backend, BACKENDS, "backend")
-        opts = ffi.new("armbert_context_options *")
-        opts.num_threads = int(threads or 0)
-        self._cores = ffi.new("int32_t[]", list(cores or [])) if cores else ffi.NULL
-        opts.cores = self._cores
-        opts.num_cores = len(cores or [])
-        self._cache = ffi.new("char[]", cache_dir.encode()) if cache_dir else ffi.NULL
-        opts.cache_dir = self._cache
-        out = ffi.new("armbert_context **")
-        check(lib().armbert_context_create(b, opts, out))
-        self._h = ffi.gc(out[0], lib().armbert_context_destroy)
-        self.backend = backend
+    _what = "handle"
+    _h = None
 
-    def describe(self) -> str:
-        buf = ffi.new("char[]", 512)
-        check(lib().armbert_context_describe(self._h, buf, 512))
-        return ffi.string(buf).decode()
+    def _handle(self):
+        if self._h is None:
+            raise errors.ClosedError(f"this {self._what} is closed")
+        return self._h
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
 
     def close(self) -> None:
         if self._h is not None:
-            ffi.release(self._h)  # runs the gc destructor now, exactly once
-            self._h = None
+            h, self._h = self._h, None
+            ffi.release(h)  # runs the gc destructor now, exactly once
 
     def __enter__(self):
         return self
@@ -137,16 +137,57 @@ class Context:
         self.close()
 
 
-class Tensor:
-    """Backend memory. Host/NEON tensors expose a zero-copy numpy view."""
+class Context(_Handle):
+    """A backend with its thread count and (optionally) the cores it is pinned to.
+    ``threads``: None (one per core of ``cores``, or the backend default) or an int in
+    [1, 4 x os.cpu_count()]; ``cores``: distinct core numbers of this machine."""
+
+    _what = "context"
+
+    def __init__(self, backend: str = "host", threads: Optional[int] = None,
+                 cores: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None):
+        b = _index(backend, BACKENDS, "backend")
+        threads = argcheck.threads(threads)
+        cores = argcheck.cores(cores)
+        opts = ffi.new("armbert_context_options *")
+        opts.num_threads = threads or 0
+        self._cores = ffi.new("int32_t[]", list(cores)) if cores else ffi.NULL
+        opts.cores = self._cores
+        opts.num_cores = len(cores)
+        self._cache = ffi.new("char[]", cache_dir.encode()) if cache_dir else ffi.NULL
+        opts.cache_dir = self._cache
+        out = ffi.new("armbert_context **")
+        check(lib().armbert_context_create(b, opts, out))
+        self._h = ffi.gc(out[0], lib().armbert_context_destroy)
+        self.backend = backend
+
+    def _handle(self):
+        if self._h is None:
+            raise errors.ClosedError(
+                f"this {self.backend} context is closed: it makes no new ops or tensors")
+        return self._h
+
+    def describe(self) -> str:
+        buf = ffi.new("char[]", 512)
+        check(lib().armbert_context_describe(self._handle(), buf, 512))
+        return ffi.string(buf).decode()
+
+
+class Tensor(_Handle):
+    """Backend memory. Host/NEON tensors expose a zero-copy numpy view
+    (``host_view``), valid until the tensor is closed: do not keep it longer."""
+
+    _what = "tensor"
 
     def __init__(self, ctx: Context, shape: Sequence[int], dtype=np.float32):
         dt = np.dtype(dtype)
         if dt not in _DTYPES:
             raise errors.InvalidArgumentError(f"unsupported tensor dtype {dt}")
-        dims = ffi.new("int64_t[]", [int(d) for d in shape])
+        shape = tuple(argcheck.integer(d, "tensor dims", errors.ShapeError, 1, 2**40)
+                      for d in shape)
+        dims = ffi.new("int64_t[]", list(shape))
         out = ffi.new("armbert_tensor **")
-        check(lib().armbert_tensor_create(ctx._h, _DTYPES[dt], len(shape), dims, out))
+        check(lib().armbert_tensor_create(ctx._handle(), _DTYPES[dt], len(shape), dims, out))
         self._h = ffi.gc(out[0], lib().armbert_tensor_destroy)
         self.ctx, self.shape, self.dtype = ctx, tuple(int(d) for d in shape), dt
         self.nbytes = int(np.prod(self.shape)) * dt.itemsize
@@ -156,28 +197,41 @@ class Tensor:
 
     @classmethod
     def from_numpy(cls, ctx: Context, array: np.ndarray) -> "Tensor":
-        t = cls(ctx, array.shape, array.dtype)
+        array = np.asarray(array)
+        # Any layout and byte order: the tensor holds the values in native order.
+        t = cls(ctx, array.shape, array.dtype.newbyteorder("="))
         t.write(array)
         return t
 
     @property
     def host_view(self) -> Optional[np.ndarray]:
+        self._handle()
         return self._view
 
     def write(self, array: np.ndarray) -> None:
+        h = self._handle()
         a = np.ascontiguousarray(array, dtype=self.dtype)
         if a.size * a.itemsize != self.nbytes:
-            raise errors.ShapeError(f"cannot write {array.shape} into a tensor of {self.shape}")
-        check(lib().armbert_tensor_write(self._h, ffi.from_buffer(a), self.nbytes))
+            raise errors.ShapeError(f"cannot write {a.shape} into a tensor of {self.shape}")
+        check(lib().armbert_tensor_write(h, ffi.from_buffer(a), self.nbytes))
 
     def numpy(self) -> np.ndarray:
+        h = self._handle()
         out = np.empty(self.shape, self.dtype)
-        check(lib().armbert_tensor_read(self._h, ffi.from_buffer(out), self.nbytes))
+        check(lib().armbert_tensor_read(h, ffi.from_buffer(out), self.nbytes))
         return out
+
+    def close(self) -> None:
+        self._view = None
+        super().close()
 
 
 def _h(t: Optional[Tensor]):
-    return ffi.NULL if t is None else t._h
+    if t is None:
+        return ffi.NULL
+    if not isinstance(t, Tensor):
+        raise errors.InvalidArgumentError(f"expected an armbert Tensor, got {type(t).__name__}")
+    return t._handle()
 
 
 def _f32(a, n: Optional[int] = None, what: str = "array") -> np.ndarray:
@@ -187,33 +241,38 @@ def _f32(a, n: Optional[int] = None, what: str = "array") -> np.ndarray:
     return arr
 
 
-class Op:
+class Op(_Handle):
     """Common part of every component: reshape and lifetime."""
 
-    _kind = ""
+    _what = "op"
 
     def __init__(self, ctx: Context, desc, create):
         out = ffi.new("armbert_op **")
-        check(create(ctx._h, desc, out))
+        check(create(ctx._handle(), desc, out))
         self._h = ffi.gc(out[0], lib().armbert_op_destroy)
         self.ctx = ctx
         self._shape = None
 
     def reshape(self, batch: int, seq: int) -> None:
+        h = self._handle()
         if self._shape != (batch, seq):
-            check(lib().armbert_op_reshape(self._h, int(batch), int(seq)))
+            batch = argcheck.integer(batch, "batch", errors.ShapeError, 1, 2**31 - 1)
+            seq = argcheck.integer(seq, "seq", errors.ShapeError, 1, 2**31 - 1)
+            check(lib().armbert_op_reshape(h, batch, seq))
             self._shape = (batch, seq)
-
-    def close(self) -> None:
-        if self._h is not None:
-            ffi.release(self._h)
-            self._h = None
 
 
 class Embeddings(Op):
     def __init__(self, ctx, word, position, token_type, gamma, beta, eps, precision="fp32"):
         self._keep = [_f32(word), _f32(position), _f32(token_type), _f32(gamma), _f32(beta)]
         w, p, t, g, b = self._keep
+        # The descriptor carries sizes and bare pointers: the library reads exactly
+        # what these shapes say, so they must agree before it sees them.
+        if w.ndim != 2 or p.ndim != 2 or t.ndim != 2 or p.shape[1] != w.shape[1] or \
+                t.shape[1] != w.shape[1] or g.shape != (w.shape[1],) or b.shape != g.shape:
+            raise errors.ShapeError(
+                f"embeddings tables disagree: word {w.shape}, position {p.shape}, token type "
+                f"{t.shape}, gamma {g.shape}, beta {b.shape} (all [*, hidden] / [hidden])")
         d = ffi.new("armbert_embeddings_desc *")
         d.vocab_size, d.hidden = w.shape
         d.max_positions, d.type_vocab_size = p.shape[0], t.shape[0]
@@ -225,7 +284,7 @@ class Embeddings(Op):
         self._keep = None  # packed by the library
 
     def run(self, ids: Tensor, type_ids: Optional[Tensor], out: Tensor) -> None:
-        check(lib().armbert_embeddings_run(self._h, ids._h, _h(type_ids), out._h))
+        check(lib().armbert_embeddings_run(self._handle(), _h(ids), _h(type_ids), _h(out)))
 
 
 class Linear(Op):
@@ -274,7 +333,7 @@ class Linear(Op):
         super().__init__(ctx, d, lib().armbert_linear_create)
 
     def run(self, x: Tensor, y: Tensor) -> None:
-        check(lib().armbert_linear_run(self._h, x._h, y._h))
+        check(lib().armbert_linear_run(self._handle(), _h(x), _h(y)))
 
 
 class Softmax(Op):
@@ -285,7 +344,7 @@ class Softmax(Op):
         super().__init__(ctx, d, lib().armbert_softmax_create)
 
     def run(self, x: Tensor, mask: Optional[Tensor], y: Tensor) -> None:
-        check(lib().armbert_softmax_run(self._h, x._h, _h(mask), y._h))
+        check(lib().armbert_softmax_run(self._handle(), _h(x), _h(mask), _h(y)))
 
 
 class Attention(Op):
@@ -296,7 +355,7 @@ class Attention(Op):
         super().__init__(ctx, d, lib().armbert_attention_create)
 
     def run(self, qkv: Tensor, mask: Optional[Tensor], out: Tensor) -> None:
-        check(lib().armbert_attention_run(self._h, qkv._h, _h(mask), out._h))
+        check(lib().armbert_attention_run(self._handle(), _h(qkv), _h(mask), _h(out)))
 
 
 class LayerNorm(Op):
@@ -309,7 +368,7 @@ class LayerNorm(Op):
         super().__init__(ctx, d, lib().armbert_layernorm_create)
 
     def run(self, x: Tensor, residual: Optional[Tensor], y: Tensor) -> None:
-        check(lib().armbert_layernorm_run(self._h, x._h, _h(residual), y._h))
+        check(lib().armbert_layernorm_run(self._handle(), _h(x), _h(residual), _h(y)))
 
 
 class Gelu(Op):
@@ -319,7 +378,7 @@ class Gelu(Op):
         super().__init__(ctx, d, lib().armbert_gelu_create)
 
     def run(self, x: Tensor, y: Tensor) -> None:
-        check(lib().armbert_gelu_run(self._h, x._h, y._h))
+        check(lib().armbert_gelu_run(self._handle(), _h(x), _h(y)))
 
 
 class Add(Op):
@@ -329,4 +388,4 @@ class Add(Op):
         super().__init__(ctx, d, lib().armbert_add_create)
 
     def run(self, a: Tensor, b: Tensor, y: Tensor) -> None:
-        check(lib().armbert_add_run(self._h, a._h, b._h, y._h))
+        check(lib().armbert_add_run(self._handle(), _h(a), _h(b), _h(y)))

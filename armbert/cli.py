@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
 import sys
 import time
@@ -18,6 +20,7 @@ import time
 import numpy as np
 
 from . import _native as nat
+from . import argcheck
 from .engine import Engine, QuantizedModel, backends, best_backend, quantize
 from .errors import UnsupportedError
 from .loaders import load
@@ -143,6 +146,36 @@ def cmd_info(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the problem, exit status 2 (argparse's own
+    status), without the usage block."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument (\S+): must", r"\1 must", message)
+        self.exit(2, f"armbert: error: {message}\n")
+
+
+def _count(name: str, minimum: int = 1, maximum=None):
+    """An argparse type: an integer in [minimum, maximum], named in the error."""
+    def parse(text: str) -> int:
+        top = maximum() if callable(maximum) else maximum
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (top is not None and value > top):
+            span = f">= {minimum}" if top is None else f"in [{minimum}, {top}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text!r}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _fail(message: str) -> int:
+    print(f"armbert: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
 # Subcommands implemented by the planner package (name, module, function, help).
 PLANNER_COMMANDS = [
     ("plan", "planner.search.cli", "plan_main", "search a plan: pipeline split, CPU/GPU, precision"),
@@ -153,7 +186,7 @@ PLANNER_COMMANDS = [
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="armbert", description=__doc__,
+    ap = _Parser(prog="armbert", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="embed sentences with the bundled model, show latency")
@@ -162,9 +195,9 @@ def main(argv=None) -> int:
     r.add_argument("--backend", default=None, choices=nat.BACKENDS)
     r.add_argument("--precisions", default=None,
                    help="default fp32,fp16,int8 (an int8 .armbert file: int8)")
-    r.add_argument("--threads", type=int, default=None)
-    r.add_argument("--seq", type=int, default=128)
-    r.add_argument("--repeats", type=int, default=10)
+    r.add_argument("--threads", type=_count("threads", 1, argcheck.max_threads), default=None)
+    r.add_argument("--seq", type=_count("seq"), default=128)
+    r.add_argument("--repeats", type=_count("repeats"), default=10)
     r.add_argument("--sentences", nargs="+", default=None)
     r.add_argument("--plan", default=None, help="a plan JSON file (armbert plan writes one)")
     r.set_defaults(fn=cmd_run)
@@ -186,8 +219,17 @@ def main(argv=None) -> int:
     try:
         return args.fn(args)
     except ArmbertError as e:
-        print(f"armbert: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(e)
+    except OSError as e:  # a file that is not there or not readable
+        return _fail(f"{e.filename or ''}: {e.strerror or e}" if e.filename else e)
+    except KeyboardInterrupt:
+        print("armbert: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug still gets one line, never a traceback
+        if os.environ.get("ARMBERT_TRACEBACK") == "1":
+            raise
+        return _fail(f"internal error ({type(e).__name__}: {e}); "
+                     "ARMBERT_TRACEBACK=1 shows where")
 
 
 if __name__ == "__main__":

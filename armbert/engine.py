@@ -9,6 +9,7 @@ backends or core sets without the layers knowing.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
@@ -16,7 +17,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from . import _native as nat
-from . import errors, quant
+from . import argcheck, errors, quant
 from .model import BertModel, LayerWeights
 from .plan import Placement, Plan
 
@@ -105,6 +106,13 @@ class _Linear:
             self.op = nat.Linear(ctx, w, b, precision, activation)
 
 
+def _close_buffers(by_shape: dict[tuple[int, int], dict[str, nat.Tensor]]) -> None:
+    for bufs in by_shape.values():
+        for t in bufs.values():
+            t.close()
+    by_shape.clear()
+
+
 class EncoderLayer:
     """One BERT layer on one context: qkv, attention, output, ln1, FFN, ln2."""
 
@@ -139,6 +147,11 @@ class EncoderLayer:
             for op in self._ops:
                 op.reshape(batch, seq)
         return self._bufs[key]
+
+    def close(self) -> None:
+        _close_buffers(self._bufs)
+        for op in self._ops:
+            op.close()
 
     def run(self, h: nat.Tensor, mask: nat.Tensor, batch: int, seq: int,
             observe: Optional[Observer] = None) -> None:
@@ -205,6 +218,14 @@ class Segment:
                 self.head.op.reshape(batch, rows // batch)
             self._io[key] = io
         return self._io[key]
+
+    def close(self) -> None:
+        _close_buffers(self._io)
+        for layer in self.layers:
+            layer.close()
+        for op in (self.embeddings, self.pooler and self.pooler.op, self.head and self.head.op):
+            if op is not None:
+                op.close()
 
     def run(self, io: dict[str, nat.Tensor], batch: int, seq: int,
             observe: Optional[Observer] = None) -> None:
@@ -279,6 +300,22 @@ class Engine:
     ``backend`` None means "auto". Given no backend, precision or plan, a model read
     from an .armbert file runs at its stored precision and with its stored plan.
     A task head (model.head) runs after the last layer: see :class:`Output`.
+
+    The model is validated first, as the loaders do (every tensor's shape against the
+    config, float32, finite): a model edited in memory into disagreement raises
+    :class:`armbert.CheckpointError`. ``threads``: None or an int in
+    [1, 4 x os.cpu_count()]; ``cores``: distinct core numbers of this machine.
+
+    Threads: an Engine may be called from several threads. Its calls are serialized
+    by one lock per engine (its ops keep workspaces and buffers for the current
+    shape), so each result equals the one a sequential run gives; for parallel
+    throughput make one Engine per thread (``benchmarks/threads_bench.py``).
+    Pinning (``cores``) applies to the engine's worker threads while an op runs;
+    the calling thread's affinity is restored after each op.
+
+    Lifetime: ``close()`` (or ``with Engine(...) as e:``) frees its ops, buffers and
+    contexts; a closed engine raises :class:`armbert.ClosedError`. Closing one of
+    ``engine.contexts`` alone is deferred until the engine's ops are freed.
     """
 
     def __init__(self, model, backend: Optional[str] = None, precision: Optional[str] = None,
@@ -294,6 +331,11 @@ class Engine:
         if not isinstance(model, BertModel):
             raise errors.InvalidArgumentError(
                 f"Engine needs a BertModel (armbert.load(...)), got {type(model).__name__}")
+        model.validate()
+        if q is not None:
+            _validate_int8_linears(q, model)
+        threads = argcheck.threads(threads)
+        cores = argcheck.cores(cores)
         if plan is None and backend is None and precision is None:
             plan = model.default_plan  # a plan stored in an .armbert file
         backend = backend or "auto"
@@ -317,6 +359,8 @@ class Engine:
         plan = Plan.load(plan).validate(cfg.num_hidden_layers, backends())
         self.model, self.config, self.plan = model, cfg, plan
         self.precision = precision or plan.layers[-1].precision
+        self._lock = threading.Lock()  # one run at a time (see the class docstring)
+        self._closed = False
         self.contexts = {name: nat.Context(d.backend, d.threads, d.cores or None)
                          for name, d in plan.devices.items()
                          if any(p.device == name for _, p in plan.units())}
@@ -356,7 +400,34 @@ class Engine:
                                 head_precision)
         return segments
 
+    def close(self) -> None:
+        """Frees every op, buffer and context of this engine (idempotent). Waits for a
+        run in progress on another thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for seg in self.segments:
+                seg.close()
+            for ctx in self.contexts.values():
+                ctx.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise errors.ClosedError("this Engine is closed: make a new one")
+
     def describe(self) -> str:
+        self._check_open()
         parts = []
         for seg in self.segments:
             units = seg.units
@@ -372,8 +443,7 @@ class Engine:
         if ids.ndim != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
             raise errors.ShapeError(
                 f"input_ids must be [batch, seq] with batch, seq >= 1, got shape {ids.shape}")
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise errors.InvalidArgumentError(f"input_ids must be integers, got {ids.dtype}")
+        _integers(ids, "input_ids")
         batch, seq = ids.shape
         cfg = self.config
         if seq > cfg.max_position_embeddings:
@@ -391,6 +461,11 @@ class Engine:
             if a is None:
                 return default
             a = np.asarray(a)
+            if name == "token_type_ids":
+                _integers(a, name)
+            elif a.dtype.kind not in "biuf":
+                raise errors.InvalidArgumentError(
+                    f"{name} must be numeric (0 and 1), got dtype {a.dtype}")
             if a.ndim == 1:
                 a = a[None, :]
             if a.shape != ids.shape:
@@ -413,7 +488,13 @@ class Engine:
 
     def run(self, input_ids, attention_mask=None, token_type_ids=None,
             observe: Optional[Observer] = None) -> Output:
+        """Runs a batch; thread-safe (calls are serialized, see the class docstring)."""
         ids, add_mask, tt = self.prepare(input_ids, attention_mask, token_type_ids)
+        with self._lock:
+            self._check_open()
+            return self._run(ids, add_mask, tt, observe)
+
+    def _run(self, ids, add_mask, tt, observe) -> Output:
         batch, seq = ids.shape
         hidden_size = self.config.hidden_size
         self.last_transfers = []
@@ -435,6 +516,29 @@ class Engine:
         return self.segments[-1].finish(batch, seq, hidden_size, observe)
 
     __call__ = run
+
+
+def _integers(a: np.ndarray, name: str) -> None:
+    # bool is refused: True/False as token ids is a caller's bug, not ids 1/0.
+    if a.dtype.kind not in "iu":
+        raise errors.InvalidArgumentError(
+            f"{name} must be integers, got dtype {a.dtype}"
+            + (" (floats are not truncated)" if a.dtype.kind == "f" else ""))
+
+
+def _validate_int8_linears(q: QuantizedModel, model: BertModel) -> None:
+    """The stored int8 weights of a QuantizedModel fit together and the model's shapes."""
+    shapes = {n: (w.shape if isinstance(w, (np.ndarray, quant.Int8Weight)) else None)
+              for n, w in model.linear_weights().items()}
+    for name, w in q.linears.items():
+        if name not in shapes:
+            raise errors.CheckpointError(f"{model.source}: int8 weight {name} is not a linear "
+                                         f"of this model")
+        w.validate(model.source, name)
+        if tuple(w.shape) != tuple(shapes[name]):
+            raise errors.CheckpointError(
+                f"{model.source}: int8 weight {name} has shape {list(w.shape)}, expected "
+                f"{list(shapes[name])}")
 
 
 def seg_name(seg: Segment) -> str:

@@ -51,6 +51,12 @@ class InternalError(ArmbertError, RuntimeError):
     status = 7
 
 
+class ClosedError(InvalidArgumentError):
+    """A handle (context, op, tensor, Engine) used after its close(). Raised by the
+    Python side before the native library sees the handle; status 1 like any other
+    invalid argument."""
+
+
 class CheckpointError(ArmbertError, ValueError):
     """A checkpoint that is missing, corrupt, or not a BERT encoder."""
 

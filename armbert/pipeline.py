@@ -133,6 +133,12 @@ class PipelineExecutor:
         for x in inputs:
             args = x if isinstance(x, (tuple, list)) else (x,)
             prepared.append(self.engine.prepare(*args))  # errors surface before any thread
+        # The stages use the engine's segments: Engine.run on another thread waits.
+        with self.engine._lock:
+            self.engine._check_open()
+            return self._run(prepared)
+
+    def _run(self, prepared: list) -> list[Output]:
         self.stats = PipelineStats()
         n = len(self.stages)
         queues = [queue.Queue(maxsize=self.queue_size) for _ in range(n + 1)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from . import errors
+from . import argcheck, errors
 
 PLAN_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -96,11 +96,11 @@ class Plan:
                     f"plan device {name!r} uses backend {dev.backend!r}, which this build "
                     f"does not have (it has {', '.join(available_backends)})")
             for c in dev.cores:
-                if not isinstance(c, int) or c < 0 or c >= cpu_count:
+                if isinstance(c, bool) or not isinstance(c, int) or c < 0 or c >= cpu_count:
                     raise PlanError(f"plan device {name!r} names core {c!r}, but this machine "
                                     f"has cores 0-{cpu_count - 1}")
-            if dev.threads is not None and dev.threads < 1:
-                raise PlanError(f"plan device {name!r}: threads must be >= 1")
+            if dev.threads is not None:
+                argcheck.threads(dev.threads, f"plan device {name!r}: threads", PlanError)
         if num_layers is not None and len(self.layers) != num_layers:
             raise PlanError(f"plan places {len(self.layers)} layers, the model has {num_layers}")
         last_stage = -1
@@ -111,6 +111,7 @@ class Plan:
             if p.precision not in PRECISIONS:
                 raise PlanError(f"plan gives {unit} precision {p.precision!r}; "
                                 f"choose one of {list(PRECISIONS)}")
+            argcheck.integer(p.stage, f"plan {unit}: stage", PlanError, minimum=0)
             if p.stage < last_stage:
                 raise PlanError(f"plan stage of {unit} is {p.stage}, after stage {last_stage}: "
                                 "stages must not go backwards")
@@ -142,14 +143,17 @@ class Plan:
         if unknown:
             raise PlanError(f"plan has unknown key(s) {sorted(unknown)}")
         try:
-            devices = {str(n): Device(str(v["backend"]), tuple(v.get("cores", ())),
-                                      v.get("threads"))
-                       for n, v in dict(d["devices"]).items()}
-            place = lambda p: Placement(str(p["device"]), str(p.get("precision", "fp32")),
-                                        int(p.get("stage", 0)))
-            return cls(devices, place(d["embeddings"]), tuple(place(p) for p in d["layers"]),
-                       dict(d.get("meta", {})), int(d["version"]))
+            devices = {str(n): _device(str(n), v) for n, v in dict(d["devices"]).items()}
+            layers = d["layers"]
+            if not isinstance(layers, list):
+                raise PlanError(f"plan layers must be a list, got {type(layers).__name__}")
+            return cls(devices, _placement("embeddings", d["embeddings"]),
+                       tuple(_placement(f"layer.{i}", p) for i, p in enumerate(layers)),
+                       dict(d.get("meta", {})),
+                       argcheck.integer(d["version"], "plan version", PlanError))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, PlanError):
+                raise
             raise PlanError(f"malformed plan: {e!r}") from e
 
     @classmethod
@@ -159,13 +163,67 @@ class Plan:
             return source
         if isinstance(source, Mapping):
             return cls.from_dict(source)
-        text = str(source)
+        if isinstance(source, (bytes, bytearray)):
+            source = _utf8(bytes(source), "plan argument")
+        if not isinstance(source, (str, os.PathLike)):
+            raise PlanError(f"a plan is a Plan, a dict, JSON text or a path, got "
+                            f"{type(source).__name__}")
+        text = os.fspath(source)
+        if isinstance(text, bytes):
+            text = _utf8(text, "plan path")
         if not text.lstrip().startswith("{"):
             p = Path(text)
-            if not p.is_file():
-                raise PlanError(f"plan file {p} does not exist")
-            text = p.read_text()
+            try:
+                exists = p.is_file()
+            except (OSError, ValueError):  # a name too long, or with a NUL in it
+                exists = False
+            if not exists:
+                shown = text if len(text) <= 80 else text[:77] + "..."
+                raise PlanError(f"plan file {shown!r} does not exist (and is not JSON text)")
+            try:
+                text = _utf8(p.read_bytes(), f"plan file {p}")
+            except OSError as e:
+                raise PlanError(f"plan file {p} cannot be read: {e.strerror}") from e
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
             raise PlanError(f"plan is not valid JSON: {e}") from e
+
+
+def _utf8(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlanError(f"{what} is not UTF-8 text (byte {e.start}: "
+                        f"{data[e.start:e.start + 1]!r}): not a plan") from None
+
+
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise PlanError(f"{what} must be a string, got {value!r}")
+    return value
+
+
+def _device(name: str, v: Mapping) -> Device:
+    if not isinstance(v, Mapping):
+        raise PlanError(f"plan device {name!r} must be an object, got {type(v).__name__}")
+    what = f"plan device {name!r}"
+    cores = v.get("cores", ())
+    if isinstance(cores, (str, bytes)) or not isinstance(cores, (list, tuple)):
+        raise PlanError(f"{what}: cores must be a list of core numbers, got {cores!r}")
+    for c in cores:
+        if isinstance(c, bool) or not isinstance(c, int):
+            raise PlanError(f"{what}: cores must be integers, got {c!r}")
+    threads = v.get("threads")
+    if threads is not None:  # the range depends on the machine: validate() checks it
+        argcheck.integer(threads, f"{what}: threads", PlanError, minimum=1)
+    return Device(_string(v["backend"], f"{what}: backend"), tuple(cores), threads)
+
+
+def _placement(unit: str, p: Mapping) -> Placement:
+    if not isinstance(p, Mapping):
+        raise PlanError(f"plan entry of {unit} must be an object, got {type(p).__name__}")
+    return Placement(_string(p["device"], f"plan {unit}: device"),
+                     _string(p.get("precision", "fp32"), f"plan {unit}: precision"),
+                     argcheck.integer(p.get("stage", 0), f"plan {unit}: stage", PlanError,
+                                      minimum=0))

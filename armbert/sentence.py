@@ -63,16 +63,21 @@ class SentenceEncoder:
 
     def encode(self, sentences: Sequence[str], batch_size: int = 32,
                progress: Optional[bool] = None) -> np.ndarray:
-        """[len(sentences), H] float32 (unit vectors when the recipe normalizes).
+        """[len(sentences), H] float32 (unit vectors when the recipe normalizes); an
+        empty list gives a [0, H] array.
 
         ``progress``: a tqdm bar; None shows one from PROGRESS_BATCHES batches on."""
         if isinstance(sentences, str):
             sentences = [sentences]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        sentences = list(sentences)
+        if not all(isinstance(s, str) for s in sentences):
+            bad = next(s for s in sentences if not isinstance(s, str))
+            raise InvalidArgumentError(f"sentences must be strings, got {type(bad).__name__}")
         texts = [s.lower() if self.config.do_lower_case else s for s in sentences]
-        if not texts:
-            raise InvalidArgumentError("cannot encode an empty list of sentences")
-        if batch_size < 1:
-            raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
+        if not texts:  # as sentence-transformers: no sentences, no vectors
+            return np.empty((0, self.engine.config.hidden_size), np.float32)
         enc = self.tokenizer(texts, max_length=self.max_length)
         lengths = enc["attention_mask"].sum(axis=1)
         order = np.argsort(-lengths, kind="stable")

@@ -90,6 +90,8 @@ def _check_entry(path: Path, name: str, entry: object, buffer_len: int) -> None:
         if key not in entry:
             raise bad(f"header entry has no {key!r}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str):
+        raise bad(f"dtype {dtype!r} is not a string")
     if dtype in _UNSUPPORTED:
         raise bad(f"dtype {dtype} is not supported by armbert")
     if dtype not in _DTYPES:

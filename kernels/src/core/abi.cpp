@@ -40,6 +40,13 @@ template <typename F> armbert_status guard(const char *fn, F &&body) {
     }
 }
 
+// An op's run under its mutex (see armbert_op::mu).
+template <typename T, typename F> void run_locked(armbert_op *op, F &&body) {
+    T *t = op_cast<T>(op);
+    std::lock_guard<std::mutex> lock(t->mu);
+    body(t);
+}
+
 template <typename T> void set_out(T **out, T *value) {
     if (!out) {
         delete value;
@@ -70,6 +77,7 @@ void create(armbert_context *ctx, const Desc *desc, armbert_op **out, const char
     require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
     armbert_op *op = make(backend_of(ctx), *desc);
     op->ctx = ctx;
+    retain(ctx);
     *out = op;
 }
 
@@ -118,6 +126,11 @@ armbert_status armbert_context_create(armbert_backend backend,
             if (options->cache_dir) ctx->cache_dir = options->cache_dir;
         }
         int threads = options ? options->num_threads : 0;
+        // Each thread gets scratch rows per op: an absurd count is refused, not allocated.
+        require(threads <= kMaxThreadsPerCpu * online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
+                "num_threads " + std::to_string(threads) + " is more than " +
+                    std::to_string(kMaxThreadsPerCpu) + " per online core (" +
+                    std::to_string(online_cpus()) + " cores)");
         if (threads <= 0) threads = ctx->cores.empty() ? online_cpus() : int(ctx->cores.size());
         ctx->threads = threads;
         ctx->impl = make_backend(ctx.get());
@@ -125,7 +138,7 @@ armbert_status armbert_context_create(armbert_backend backend,
     });
 }
 
-void armbert_context_destroy(armbert_context *ctx) { delete ctx; }
+void armbert_context_destroy(armbert_context *ctx) { release(ctx); }
 
 armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer, size_t size) {
     return guard("armbert_context_describe", [&] {
@@ -159,10 +172,16 @@ armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype, 
         }
         require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
         *out = b.new_tensor(ctx, dtype, d);
+        retain(ctx);
     });
 }
 
-void armbert_tensor_destroy(armbert_tensor *tensor) { delete tensor; }
+void armbert_tensor_destroy(armbert_tensor *tensor) {
+    if (!tensor) return;
+    armbert_context *ctx = tensor->ctx;
+    delete tensor;
+    release(ctx);
+}
 
 armbert_status armbert_tensor_write(armbert_tensor *tensor, const void *src, size_t bytes) {
     return guard("armbert_tensor_write", [&] {
@@ -183,11 +202,17 @@ void *armbert_tensor_data(armbert_tensor *tensor) { return tensor ? tensor->host
 armbert_status armbert_op_reshape(armbert_op *op, int32_t batch, int32_t seq) {
     return guard("armbert_op_reshape", [&] {
         require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
+        std::lock_guard<std::mutex> lock(op->mu);
         op->reshape(batch, seq);
     });
 }
 
-void armbert_op_destroy(armbert_op *op) { delete op; }
+void armbert_op_destroy(armbert_op *op) {
+    if (!op) return;
+    armbert_context *ctx = op->ctx;
+    delete op;
+    release(ctx);
+}
 
 #define ARMBERT_COMPONENT(name, Desc, method)                                                 \
     armbert_status armbert_##name##_validate(armbert_context *ctx, const Desc *desc) {        \
@@ -213,30 +238,30 @@ ARMBERT_COMPONENT(add, armbert_eltwise_desc, new_add)
 armbert_status armbert_embeddings_run(armbert_op *op, const armbert_tensor *ids,
                                       const armbert_tensor *type_ids, armbert_tensor *out) {
     return guard("armbert_embeddings_run",
-                 [&] { op_cast<EmbeddingsOp>(op)->run(ids, type_ids, out); });
+                 [&] { run_locked<EmbeddingsOp>(op, [&](EmbeddingsOp *o) { o->run(ids, type_ids, out); }); });
 }
 armbert_status armbert_linear_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
-    return guard("armbert_linear_run", [&] { op_cast<LinearOp>(op)->run(x, y); });
+    return guard("armbert_linear_run", [&] { run_locked<LinearOp>(op, [&](LinearOp *o) { o->run(x, y); }); });
 }
 armbert_status armbert_softmax_run(armbert_op *op, const armbert_tensor *x,
                                    const armbert_tensor *mask, armbert_tensor *y) {
-    return guard("armbert_softmax_run", [&] { op_cast<SoftmaxOp>(op)->run(x, mask, y); });
+    return guard("armbert_softmax_run", [&] { run_locked<SoftmaxOp>(op, [&](SoftmaxOp *o) { o->run(x, mask, y); }); });
 }
 armbert_status armbert_attention_run(armbert_op *op, const armbert_tensor *qkv,
                                      const armbert_tensor *mask, armbert_tensor *out) {
-    return guard("armbert_attention_run", [&] { op_cast<AttentionOp>(op)->run(qkv, mask, out); });
+    return guard("armbert_attention_run", [&] { run_locked<AttentionOp>(op, [&](AttentionOp *o) { o->run(qkv, mask, out); }); });
 }
 armbert_status armbert_layernorm_run(armbert_op *op, const armbert_tensor *x,
                                      const armbert_tensor *residual, armbert_tensor *y) {
     return guard("armbert_layernorm_run",
-                 [&] { op_cast<LayerNormOp>(op)->run(x, residual, y); });
+                 [&] { run_locked<LayerNormOp>(op, [&](LayerNormOp *o) { o->run(x, residual, y); }); });
 }
 armbert_status armbert_gelu_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
-    return guard("armbert_gelu_run", [&] { op_cast<GeluOp>(op)->run(x, y); });
+    return guard("armbert_gelu_run", [&] { run_locked<GeluOp>(op, [&](GeluOp *o) { o->run(x, y); }); });
 }
 armbert_status armbert_add_run(armbert_op *op, const armbert_tensor *a, const armbert_tensor *b,
                                armbert_tensor *y) {
-    return guard("armbert_add_run", [&] { op_cast<AddOp>(op)->run(a, b, y); });
+    return guard("armbert_add_run", [&] { run_locked<AddOp>(op, [&](AddOp *o) { o->run(a, b, y); }); });
 }
 
 }  // extern "C"

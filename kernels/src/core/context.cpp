@@ -22,6 +22,14 @@ const char *precision_name(armbert_precision p) {
     return "?";
 }
 
+void retain(armbert_context *ctx) {
+    if (ctx) ctx->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(armbert_context *ctx) {
+    if (ctx && ctx->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete ctx;
+}
+
 void Backend::check_precision(armbert_precision, const char *) const {}
 
 }  // namespace armbert

@@ -9,6 +9,10 @@ void armbert_op::reshape(int b, int s) {
     require(b > 0 && s > 0, ARMBERT_ERR_SHAPE,
             std::string(op_kind_name(kind())) + ": reshape needs batch > 0 and seq > 0, got " +
                 std::to_string(b) + " x " + std::to_string(s));
+    // Workspaces are indexed with int rows: batch * seq must fit one.
+    require(int64_t(b) * s <= (int64_t(1) << 24), ARMBERT_ERR_SHAPE,
+            std::string(op_kind_name(kind())) + ": batch x seq = " +
+                std::to_string(int64_t(b) * s) + " tokens is more than 2^24");
     if (b == batch && s == seq) return;
     int old_b = batch, old_s = seq;
     batch = b;

@@ -3,6 +3,8 @@
 // implements them in kernels/src/<backend>/<component>.cpp. Argument checks
 // that do not depend on the backend live here, so backends only compute.
 #pragma once
+#include <mutex>
+
 #include "armbert.h"
 #include "context.h"
 #include "tensor.h"
@@ -10,8 +12,11 @@
 enum class OpKind { Embeddings, Linear, Softmax, Attention, LayerNorm, Gelu, Add };
 
 struct armbert_op {
-    armbert_context *ctx = nullptr;
+    armbert_context *ctx = nullptr;  // holds a reference (see armbert_context)
     int batch = 0, seq = 0;
+    // reshape and run of one op are serialized (abi.cpp): its workspace is sized by
+    // reshape and written by run, so two threads on one op would overwrite each other.
+    std::mutex mu;
 
     virtual ~armbert_op() = default;
     virtual OpKind kind() const = 0;

@@ -1,7 +1,6 @@
 #include "parallel.h"
 
 #include <omp.h>
-#include <sched.h>
 
 namespace armbert::host {
 
@@ -21,6 +20,19 @@ void pin_current_thread(const armbert_context &ctx, int index) {
         t_pinned_core = core;
         t_pinned_ctx = &ctx;
     }
+}
+
+AffinityRestore::AffinityRestore(const armbert_context &ctx) {
+    if (ctx.cores.empty()) return;
+    CPU_ZERO(&set_);
+    saved_ = sched_getaffinity(0, sizeof(set_), &set_) == 0;
+}
+
+AffinityRestore::~AffinityRestore() {
+    if (!saved_) return;
+    sched_setaffinity(0, sizeof(set_), &set_);
+    t_pinned_core = -1;  // the cache must not claim a pin that is gone
+    t_pinned_ctx = nullptr;
 }
 
 int thread_index() { return omp_get_thread_num(); }

@@ -7,7 +7,12 @@
 
 namespace armbert::host {
 
+// NaN in gives NaN out: it is replaced by 0 before the float-to-int conversion
+// (converting NaN to int32 is undefined behaviour) and restored at the end.
 inline float fast_exp(float x) {
+    const bool nan = x != x;
+    const float in = x;
+    x = nan ? 0.0f : x;
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     // Round x/ln2 to an integer with the 1.5*2^23 trick (no SSE4.1 needed).
     const float magic = 12582912.0f;
@@ -24,7 +29,7 @@ inline float fast_exp(float x) {
     int32_t bits = (int32_t(n) + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, 4);
-    return p * scale;
+    return nan ? in : p * scale;
 }
 
 inline float fast_erf(float x) {
