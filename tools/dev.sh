@@ -62,6 +62,7 @@ ci_test() {
     python3 tools/testbed.py ensure > "$tree_log" 2>&1 &
     tree_pid=$!
     phase "host suite (x86_64)" host_suite || rc=$?
+    phase "host ASan+UBSan suite (tools/sanitize.sh)" bash tools/sanitize.sh || rc=$?
     local tree_rc=0
     wait "$tree_pid" || tree_rc=$?
     sed 's/^/[tree] /' "$tree_log"
