@@ -85,6 +85,19 @@ class Parametric(Predictor):
         check_shapes(cols)
         return _design(cols, self.params["precision"]) @ self.coef
 
+    def terms(self, cfg) -> dict:
+        """emb and one layer (ms), and the layer split by cost class."""
+        cols = as_columns([cfg])
+        check_shapes(cols)
+        f = layer_features(cols, self.params["precision"])
+        parts = [float(f[k][0]) * c for k, c in zip(FEATURES, self.coef)] + [float(self.coef[5])]
+        layer = sum(parts)
+        emb = float(f["tokens"][0] * cfg.H * self.coef[6] + self.coef[7])
+        names = ("linears", "attention", "softmax", "layernorm", "weight traffic", "fixed")
+        shares = {n: v / layer for n, v in zip(names, parts)} if layer > 0 else None
+        return {"emb": emb, "enc1": layer, "enc_rest": layer if cfg.L > 1 else None,
+                "op_shares": {"enc1": shares, "enc_rest": shares}}
+
     def extrapolated(self, configs) -> np.ndarray:
         cols = as_columns(configs)
         logs = np.log2(np.stack([cols[k] for k in COLUMNS], 1).astype(np.float64))

@@ -37,7 +37,8 @@ def test_fit_then_predict(tmp_path, capsys):
     hf.write_text(json.dumps({"num_hidden_layers": 12, "hidden_size": 768,
                               "num_attention_heads": 12, "intermediate_size": 3072}))
     assert predict_main(["--predictor", str(path), "--hf-config", str(hf), "--S", "128"]) == 0
-    assert "outside the predictor's space" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "outside the profiled space (H=768 not in [128])" in out and "parametric fallback" in out
 
 
 def test_evaluation_writes_metrics_report_and_plots(tmp_path, capsys):
