@@ -347,11 +347,14 @@ def _predict(args) -> int:
                 fv = float(fb.predict([c])[0])
                 fe, _ = fb.stated_error_pct()
                 fext = bool(fb.extrapolated([c])[0])
+                if fext:  # past every profiled shape: a wider bar still, and said
+                    fe *= 3
                 terms = fb.terms(c)
                 row.update(latency_ms=fv, error_pct=fe, source="parametric", extrapolated=fext)
                 text = (f"{c}: outside the profiled space ({reason}); parametric fallback "
                         f"{fv:.3f} ms ± {fe:.1f} % (± {fv * fe / 100:.3f} ms)"
-                        + ("; EXTRAPOLATED past the profiled shapes" if fext else ""))
+                        + ("; EXTRAPOLATED past the profiled shapes (bar tripled, a guess)"
+                           if fext else ""))
         if terms is not None:
             row["breakdown"] = terms
         if args.json:

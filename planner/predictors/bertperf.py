@@ -114,8 +114,9 @@ def point(m) -> dict:
 def _shares(ops: Optional[Mapping[str, float]]) -> Optional[dict]:
     if not ops:
         return None
+    from ..measure import OPS
     tot = sum(ops.values())
-    return {o: v / tot for o, v in ops.items()} if tot > 0 else None
+    return {o: ops[o] / tot for o in OPS if o in ops} if tot > 0 else None
 
 
 def terms_at(points: Mapping[int, Mapping[str, float]], j: int, L: int) -> dict:
