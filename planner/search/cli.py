@@ -94,7 +94,7 @@ def default_devices() -> list[str]:
 def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--objective", choices=obj.OBJECTIVES, default="throughput")
-    p.add_argument("--devices", nargs="+", metavar="NAME=BACKEND[:CORES[:THREADS]]",
+    p.add_argument("--devices", nargs="*", metavar="NAME=BACKEND[:CORES[:THREADS]]",
                    help=f"devices to place units on (default here: {' '.join(default_devices())})")
     p.add_argument("--precision-budget", type=float, default=None,
                    help="allowed 1 - min token cosine vs fp32; per-layer precision is searched "
