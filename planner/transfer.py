@@ -63,6 +63,16 @@ def compare_transfer(source: BERTPerf, profiler, n_truth: int = 300, seed: int =
     moved = transfer(source, profiler.meter("train"), progress)
     if full is None:
         full = BERTPerf(**source.params).fit(space, profiler.meter("train"), progress)
+    if profiler.settings.windows > 1:
+        # every window of every config, truth and training interleaved, then both fits
+        # replayed on the medians (as the evaluation does)
+        for round_ in range(3):
+            jobs = [(c, "truth") for c in truth_cfgs]
+            jobs += [(c, "train") for c in profiler.measured("train")]
+            if profiler.passes(jobs, seed + round_, progress) == 0 and round_:
+                break
+            moved = transfer(source, profiler.meter("train"), progress)
+            full = BERTPerf(**source.params).fit(space, profiler.meter("train"), progress)
     truth = np.array([m.total for m in profiler.campaign(truth_cfgs, "truth", "ground truth",
                                                          progress)])
     res = {}

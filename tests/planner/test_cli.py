@@ -167,7 +167,7 @@ def test_predict_takes_a_model(fitted_dir, capsys, monkeypatch):
 def test_transfer_cli_on_two_fake_targets(fitted_dir, tmp_path, capsys):
     assert transfer_main(["--predictor", str(fitted_dir / "bertperf.json"), "--fake",
                           "--threads", "2", "--cores", "0,1", "--truth", "20", "--quick",
-                          "--windows", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+                          "--windows", "2", "--no-progress", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| transfer |" in out and "| full campaign |" in out
     assert json.loads((tmp_path / "transfer.json").read_text())["target"]["threads"] == 2
