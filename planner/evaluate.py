@@ -212,7 +212,10 @@ def evaluate(profiler: Profiler, space: DesignSpace, out: Path, n_truth: int = 3
         "device": profiler.device, "target": profiler.target.to_dict(),
         "settings": profiler.settings.to_dict(), "results": results,
         "protocol": {"windows": profiler.settings.windows, "passes_rounds": rounds,
-                     "rejected_windows": profiler.rejected_windows},
+                     "rejected_windows": profiler.rejected_windows,
+                     "truth_windows_kept_unaccepted": sum(
+                         r.get("accepted") is False for c in truth_cfgs
+                         for r in profiler.windows_of(c, "truth"))},
         "repeatability": floor,
         "target_check": target_check(results, float(np.mean([m.settled for m in truth_ms]))),
     }
@@ -289,6 +292,15 @@ def _accuracy_cells(m: Mapping) -> str:
             + f" | {m['max_err_pct']:.2f} %")
 
 
+def _protocol_line(p: Optional[Mapping]) -> str:
+    if not p:
+        return "Protocol: one window per configuration."
+    return (f"Protocol: {p['windows']} independent window(s) per configuration in round-robin "
+            f"passes; {p['rejected_windows']} windows rejected (steal time or other load) and "
+            f"re-run this session; {p['truth_windows_kept_unaccepted']} truth windows kept "
+            "after the last retry although the machine was still busy.")
+
+
 def report(summary: Mapping) -> str:
     res = summary["results"]
     cols = [f"±{t:g}%" for t in THRESHOLDS]
@@ -298,6 +310,7 @@ def report(summary: Mapping) -> str:
              f"{summary['truth']['seed']}, {100 * summary['truth']['settled_share']:.0f} % settled "
              f"below the spread limit, median spread {100 * summary['truth']['median_spread']:.1f} %. Device {summary['device'].get('cpu_model')} "
              f"(id {summary['device'].get('id')}).", "",
+             _protocol_line(summary.get("protocol")), "",
              "| predictor | profiled | measurements | device s | " + " | ".join(cols)
              + " | max err | pred/s |",
              "|---|---|---|---|" + "---|" * len(cols) + "---|---|"]
