@@ -138,7 +138,12 @@ def _profiler(args, out: Path):
             settings = type(settings)(**{**settings.to_dict(), **over})
         except ValueError as e:
             raise CLIError(str(e)) from None
-    cores = tuple(int(c) for c in str(args.cores).split(",") if c.strip()) if args.cores else ()
+    try:
+        cores = tuple(int(c) for c in str(args.cores).split(",") if c.strip()) if args.cores else ()
+    except ValueError:
+        raise CLIError(f"--cores {args.cores!r}: a comma list of core numbers") from None
+    if args.threads < 1:
+        raise CLIError(f"--threads {args.threads}: must be >= 1")
     target = Target(args.backend, args.precision, args.threads, cores)
     runner = FakeRunner(target) if args.fake else ArmbertRunner(target)
     db = Database(args.db or out / "campaign.jsonl")
