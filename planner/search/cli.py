@@ -2,12 +2,17 @@
 
     armbert plan --objective throughput --devices big=host:0 little=host:1 --out plan.json
     armbert plan --objective latency --devices big=neon:4-7 gpu=cl --precision-budget 0.01
+    armbert plan --predictor bertperf.json --devices big=host:0:1 little=host:1:1
+    armbert plan --predictor bertperf.json --objective latency --split ga
     armbert plan --objective edp --power-cmd "cat /sys/bus/i2c/.../power_uW | awk '{print $1/1e6}'"
     armbert run --plan plan.json
 
 A device is ``name=backend[:cores[:threads]]``, cores as ``0``, ``0,1`` or ``4-7``.
 The plan's ``meta`` records the objective, the predicted and the measured
-figures and how many measurements the search took.
+figures and how many measurements the search took. With ``--predictor`` the search
+runs on predicted costs and one run confirms it; a disagreement beyond the
+predictor's stated error is reported and the plan is searched again on measured
+costs.
 """
 from __future__ import annotations
 
@@ -206,11 +211,24 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
             f"on {name0} ...")
         sens = measure_sensitivity(runner.deviation, one, L,
                                    [c for c in choices if c != "fp32"])
-        layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
-        switch = {}
+        layer_ms, switch = {}, {}
+        if predictors:  # per-layer latency per precision from the predictors where they cover it
+            from .predicted import Shape, predicted_costs
+            c = model.config
+            shape = Shape(L, c.hidden_size, c.num_attention_heads, c.intermediate_size,
+                          min(args.seq, c.max_position_embeddings), 1)
+            pc = predicted_costs(predictors, {name0: devices[name0]}, shape, choices,
+                                 lambda n, d, p: runner.layer_ms(n, d, p))
+            layer_ms = {p: list(pc.table.row(name0, p))[1:] for p in choices}
+            say("precision: layer latencies " + ", ".join(f"{k} <- {v}"
+                                                          for k, v in pc.sources.items()))
+        else:
+            layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
         for a in choices:
             for b in choices:
-                if a != b:
+                if a != b and predictors:
+                    switch[f"{a}->{b}"] = 0.0  # not predicted: a conversion, no copy, taken as free
+                elif a != b:
                     half = [a] * (L // 2) + [b] * (L - L // 2)
                     rec = transfer_table(runner.transfers(one(half)), level="segment")
                     switch[f"{a}->{b}"] = rec.get(f"{name0}/{a}->{name0}/{b}", 0.0)

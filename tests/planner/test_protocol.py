@@ -93,3 +93,9 @@ def test_importing_planner_runner_first_is_not_circular():
         r = subprocess.run([sys.executable, "-c", f"import {mod}; import planner.measure as m; "
                             "m.FakeRunner; m.ArmbertRunner"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+def test_the_fake_device_ignores_this_machines_load(tmp_path):
+    prof = Profiler(FakeRunner(), Database(tmp_path / "db"), S, lambda s: None)
+    rec = prof.measure_window(CFG, "train", 0)
+    assert rec["accepted"] and rec["check"]["steal"] == 0 and rec["check"]["other_load"] == 0

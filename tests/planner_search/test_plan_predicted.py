@@ -108,3 +108,15 @@ def test_agreement_within_the_stated_error_measures_only_to_confirm(tmp_path, pr
     assert meta["confirm_measurements"] == 1 and np.isfinite(meta["confirm_measured_inf_s"])
     assert meta["search"]["measurements"] > 0          # the search's calls were predictions
     assert meta["measurements"] <= 2                   # confirm + the final run
+
+
+def test_precision_search_reads_predicted_layer_latencies(tmp_path, predictor_file, capsys):
+    """fp32 layers come from the predictor; fp16 has none, so its row is measured."""
+    out = tmp_path / "p.json"
+    assert plan_main(["--objective", "latency", "--devices", "big=host:0:1", "little=host:1:1",
+                      "--predictor", str(predictor_file), "--precision-budget", "0.01",
+                      "--precisions", "fp32,fp16", "--seq", "16", "--repeats", "1", "--items",
+                      "3", "--final-items", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "big/fp32 <- " in text and "big/fp16 <- measured" in text
+    assert Plan.load(out).meta["precision"]["measured_deviation"]["cosine"] <= 0.01
