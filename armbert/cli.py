@@ -4,7 +4,7 @@
     armbert run --backend host --precisions fp32,int8 --sentences "a" "b"
     armbert run --plan plan.json    # execute a plan (pipelined when it has stages)
     armbert plan ...                # search a plan (planner.search.cli)
-    armbert profile / predict / evaluate   # latency campaigns and predictors (planner.cli)
+    armbert profile / predict / evaluate / transfer   # latency campaigns, predictors (planner.cli)
     armbert convert SRC --precision int8 -o m.armbert   # a ready-to-run model file
     armbert info                    # backends in this build, CPU features, devices
 """
@@ -182,6 +182,7 @@ PLANNER_COMMANDS = [
     ("profile", "planner.cli", "profile_main", "profiling campaign (BERTPerf design space)"),
     ("predict", "planner.cli", "predict_main", "predict latency of a config from a fitted predictor"),
     ("evaluate", "planner.cli", "evaluate_main", "evaluate predictors against held-out measurements"),
+    ("transfer", "planner.cli", "transfer_main", "move a fitted BERTPerf to this target"),
 ]
 
 

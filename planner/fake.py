@@ -27,6 +27,11 @@ class FakeRunner:
         self.opened: list[ModelConfig] = []
         self._rng = np.random.default_rng(seed)
 
+    def window_probe(self):
+        """No machine counters: nothing the fake device does runs on this machine."""
+        from .measure import WindowProbe
+        return WindowProbe(stat=lambda: None)
+
     def fingerprint(self) -> dict:
         return {"id": f"fake-{self.seed}", "machine": "fake", "cpu_model": "FakeRunner",
                 "cpus": 2, "caches": [{"level": "3", "type": "Unified",

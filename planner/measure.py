@@ -49,10 +49,22 @@ class MeasureSettings:
     max_spread: float = 0.02
     max_seconds: float = 8.0
     cooldown_s: float = 0.0
+    # The protocol across windows (docs/planner.md, "Measurement protocol"): each
+    # configuration is measured in ``windows`` independent windows, taken in separate
+    # round-robin passes over the campaign; a window during which the kernel reports
+    # more than ``max_steal`` of the CPU time stolen (/proc/stat), or other processes
+    # used more than ``max_other_load`` of the machine, is rejected and re-run (at most
+    # ``retries`` times; the last one is kept and marked).
+    windows: int = 1
+    max_steal: float = 0.01
+    max_other_load: float = 0.25
+    retries: int = 3
 
     def __post_init__(self) -> None:
         if self.window < 2 or self.min_repeats < self.window or self.max_repeats < self.min_repeats:
             raise ValueError(f"need 2 <= window <= min_repeats <= max_repeats, got {self}")
+        if self.windows < 1 or self.retries < 0:
+            raise ValueError(f"need windows >= 1 and retries >= 0, got {self}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +77,78 @@ class MeasureSettings:
 FULL = MeasureSettings()
 QUICK = MeasureSettings(warmup=1, min_repeats=3, max_repeats=10, window=3, max_spread=0.05,
                         max_seconds=1.0)
+# The protocol the evaluation uses: three independent windows per configuration.
+PROTOCOL = MeasureSettings(windows=3)
+
+
+@dataclass(frozen=True)
+class CpuStat:
+    """The machine-wide counters of /proc/stat's ``cpu`` line, in clock ticks."""
+
+    busy: int      # user + nice + system + irq + softirq
+    idle: int      # idle + iowait
+    steal: int
+
+    @property
+    def total(self) -> int:
+        return self.busy + self.idle + self.steal
+
+
+def read_proc_stat(path: str = "/proc/stat") -> Optional[CpuStat]:
+    """The ``cpu`` line of /proc/stat; None where there is none (not Linux)."""
+    text = _read(path)
+    if not text:
+        return None
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            v = [int(x) for x in line.split()[1:]] + [0] * 8
+            user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+            return CpuStat(busy=user + nice + system + irq + softirq, idle=idle + iowait,
+                           steal=steal)
+    return None
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """What the machine did during one window: stolen share, others' load, CPU time."""
+
+    steal: float          # stolen ticks / all ticks of the window
+    other_load: float     # CPU the other processes used, in cores / cores of the machine
+    cpu_s: float          # this process's CPU time during the window
+    wall_s: float
+
+    def ok(self, s: MeasureSettings) -> bool:
+        return self.steal <= s.max_steal and self.other_load <= s.max_other_load
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 5) for k, v in asdict(self).items()}
+
+
+class WindowProbe:
+    """Reads /proc/stat and the process CPU clock around a window (both injectable:
+    tests pass a scripted reader and clocks)."""
+
+    def __init__(self, stat: Callable[[], Optional[CpuStat]] = read_proc_stat,
+                 cpu_clock: Callable[[], float] = time.process_time,
+                 wall_clock: Callable[[], float] = time.perf_counter,
+                 cpus: Optional[int] = None, hz: Optional[int] = None):
+        self.stat, self.cpu_clock, self.wall_clock = stat, cpu_clock, wall_clock
+        self.cpus = cpus or os.cpu_count() or 1
+        self.hz = hz or (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+    def start(self):
+        return self.stat(), self.cpu_clock(), self.wall_clock()
+
+    def stop(self, started) -> WindowCheck:
+        s0, c0, w0 = started
+        s1, c1, w1 = self.stat(), self.cpu_clock(), self.wall_clock()
+        cpu, wall = max(0.0, c1 - c0), max(1e-9, w1 - w0)
+        if s0 is None or s1 is None:
+            return WindowCheck(0.0, 0.0, cpu, wall)
+        ticks = max(1, s1.total - s0.total)
+        busy_s = (s1.busy - s0.busy) / self.hz
+        other = max(0.0, busy_s - cpu) / (wall * self.cpus)
+        return WindowCheck((s1.steal - s0.steal) / ticks, other, cpu, wall)
 
 
 @dataclass(frozen=True)
@@ -226,6 +310,13 @@ class Runner(Protocol):
     def open_ops(self, bundle: Bundle) -> dict[str, Callable[[], Sample]]: ...
 
 
-# The two runners live in their own files; importable from here as the layout suggests.
-from .fake import FakeRunner  # noqa: E402
-from .runner import ArmbertRunner  # noqa: E402
+# The two runners live in their own files and import this one; importable from here
+# too, lazily, so that importing planner.runner (or planner.fake) first is no cycle.
+def __getattr__(name: str):
+    if name == "FakeRunner":
+        from .fake import FakeRunner
+        return FakeRunner
+    if name == "ArmbertRunner":
+        from .runner import ArmbertRunner
+        return ArmbertRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

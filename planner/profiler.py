@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from .measure import FULL, MeasureSettings, Runner, measure_session
+from .measure import FULL, MeasureSettings, Runner, WindowProbe, measure_session
 from .records import Database, Measurement, OpMeasurement, record_key
 from .space import Bundle, ModelConfig, as_columns, flops
 
@@ -80,33 +80,109 @@ class Budget:
         return d
 
 
+class TruthLeakError(RuntimeError):
+    """A held-out (truth) configuration was asked for by a fit: the evaluation would
+    score the predictor on a model it has seen."""
+
+
 class Profiler:
     def __init__(self, runner: Runner, db: Database, settings: MeasureSettings = FULL,
-                 sleep: Callable[[float], None] = time.sleep, per_op: bool = True):
+                 sleep: Callable[[float], None] = time.sleep, per_op: bool = True,
+                 probe: Optional[WindowProbe] = None):
         self.runner, self.db, self.settings, self.sleep = runner, db, settings, sleep
         self.per_op = per_op
+        # the runner's own probe when it has one: a fake device's windows do not run on
+        # this machine, so this machine's load must not reject them
+        self.probe = probe or getattr(runner, "window_probe", WindowProbe)()
         self.device = runner.fingerprint()
         self.target = runner.target
         db.add_device(self.device)
         self.new_measurements = 0
+        self.rejected_windows = 0
         self.reused = 0
+        self.truth: frozenset = frozenset()
 
-    def _key(self, kind: str, purpose: str, config: dict) -> str:
-        return record_key(kind, purpose, self.device["id"], self.target.to_dict(), config)
+    def exclude(self, truth: Iterable[ModelConfig]) -> None:
+        """Held-out models: from now on no purpose but 'truth' may measure them."""
+        self.truth = self.truth | frozenset(truth)
+
+    def allowed(self, cfg: ModelConfig, purpose: str = "train") -> bool:
+        return purpose == "truth" or cfg not in self.truth
+
+    def _key(self, kind: str, purpose: str, config: dict, window: int = 0) -> str:
+        return record_key(kind, purpose, self.device["id"], self.target.to_dict(), config,
+                          window)
+
+    def windows_of(self, cfg: ModelConfig, purpose: str = "train") -> list[dict]:
+        """The stored windows of a config, in window order."""
+        recs = (self.db.get(self._key("model", purpose, cfg.to_dict(), w))
+                for w in range(self.settings.windows))
+        return [r for r in recs if r is not None]
 
     def measure(self, cfg: ModelConfig, purpose: str = "train") -> Measurement:
-        key = self._key("model", purpose, cfg.to_dict())
-        rec = self.db.get(key)
-        if rec is None:
-            load0, wall0 = _loadavg(), time.perf_counter()
-            session = self.runner.open(cfg, self.per_op)
-            out = measure_session(session.run, self.settings, self.sleep)
-            rec = self._record("model", purpose, cfg.to_dict(), out, load0, wall0)
-            self.db.put(rec)
-            self.new_measurements += 1
+        """The median over the stored windows; window 0 is measured when none is.
+        The other windows come from :meth:`passes` (round robin over the campaign)."""
+        if not self.allowed(cfg, purpose):
+            raise TruthLeakError(f"{cfg} is a held-out truth model: a fit may not measure it")
+        recs = self.windows_of(cfg, purpose)
+        if not recs:
+            recs = [self.measure_window(cfg, purpose, 0)]
         else:
             self.reused += 1
-        return Measurement.from_record(rec)
+        return Measurement.from_records(recs)
+
+    def measure_window(self, cfg: ModelConfig, purpose: str, window: int) -> dict:
+        """One window under the protocol: re-run while the probe saw steal time or
+        other load (at most ``retries`` times), CPU time recorded beside wall time."""
+        if not self.allowed(cfg, purpose):
+            raise TruthLeakError(f"{cfg} is a held-out truth model: a fit may not measure it")
+        key = self._key("model", purpose, cfg.to_dict(), window)
+        rec = self.db.get(key)
+        if rec is not None:
+            return rec
+        rejected = []
+        for attempt in range(self.settings.retries + 1):
+            load0, wall0 = _loadavg(), time.perf_counter()
+            started = self.probe.start()
+            session = self.runner.open(cfg, self.per_op)
+            out = measure_session(session.run, self.settings, self.sleep)
+            check = self.probe.stop(started)
+            if check.ok(self.settings) or attempt == self.settings.retries:
+                break
+            rejected.append(check.to_dict())
+            self.rejected_windows += 1
+        rec = self._record("model", purpose, cfg.to_dict(), out, load0, wall0)
+        rec.update({"window": window, "check": check.to_dict(), "accepted": check.ok(self.settings),
+                    "rejected": rejected})
+        self.db.put(rec)
+        self.new_measurements += 1
+        return self.db.get(key)
+
+    def passes(self, jobs: Sequence[tuple], seed: int = 0, progress: bool = True) -> int:
+        """Round-robin passes: pass w takes window w of every (config, purpose) job that
+        lacks it, jobs shuffled per pass (truth and training interleaved). Returns the
+        number of windows measured."""
+        jobs = list(dict.fromkeys((c, p) for c, p in jobs))
+        done = 0
+        for w in range(self.settings.windows):
+            todo = [(c, p) for c, p in jobs
+                    if self.db.get(self._key("model", p, c.to_dict(), w)) is None]
+            order = np.random.default_rng([seed, w]).permutation(len(todo))
+            todo = [todo[i] for i in order]
+            for c, p in bar(todo, f"pass {w + 1}/{self.settings.windows}",
+                            work([c for c, _ in todo]), progress and bool(todo)):
+                self.measure_window(c, p, w)
+                done += 1
+        return done
+
+    def measured(self, purpose: str = "train") -> list[ModelConfig]:
+        """Configs with at least one stored window for this device and target."""
+        out = {}
+        tgt = self.target.to_dict()
+        for rec in self.db.records("model", purpose, self.device["id"]):
+            if rec["target"] == tgt:
+                out[ModelConfig.from_dict(rec["config"])] = True
+        return list(out)
 
     def measure_ops(self, bundle: Bundle, purpose: str = "train") -> OpMeasurement:
         key = self._key("ops", purpose, bundle.to_dict())
@@ -142,21 +218,23 @@ class Profiler:
                 "load_avg": [load0, _loadavg()]}
 
     def has(self, cfg: ModelConfig, purpose: str = "train") -> bool:
-        return self.db.get(self._key("model", purpose, cfg.to_dict())) is not None
+        return bool(self.windows_of(cfg, purpose))
 
     def campaign(self, configs: Iterable[ModelConfig], purpose: str, desc: str = "",
                  progress: bool = True) -> list[Measurement]:
-        """Measures every config (stored ones are read back), with a bar weighted by cost."""
+        """Measures every config (stored ones are read back), with a bar weighted by cost;
+        with ``windows`` > 1, every window, in round-robin passes."""
         configs = list(configs)
         todo = [c for c in configs if not self.has(c, purpose)]
         self.reused += len(configs) - len(todo)
         if progress and len(todo) < len(configs):
             print(f"{desc or purpose}: {len(configs) - len(todo)} of {len(configs)} already "
                   f"in {self.db.path}", file=sys.stderr)
-        for c in bar(todo, desc or purpose, work(todo), progress):
+        if self.settings.windows > 1:
+            self.passes([(c, purpose) for c in configs], progress=progress)
+        for c in bar(todo, desc or purpose, work(todo), progress and self.settings.windows == 1):
             self.measure(c, purpose)
-        return [Measurement.from_record(self.db.get(self._key("model", purpose, c.to_dict())))
-                for c in configs]
+        return [Measurement.from_records(self.windows_of(c, purpose)) for c in configs]
 
     def meter(self, purpose: str = "train") -> "Meter":
         return Meter(self, purpose)
@@ -174,6 +252,10 @@ class Meter:
         self.profiler, self.purpose = profiler, purpose
         self.budget = Budget()
         self.device = profiler.device
+
+    def allowed(self, cfg: ModelConfig) -> bool:
+        """False for held-out truth models: a fit must not ask for them."""
+        return self.profiler.allowed(cfg, self.purpose)
 
     def __call__(self, cfg: ModelConfig) -> Measurement:
         m = self.profiler.measure(cfg, self.purpose)

@@ -11,12 +11,15 @@ campaigns resume.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
+
+import numpy as np
 
 from .measure import OPS, Target
 from .space import Bundle, ModelConfig
@@ -28,8 +31,11 @@ class RecordError(ValueError):
     """A database line that is not a record this version can read."""
 
 
-def record_key(kind: str, purpose: str, device: str, target: Mapping, config: Mapping) -> str:
-    return json.dumps([kind, purpose, device, dict(target), dict(config)], sort_keys=True)
+def record_key(kind: str, purpose: str, device: str, target: Mapping, config: Mapping,
+               window: int = 0) -> str:
+    """Window 0 keeps the key of records written before windows existed."""
+    parts = [kind, purpose, device, dict(target), dict(config)]
+    return json.dumps(parts + [window] if window else parts, sort_keys=True)
 
 
 class Database:
@@ -71,7 +77,7 @@ class Database:
             self.devices[rec["device"]["id"]] = rec["device"]
             return
         key = record_key(rec["kind"], rec["purpose"], rec["device"], rec["target"],
-                         rec["config"])
+                         rec["config"], rec.get("window", 0))
         if key not in self._index:
             self._order.append(key)
         self._index[key] = rec
@@ -126,6 +132,7 @@ class Measurement:
     spread: float
     settled: bool
     timed_s: float
+    windows: tuple = (0,)   # the independent windows whose medians this is the median of
 
     @property
     def emb_term(self) -> float:
@@ -143,7 +150,23 @@ class Measurement:
                    enc_rest=st["enc_rest"]["median_ms"] if "enc_rest" in st else None,
                    ops={k: v for k, v in ops.items() if v},
                    spread=st["total"]["spread"], settled=rec["settled"],
-                   timed_s=rec["timed_s"])
+                   timed_s=rec["timed_s"], windows=(int(rec.get("window", 0)),))
+
+    @classmethod
+    def from_records(cls, recs) -> "Measurement":
+        """The median across independent windows of each window's medians."""
+        recs = list(recs)
+        if len(recs) == 1:
+            return cls.from_record(recs[0])
+        keys = set.intersection(*(set(r["stats"]) for r in recs))
+        stats = {k: {"median_ms": float(np.median([r["stats"][k]["median_ms"] for r in recs]))}
+                 for k in keys}
+        totals = [r["stats"]["total"]["median_ms"] for r in recs]
+        stats["total"]["spread"] = float((max(totals) - min(totals)) / np.mean(totals))
+        merged = {**recs[0], "stats": stats, "settled": all(r["settled"] for r in recs),
+                  "timed_s": float(sum(r["timed_s"] for r in recs))}
+        m = cls.from_record(merged)
+        return dataclasses.replace(m, windows=tuple(int(r.get("window", 0)) for r in recs))
 
 
 @dataclass(frozen=True)

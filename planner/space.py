@@ -12,7 +12,7 @@ so predictors can answer a million queries in one numpy call.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -192,6 +192,16 @@ class DesignSpace:
         if b.A in heads and heads.index(b.A) > 0:
             out.append(Bundle(b.H, b.B, b.S, b.I, heads[heads.index(b.A) - 1]))
         return out
+
+    def authors_neighbour(self, b: Bundle) -> Optional[Bundle]:
+        """The one bundle BERTPerf's code inherits the bound from (train_BERTPerf.py):
+        the previous I at the same A when the search moves to a new I (b has the
+        group's first A), otherwise the previous A at the same I."""
+        _, heads, inters = self.table[b.H]
+        a, i = heads.index(b.A), inters.index(b.I)
+        if a == 0:
+            return Bundle(b.H, b.B, b.S, inters[i - 1], b.A) if i > 0 else None
+        return Bundle(b.H, b.B, b.S, b.I, heads[a - 1])
 
     def search_order(self) -> list[Bundle]:
         """Bundles ordered so that every lower neighbour comes first (I, then A ascending)."""

@@ -17,4 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout nex
 from planner.cli import evaluate_main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(evaluate_main())
+    # this script keeps its results beside it (armbert evaluate defaults to ~/.cache)
+    from planner.cli import _common  # noqa: F401  (same options)
+    import argparse
+    pre = argparse.ArgumentParser(add_help=False)
+    for k in ("--space", "--backend", "--precision"):
+        pre.add_argument(k)
+    pre.add_argument("--fake", action="store_true")
+    known, _ = pre.parse_known_args()
+    name = known.space or "host"
+    tag = "fake" if known.fake else (known.backend or "host")
+    default = Path(__file__).resolve().parent / "results" / f"{name}-{tag}-{known.precision or 'fp32'}"
+    sys.exit(evaluate_main(default_out=default))

@@ -17,11 +17,13 @@ import numpy as np
 
 from ..space import ConfigsLike, DesignSpace, as_columns
 
-PREDICTOR_VERSION = 1
+# 2: BERTPerf variants and per-op points, MLP input ranges, the stated error in meta
+PREDICTOR_VERSION = 2
 
 # Predictors as data: name -> "module:Class" (nn-Meter keeps the same list in YAML).
 REGISTRY = {
     "bertperf": "planner.predictors.bertperf:BERTPerf",
+    "parametric": "planner.predictors.parametric:Parametric",
     "opwise": "planner.predictors.opwise:OpWise",
     "mlp": "planner.predictors.mlp:MLP",
     "ours": "planner.predictors.ours:Ours",
@@ -61,7 +63,32 @@ class Predictor:
     def predict(self, configs: ConfigsLike) -> np.ndarray:
         return self._predict_columns(as_columns(configs))
 
+    def extrapolated(self, configs: ConfigsLike) -> np.ndarray:
+        """True where an answer is an extrapolation past what the fit saw (default:
+        none; table predictors answer NaN there instead)."""
+        return np.zeros(len(as_columns(configs)["L"]), dtype=bool)
+
+    def training_points(self) -> list[tuple]:
+        """(ModelConfig, measured total ms) the predictor keeps, for the fallback."""
+        return []
+
+    def stated_error_pct(self) -> tuple[float, str]:
+        """The error bar quoted with a prediction: the evaluation's 95th percentile of
+        |error| on held-out models when it wrote one, else a default said as such."""
+        e = (self.meta or {}).get("error")
+        if e:
+            return float(e["p95_pct"]), f"p95 |error| on {e['n']} held-out models"
+        return 5.0, "not evaluated: default 5 %"
+
     def _finish_fit(self, space: DesignSpace, meter) -> None:
+        # second line of defence behind the profiler's refusal: a fit that saw a
+        # held-out model (through any path) is not evaluated, it is an error
+        truth = getattr(getattr(meter, "profiler", None), "truth", frozenset())
+        leaked = sorted(set(meter.budget.models) & set(truth))
+        if leaked:
+            from ..profiler import TruthLeakError
+            raise TruthLeakError(f"{self.name}: fitted on {len(leaked)} held-out truth "
+                                 f"model(s), e.g. {leaked[0]}")
         self.space = space
         self.budget = meter.budget.to_dict(len(space))
         self.meta = {"device": meter.device.get("id"),

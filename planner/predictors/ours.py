@@ -168,6 +168,8 @@ class Ours(TablePredictor):
         todo = [b.at(top) for b in self.anchors]
         todo += [b.at(L) for b in self.probe_bundles for L in self.params["probe_depths"]
                  if L != top]
+        allowed = getattr(meter, "allowed", lambda c: True)
+        todo = [c for c in todo if allowed(c)]  # a held-out probe depth is skipped
         self.points = {}
         for cfg in bar(todo, "ours", work(todo), progress):
             m = meter(cfg)
@@ -294,6 +296,9 @@ class Ours(TablePredictor):
                 row[space.depths.index(L)] = p["total"]
             rows.append(row)
         self.table = np.array(rows)
+
+    def training_points(self) -> list[tuple]:
+        return [(b.at(L), p["total"]) for b, d in self.points.items() for L, p in d.items()]
 
     # ------------------------------------------------------------ persistence
     def state(self) -> dict:

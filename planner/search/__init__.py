@@ -8,6 +8,7 @@ energy. Searches know devices by name and measure through callbacks:
 - objectives.py   latency, throughput, energy, EDP; power sensors (hwmon, --power-cmd)
 - costs.py        JSON cost tables; kirin970() from the papers' published numbers
 - measure_engine.py  the callbacks on armbert's engine; Gantt charts
+- predicted.py    cost tables from fitted latency predictors (armbert plan --predictor)
 - cli.py          `armbert plan` (plan_main)
 """
 from .costs import CostTable, kirin970, kirin970_report

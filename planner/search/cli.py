@@ -2,17 +2,24 @@
 
     armbert plan --objective throughput --devices big=host:0 little=host:1 --out plan.json
     armbert plan --objective latency --devices big=neon:4-7 gpu=cl --precision-budget 0.01
+    armbert plan --predictor bertperf.json --devices big=host:0:1 little=host:1:1
+    armbert plan --predictor bertperf.json --objective latency --split ga
     armbert plan --objective edp --power-cmd "cat /sys/bus/i2c/.../power_uW | awk '{print $1/1e6}'"
     armbert run --plan plan.json
 
 A device is ``name=backend[:cores[:threads]]``, cores as ``0``, ``0,1`` or ``4-7``.
 The plan's ``meta`` records the objective, the predicted and the measured
-figures and how many measurements the search took.
+figures and how many measurements the search took. With ``--predictor`` the search
+runs on predicted costs and one run confirms it; a disagreement beyond the
+predictor's stated error is reported and the plan is searched again on measured
+costs.
 """
 from __future__ import annotations
 
 import argparse
 import os
+
+import numpy as np
 import sys
 import time
 from pathlib import Path
@@ -22,7 +29,7 @@ from armbert.plan import PRECISIONS, Device, Plan
 
 from . import objectives as obj
 from .measure_engine import EngineRunner, RunSettings, gantt_png, steady_throughput
-from .pipeline import Split, binary_search, exhaustive_search, split_plan
+from .pipeline import Split, TableMeasure, binary_search, exhaustive_search, split_plan
 from .precision import Budget, measure_sensitivity, search_precision
 from .split import MappingProblem, OpGraph, chain_dp, chain_plan, transfer_table
 
@@ -50,6 +57,37 @@ def parse_device(spec: str) -> tuple[str, Device]:
     return name, Device(parts[0], tuple(cores), threads)
 
 
+def host_cores() -> set[int]:
+    """The machine's CPUs (not this thread's affinity: pinning a context narrows it)."""
+    return set(range(os.cpu_count() or 1))
+
+
+def parse_devices(specs: Sequence[str]) -> dict[str, Device]:
+    """Parses and validates --devices: names are unique, no two devices are the same
+    backend on the same cores, CPU cores exist (and are ours to use)."""
+    devices: dict[str, Device] = {}
+    if not specs:
+        raise argparse.ArgumentTypeError("--devices: name at least one device")
+    cpus = host_cores()
+    for spec in specs:
+        name, d = parse_device(spec)
+        if name in devices:
+            raise argparse.ArgumentTypeError(f"device name {name!r} given twice ({spec!r}); "
+                                             "each device needs its own name")
+        same = [n for n, o in devices.items() if o.backend == d.backend and o.cores == d.cores]
+        if same:
+            raise argparse.ArgumentTypeError(f"devices {same[0]!r} and {name!r} are the same "
+                                             f"{d.backend} device (cores {list(d.cores)})")
+        bad = sorted(set(d.cores) - cpus) if d.backend in ("host", "neon") else []
+        if bad:
+            raise argparse.ArgumentTypeError(f"device {spec!r}: core(s) {bad} do not exist "
+                                             f"here (CPUs {min(cpus)}-{max(cpus)})")
+        if d.threads is not None and d.threads < 1:
+            raise argparse.ArgumentTypeError(f"device {spec!r}: threads must be >= 1")
+        devices[name] = d
+    return devices
+
+
 def default_devices() -> list[str]:
     import armbert
     if "neon" in armbert.backends():
@@ -61,7 +99,7 @@ def default_devices() -> list[str]:
 def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--objective", choices=obj.OBJECTIVES, default="throughput")
-    p.add_argument("--devices", nargs="+", metavar="NAME=BACKEND[:CORES[:THREADS]]",
+    p.add_argument("--devices", nargs="*", metavar="NAME=BACKEND[:CORES[:THREADS]]",
                    help=f"devices to place units on (default here: {' '.join(default_devices())})")
     p.add_argument("--precision-budget", type=float, default=None,
                    help="allowed 1 - min token cosine vs fp32; per-layer precision is searched "
@@ -83,6 +121,13 @@ def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
                    help="stage latencies while the pipeline streams, or each stage alone")
     p.add_argument("--power-cmd", default=None,
                    help="shell command printing the power draw in watts (energy objectives)")
+    p.add_argument("--predictor", nargs="+", default=None, metavar="FILE",
+                   help="fitted latency predictors (armbert evaluate/profile --fit): search on "
+                        "their predicted costs and measure only to confirm; one per "
+                        "(backend, threads, precision) target")
+    p.add_argument("--split", choices=("dp", "ga"), default="dp",
+                   help="latency objective: chain DP over layers, or the genetic algorithm "
+                        "over the branched op graph (q/k/v in parallel), with --predictor")
     p.add_argument("--out", default="plan.json")
     p.add_argument("--kirin970", action="store_true",
                    help="print the PipeBERT search on the papers' Kirin 970 figures, and exit")
@@ -98,9 +143,21 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     try:
-        devices = dict(parse_device(s) for s in (args.devices or default_devices()))
+        devices = parse_devices(args.devices if args.devices is not None else default_devices())
     except argparse.ArgumentTypeError as e:
         print(f"armbert plan: {e}", file=sys.stderr)
+        return 2
+    predictors = []
+    if args.predictor:
+        from planner.cli import CLIError, _load_predictor
+        try:
+            predictors = [_load_predictor(f) for f in args.predictor]
+        except CLIError as e:
+            print(f"armbert plan: {e}", file=sys.stderr)
+            return 2
+    if args.split == "ga" and not predictors:
+        print("armbert plan: --split ga needs --predictor (per-op costs on every device)",
+              file=sys.stderr)
         return 2
 
     choices = tuple(c.strip() for c in args.precisions.split(","))
@@ -154,11 +211,24 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
             f"on {name0} ...")
         sens = measure_sensitivity(runner.deviation, one, L,
                                    [c for c in choices if c != "fp32"])
-        layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
-        switch = {}
+        layer_ms, switch = {}, {}
+        if predictors:  # per-layer latency per precision from the predictors where they cover it
+            from .predicted import Shape, predicted_costs
+            c = model.config
+            shape = Shape(L, c.hidden_size, c.num_attention_heads, c.intermediate_size,
+                          min(args.seq, c.max_position_embeddings), 1)
+            pc = predicted_costs(predictors, {name0: devices[name0]}, shape, choices,
+                                 lambda n, d, p: runner.layer_ms(n, d, p))
+            layer_ms = {p: list(pc.table.row(name0, p))[1:] for p in choices}
+            say("precision: layer latencies " + ", ".join(f"{k} <- {v}"
+                                                          for k, v in pc.sources.items()))
+        else:
+            layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
         for a in choices:
             for b in choices:
-                if a != b:
+                if a != b and predictors:
+                    switch[f"{a}->{b}"] = 0.0  # not predicted: a conversion, no copy, taken as free
+                elif a != b:
                     half = [a] * (L // 2) + [b] * (L - L // 2)
                     rec = transfer_table(runner.transfers(one(half)), level="segment")
                     switch[f"{a}->{b}"] = rec.get(f"{name0}/{a}->{name0}/{b}", 0.0)
@@ -172,7 +242,16 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
             f"predicted {pres.predicted_ms:.2f} ms on {name0})")
 
     # -- placement --
-    if args.objective == "latency":
+    if predictors and sensor is None:
+        plan, info = _predicted_plan(args, runner, model, devices, precisions, choices,
+                                     predictors, say)
+        if info.get("replan"):
+            say("re-planning on measured costs ...")
+            plan, measured_info = (_latency_plan(runner, devices, precisions, L, say)
+                                   if args.objective == "latency" else
+                                   _pipeline_plan(args, runner, devices, precisions, L, say))
+            info["measured_search"] = measured_info
+    elif args.objective == "latency":
         plan, info = _latency_plan(runner, devices, precisions, L, say)
     else:
         search = exhaustive_search if args.search == "exhaustive" else binary_search
@@ -186,6 +265,9 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
                                       args.objective, say)
     stats = runner.pipelined(plan, items=args.final_items)
     info["measured_throughput_inf_s"] = stats.throughput
+    if "predicted_throughput_inf_s" in info and not info.get("replan"):
+        say(f"predicted {info['predicted_throughput_inf_s']:.2f} inf/s, measured "
+            f"{stats.throughput:.2f} inf/s over {stats.items} inputs")
     info["measured_steady_inf_s"] = steady_throughput(stats)
     info["measured_stage_ms"] = {str(k): v for k, v in stats.stage_ms.items()}
     out = Path(args.out)
@@ -206,6 +288,80 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
         f"{runner.measurements} measurements")
     say(f"wrote {out} and {gantt}")
     return 0
+
+
+def _pipeline_plan(args, runner, devices, precisions, L, say):
+    search = exhaustive_search if args.search == "exhaustive" else binary_search
+    kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
+    found = search(runner.stage_measure(args.stage_timing), devices, L, precisions, **kw)
+    return found.plan, {"search": found.to_dict()}
+
+
+def _predicted_plan(args, runner, model, devices, precisions, choices, predictors, say):
+    """Search on predicted costs; measure the chosen plan once to confirm. A
+    disagreement beyond the predictors' stated error is said and asks for a
+    re-plan on measured costs (``info['replan']``)."""
+    from .predicted import Shape, layer_majority, op_graph_problem, predicted_costs
+    from .split import genetic_search
+    cfg = model.config
+    seq = min(args.seq, cfg.max_position_embeddings)
+    shape = Shape(cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+                  cfg.intermediate_size, seq, 1)
+    L = shape.L
+    need = sorted(set(precisions) | {"fp32" if precisions[0] == "int8" else precisions[0]})
+    m0 = runner.measurements
+
+    def measure_row(name, d, prec):
+        say(f"  {name}/{prec}: no predictor for this target, measured")
+        return runner.layer_ms(name, d, prec)
+
+    costs = predicted_costs(predictors, devices, shape, need, measure_row)
+    say("predicted costs: " + ", ".join(f"{k} <- {v}" for k, v in costs.sources.items())
+        + f"; stated error ±{costs.error_pct:.1f} %")
+    info: dict = {"predicted_costs": costs.table.to_dict(), "stated_error_pct": costs.error_pct}
+    names = list(devices)
+    if args.objective == "latency":
+        if args.split == "ga":
+            prec = precisions[0]
+            problem = op_graph_problem(costs, names, prec, shape)
+            res = genetic_search(problem)
+            per_layer = layer_majority(res.assignment, problem.graph.ops, L)
+            plan = chain_plan(devices, costs.table.units, [per_layer[0]] + per_layer, precisions)
+            info["ga"] = {**res.to_dict(), "layer_devices": per_layer}
+        else:
+            emb_prec = "fp32" if precisions[0] == "int8" else precisions[0]
+            unit_prec = [emb_prec] + list(precisions)
+            lat = np.array([[costs.table.row(d, unit_prec[u])[u] for d in names]
+                            for u in range(len(costs.table.units))])
+            tr = np.array([[costs.table.transfer(a, b) for b in names] for a in names])
+            best = chain_dp(MappingProblem(OpGraph.chain(costs.table.units), tuple(names),
+                                           lat, tr))
+            plan = chain_plan(devices, costs.table.units, best.assignment, precisions)
+        predicted = sum(TableMeasure(costs.table)(plan).values())
+        measured = runner.latency_ms(plan)
+        info.update(predicted_ms=predicted, confirm_measured_ms=measured)
+        rel = measured / predicted - 1.0
+        what = f"latency: predicted {predicted:.2f} ms, measured {measured:.2f} ms"
+    else:
+        search = exhaustive_search if args.search == "exhaustive" else binary_search
+        kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
+        found = search(TableMeasure(costs.table), devices, L, precisions, **kw)
+        plan = found.plan
+        predicted = found.throughput
+        measured = runner.pipelined(plan, items=args.final_items).throughput
+        info.update(search=found.to_dict(), predicted_throughput_inf_s=predicted,
+                    confirm_measured_inf_s=measured)
+        rel = predicted / measured - 1.0 if measured > 0 else float("inf")
+        what = f"throughput: predicted {predicted:.2f} inf/s, measured {measured:.2f} inf/s"
+    info["confirm_measurements"] = runner.measurements - m0
+    info["disagreement_pct"] = 100 * abs(rel)
+    if 100 * abs(rel) > costs.error_pct:
+        say(f"WARNING: {what}: {100 * abs(rel):.1f} % apart, more than the predictors' stated "
+            f"±{costs.error_pct:.1f} %")
+        info["replan"] = True
+    else:
+        say(f"{what}: within the stated ±{costs.error_pct:.1f} %")
+    return plan, info
 
 
 def _describe(plan: Plan) -> str:
@@ -230,7 +386,6 @@ def _latency_plan(runner: EngineRunner, devices, precisions, L, say):
     emb_prec = "fp32" if precisions[0] == "int8" else precisions[0]
     unit_prec = [emb_prec] + list(precisions)
     names = list(devices)
-    import numpy as np
     lat = np.array([[table.row(d, unit_prec[u])[u] for d in names]
                     for u in range(len(table.units))])
     tr = np.array([[table.transfer(a, b) for b in names] for a in names])

@@ -14,7 +14,7 @@ from planner.space import host_space
 
 from .conftest import FAST
 
-FAMILIES = {"bertperf": {}, "opwise": {}, "mlp": {"n": 60, "max_iter": 300}, "ours": {"probes": 4}}
+FAMILIES = {"bertperf": {"variant": "min2"}, "opwise": {}, "mlp": {"n": 60, "max_iter": 300}, "ours": {"probes": 4}}
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +95,13 @@ class SyntheticMeter:
 def test_inheritance_passes_the_neighbours_switch_as_bound():
     space = host_space().subspace(H=[256, 384], B=[1], S=[64])
     meter = SyntheticMeter()
-    bp = BERTPerf().fit(space, meter, progress=False)
+    bp = BERTPerf(variant="min2").fit(space, meter, progress=False)
     for b, info in bp.bundles.items():
         assert info["j_switch"] == SyntheticMeter.switch(b)
         lower = [bp.bundles[n]["j_switch"] for n in space.lower_neighbours(b)]
         assert info["bound"] == (min(lower) if lower else None)
     plain = SyntheticMeter()
-    BERTPerf(inherit=False).fit(space, plain, progress=False)
+    BERTPerf(inherit=False, variant="min2").fit(space, plain, progress=False)
     assert len(meter.budget.models) < len(plain.budget.models)
     # the synthetic terms are piecewise linear in L: BERTPerf is exact on them
     models = space.models()
@@ -129,3 +129,45 @@ def test_vectorized_throughput(fitted, name, capsys):
     with capsys.disabled():
         print(f"\n  {name}: {rate:.3g} predictions/s")
     assert rate >= 2e5
+
+
+def test_authors_variant_inherits_one_measured_bound():
+    space = host_space().subspace(H=[256, 384], B=[1], S=[64])
+    meter = SyntheticMeter()
+    bp = BERTPerf().fit(space, meter, progress=False)
+    assert bp.params["variant"] == "authors"
+    for b, info in bp.bundles.items():
+        assert info["j_switch"] == SyntheticMeter.switch(b)
+        assert info["j_switch"] in info["measured"] and not info["assumed"]  # measured, always
+        nb = space.authors_neighbour(b)
+        want = None if nb is None else min(bp.bundles[nb]["j_switch"] + 1, 12)
+        assert info["bound"] == want
+    models = space.models()
+    truth = np.array([SyntheticMeter()(m).total for m in models])
+    np.testing.assert_allclose(bp.predict(models), truth, rtol=1e-9)
+
+
+def test_authors_variant_propagates_a_constant_neighbour():
+    space = host_space().subspace(H=[256], B=[1], S=[64])
+
+    class Flat(SyntheticMeter):
+        @staticmethod
+        def switch(b):  # the first bundle saturated from L=1, the others not
+            return 1 if (b.I, b.A) == (512, 2) else 6
+
+        def __call__(self, cfg):
+            self.budget.models.add(cfg)
+            j = self.switch(cfg.bundle)
+            enc1 = 1.0 if j == 1 else 1.0 + 0.5 * (min(cfg.L, j) - 1) / (j - 1)
+            return Measurement(cfg, 0.1 + cfg.L * enc1, 0.1, enc1, enc1 if cfg.L > 1 else None,
+                               {}, 0.0, True, 0.0)
+
+    meter = Flat()
+    bp = BERTPerf().fit(space, meter, progress=False)
+    for b, info in bp.bundles.items():
+        assert info["constant"]
+        assert info["measured"] == ([12, 1] if (b.I, b.A) == (512, 2) else [12])
+    assert bp.summary()["constant_by_inheritance"] == len(space.bundles()) - 1
+    # the earlier variant measures L=1 of every bundle and finds the linear ones
+    lin = BERTPerf(variant="min2").fit(space, Flat(), progress=False)
+    assert sum(not i["constant"] for i in lin.bundles.values()) == len(space.bundles()) - 1
