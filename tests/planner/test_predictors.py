@@ -1,9 +1,9 @@
-"""Predictors on the fake device: fit, save/load round trip, inheritance, throughput."""
+"""Predictors on the fake device: fit, save/load round trip, inheritance, batched predict."""
 
 import numpy as np
 import pytest
 
-from planner.evaluate import error_metrics, target_check, throughput
+from planner.evaluate import error_metrics, target_check
 from planner.measure import FakeRunner
 from planner.predictors import load, predictor_class
 from planner.predictors.bertperf import BERTPerf
@@ -123,12 +123,15 @@ def test_target_check_compares_share_within_2pct_at_half_the_budget():
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_vectorized_throughput(fitted, name, capsys):
-    # Target 1e6/s; asserted loosely (2e5/s) to stay robust on a loaded 2-core machine.
-    rate = throughput(fitted[name], fitted[name].space, n=200_000, repeats=2)
-    with capsys.disabled():
-        print(f"\n  {name}: {rate:.3g} predictions/s")
-    assert rate >= 2e5
+def test_vectorized_predict_equals_one_by_one(fitted, name):
+    # Speed (planner.evaluate.throughput, in `armbert evaluate`'s report) is a benchmark
+    # figure, not a timed test: CI runs this suite beside the arm64 tree's build. What
+    # is asserted is that the batched path answers exactly what one-by-one calls do.
+    models = fitted[name].space.models()[::37]
+    batched = np.asarray(fitted[name].predict(models))
+    single = np.array([np.asarray(fitted[name].predict([m]))[0] for m in models])
+    # The MLP's batched matrix products may sum in another order: 1e-6 relative.
+    np.testing.assert_allclose(batched, single, rtol=1e-6, atol=0)
 
 
 def test_authors_variant_inherits_one_measured_bound():
