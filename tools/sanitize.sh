@@ -28,7 +28,7 @@ suites=(tests/kernels
         tests/engine/test_errors.py tests/engine/test_bad_input.py
         tests/engine/test_engine_lifetime.py tests/engine/test_threads.py
         tests/engine/test_plan.py tests/engine/test_pipeline.py tests/engine/test_soak.py
-        tests/test_fuzz_loaders.py)
+        tests/test_fuzz_loaders.py tests/hardening)
 log=$(mktemp)
 set +e
 env ARMBERT_LIBRARY="$PWD/$lib" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" \

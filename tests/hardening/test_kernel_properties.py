@@ -1,4 +1,6 @@
-"""Property-based tests (Hypothesis) of the host kernels against the numpy reference
+"""Property-based tests (Hypothesis) of the host kernels (here, not in tests/kernels,
+which the arm64 test bed runs without Hypothesis; the host suite and tools/sanitize.sh
+run this file) against the numpy reference
 (tests/reference.py): random shapes, precisions, activations, masks, and input
 arrays in any memory layout (strided, Fortran-order, big-endian), each within the
 tolerances of tests/kernels/conftest.py (TOL).
