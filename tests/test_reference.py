@@ -145,6 +145,25 @@ def test_layernorm_residual_and_linear_activations():
         ref.linear(x, w, None, "relu")
 
 
+def test_remembered_products_are_by_content_and_not_shared():
+    # reference.linear remembers x W^T by content: equal operands hit, an operand of
+    # the same shape with one value changed does not, and a caller who writes into
+    # a result does not change the next one.
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((5, 7)), rng.standard_normal((3, 7))
+    first = ref.linear(x, w, None)
+    first += 1.0
+    np.testing.assert_array_equal(ref.linear(x.copy(), w.copy(), None), x @ w.T)
+    x2 = x.copy()
+    x2[4, 6] += 0.5
+    np.testing.assert_array_equal(ref.linear(x2, w, None), x2 @ w.T)
+    np.testing.assert_array_equal(ref.linear(x.astype(np.float32), w, None),
+                                  x.astype(np.float32).astype(np.float64) @ w.T)
+    for i in range(12):  # more operands than it keeps: still right
+        xi = x + i
+        np.testing.assert_array_equal(ref.linear(xi, w, None), xi @ w.T)
+
+
 def test_embeddings_checks_ranges():
     rng = np.random.default_rng(4)
     word, pos, tt = rng.standard_normal((10, 6)), rng.standard_normal((4, 6)), \

@@ -31,7 +31,7 @@ cd /src
 OCL=/cache/ocl-adapter
 ROWS=${ARMBERT_CI_ROWS:-/cache/ci-phases.txt}
 LANES=$(mktemp -d)
-PYTEST=(python3 -m pytest -q -rs -p no:cacheprovider --durations=8)
+PYTEST=(python3 -m pytest -q -rs -p no:cacheprovider --durations=25)
 
 # The PoCL suite is every kernel and ARM test with PoCL as the OpenCL device, in
 # two lanes that split it by -k into complements ("cl" and "not cl"), so nothing

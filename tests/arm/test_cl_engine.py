@@ -125,18 +125,19 @@ def test_cl_int8_linear_with_outliers_and_smoothing():
     factors and LLM.int8() outlier channels, dynamic and static scales."""
     ctx = nat.Context("cl")
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((7, 40)).astype(np.float32)
+    # The odd linear shape of tests/kernels/test_linear.py (14 x 100 -> 37).
+    x = rng.standard_normal((14, 100)).astype(np.float32)
     x[:, [3, 17]] *= 30  # outlier channels
-    w = rng.standard_normal((9, 40)).astype(np.float32)
-    b = rng.standard_normal(9).astype(np.float32)
-    smooth = rng.uniform(0.5, 2.0, 40).astype(np.float32)
+    w = rng.standard_normal((37, 100)).astype(np.float32)
+    b = rng.standard_normal(37).astype(np.float32)
+    smooth = rng.uniform(0.5, 2.0, 100).astype(np.float32)
     prepared = quant.prepare_int8_linear(w * smooth[None, :], [3, 17])
     # What the header specifies: x' = x * (1/smooth), outliers in fp32 on raw x.
     inv = (np.float32(1.0) / smooth).astype(np.float32)
     for scale in (0.0, 0.05):
         op = nat.Linear(ctx, None, b, "int8", input_scale=scale, input_smooth=smooth, **prepared)
-        op.reshape(1, 7)
-        y = nat.Tensor(ctx, (7, 9))
+        op.reshape(1, 14)
+        y = nat.Tensor(ctx, (14, 37))
         op.run(nat.Tensor.from_numpy(ctx, x), y)
         xs = (x * inv[None, :]).astype(np.float32)
         xs[:, [3, 17]] = 0

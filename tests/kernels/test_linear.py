@@ -32,7 +32,7 @@ def test_linear_matches_reference(contexts, rng, backend, precision, activation,
         xq, xs = quant.quantize_rows(x)
         acc = xq.astype(np.int64) @ wq.astype(np.int64).T
         pre = (acc.astype(np.float64) * (xs.reshape(-1, 1) * ws.reshape(1, -1))) + b
-        expected = ref.linear(pre, np.eye(n, dtype=np.float32), None, activation)
+        expected = ref.activate(pre, activation)
         # Sanity: int8 stays near fp32 (error bound of symmetric 8-bit rounding).
         fp32 = ref.linear(x, w, b, activation)
         assert np.abs(expected - fp32).max() < 0.05 * np.abs(fp32).max() + 0.05
@@ -48,13 +48,14 @@ def test_linear_matches_reference(contexts, rng, backend, precision, activation,
 @backend_params
 def test_int8_static_scale_saturates_like_reference(contexts, rng, backend):
     ctx = contexts(backend)
-    x = rng.standard_normal((7, 40)).astype(np.float32) * 3
-    w = rng.standard_normal((9, 40)).astype(np.float32)
+    # The odd shape of SHAPES: on CL the integer GEMM's programs are those compiled there.
+    x = rng.standard_normal((14, 100)).astype(np.float32) * 3
+    w = rng.standard_normal((37, 100)).astype(np.float32)
     wq, ws = quant.quantize_weight_per_channel(w)
     scale = 2.0 / 127  # clips everything beyond |2|
     op = nat.Linear(ctx, None, None, "int8", weight_i8=wq, weight_scale=ws, input_scale=scale)
-    op.reshape(1, 7)
-    y = nat.Tensor(ctx, (7, 9))
+    op.reshape(1, 14)
+    y = nat.Tensor(ctx, (14, 37))
     op.run(nat.Tensor.from_numpy(ctx, x), y)
     expected = quant.linear_int8_reference(x, wq, ws, None, scale)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
@@ -63,19 +64,22 @@ def test_int8_static_scale_saturates_like_reference(contexts, rng, backend):
 @backend_params
 def test_linear_rejects_bad_shapes_and_values(contexts, backend):
     ctx = contexts(backend)
-    w = np.ones((4, 3), np.float32)
-    op = nat.Linear(ctx, w, None)
+    # The odd shape of SHAPES (14 x 100 -> 37, with a bias): on CL the same program.
+    w, b = np.ones((37, 100), np.float32), np.ones(37, np.float32)
+    op = nat.Linear(ctx, w, b)
     with pytest.raises(errors.InvalidArgumentError, match="reshape"):
-        op.run(nat.Tensor(ctx, (2, 3)), nat.Tensor(ctx, (2, 4)))
-    op.reshape(1, 2)
+        op.run(nat.Tensor(ctx, (14, 100)), nat.Tensor(ctx, (14, 37)))
+    op.reshape(1, 14)
     with pytest.raises(errors.ShapeError, match="linear input has shape"):
-        op.run(nat.Tensor(ctx, (2, 5)), nat.Tensor(ctx, (2, 4)))
+        op.run(nat.Tensor(ctx, (14, 101)), nat.Tensor(ctx, (14, 37)))
     with pytest.raises(errors.ShapeError, match="dtype f16, expected f32"):
-        op.run(nat.Tensor(ctx, (2, 3), np.float16), nat.Tensor(ctx, (2, 4)))
+        op.run(nat.Tensor(ctx, (14, 100), np.float16), nat.Tensor(ctx, (14, 37)))
     with pytest.raises(errors.ShapeError, match="bias"):
         nat.Linear(ctx, w, np.ones(5))
+    scales = np.ones(37, np.float32)
+    scales[2] = 0
     with pytest.raises(errors.InvalidArgumentError, match="weight_scale"):
-        nat.Linear(ctx, None, None, "int8", weight_i8=np.ones((4, 3), np.int8),
-                   weight_scale=np.array([1, 1, 0, 1], np.float32))
+        nat.Linear(ctx, None, None, "int8", weight_i8=np.ones((37, 100), np.int8),
+                   weight_scale=scales)
     with pytest.raises(errors.InvalidArgumentError, match="unknown precision"):
         nat.Linear(ctx, w, None, "int4")
