@@ -80,9 +80,9 @@ for name in "${LANE_NAMES[@]}"; do start_lane "$name"; done
 wait || true
 for name in "${LANE_NAMES[@]}"; do
     read -r secs status < "$LANES/$name" || { secs=?; status=lost; }
-    phase_record "arm64: $name lane" "$secs" "$([ "$status" = 0 ] && echo ok || echo "FAILED (exit $status)")"
+    phase_record "arm64: $name lane" "$secs" "$(phase_status "$status")"
     [ "$status" = 0 ] || rc=1
 done
-phase_record "arm64: all lanes (wall)" "$(( $(date +%s) - t0 ))" "$([ $rc = 0 ] && echo ok || echo FAILED)"
+phase_record "arm64: all lanes (wall)" "$(( $(date +%s) - t0 ))" "$(phase_status "$rc")"
 printf '%s\n' "${PHASE_ROWS[@]}" > "$ROWS"
 exit $rc

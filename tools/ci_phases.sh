@@ -5,6 +5,7 @@
 #
 #   phase NAME CMD ARGS...     runs CMD, records NAME, its seconds and its status
 #   phase_record NAME SECONDS STATUS   records a phase timed elsewhere
+#   phase_status RC            "ok", or "FAILED (exit RC)": the STATUS of an exit code
 #   phase_summary [TITLE]      the table, then the total since the first phase
 #
 # A phase's failure is returned, not fatal: callers decide (set -e callers
@@ -15,6 +16,10 @@ PHASE_ROWS=()
 
 phase_stamp() {
     printf '[%s +%5ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - PHASE_T0 ))" "$*"
+}
+
+phase_status() {
+    if [ "$1" = 0 ]; then echo ok; else echo "FAILED (exit $1)"; fi
 }
 
 phase_record() {
@@ -28,7 +33,7 @@ phase() {
     phase_stamp "== $name: start"
     "$@" || rc=$?
     local dt=$(( $(date +%s) - t0 ))
-    phase_record "$name" "$dt" "$([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")"
+    phase_record "$name" "$dt" "$(phase_status "$rc")"
     phase_stamp "== $name: done in ${dt} s (exit $rc)"
     return "$rc"
 }

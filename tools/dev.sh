@@ -67,7 +67,7 @@ ci_test() {
     wait "$tree_pid" || tree_rc=$?
     sed 's/^/[tree] /' "$tree_log"
     phase_record "arm64 tree (overlaps the host suite)" "$(( $(date +%s) - t0 ))" \
-        "$([ $tree_rc = 0 ] && echo ok || echo "FAILED (exit $tree_rc)")"
+        "$(phase_status "$tree_rc")"
     [ $tree_rc = 0 ] || return $tree_rc
     phase "arm64 suite (in the tree: build + lanes)" arm64_suite || rc=$?
     return $rc
