@@ -98,9 +98,16 @@ def backends_compiled() -> list[str]:
 
 def cpu_features() -> list[str]:
     bits = lib().armbert_cpu_features()
-    names = {1: "avx2", 2: "avx512_vnni", 4: "f16c", 256: "neon", 512: "asimdhp",
-             1024: "asimddp", 2048: "i8mm"}
+    names = {1: "avx2", 2: "avx512_vnni", 4: "f16c", 8: "avx_vnni", 256: "neon",
+             512: "asimdhp", 1024: "asimddp", 2048: "i8mm"}
     return [n for b, n in names.items() if bits & b]
+
+
+def host_isa_levels() -> list[str]:
+    """The host backend's ISA levels this CPU runs, lowest first (the last is the
+    default; the environment variable ARMBERT_ISA, read at each host context's
+    creation, forces another)."""
+    return ffi.string(lib().armbert_host_isa_levels()).decode().split(",")
 
 
 def _index(name: str, choices: Sequence[str], what: str) -> int:

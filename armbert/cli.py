@@ -136,6 +136,8 @@ def cmd_run(args) -> int:
 def cmd_info(args) -> int:
     print(f"backends in this build: {', '.join(backends())}")
     print(f"cpu features: {', '.join(nat.cpu_features()) or 'none detected'}")
+    isa = os.environ.get("ARMBERT_ISA") or "auto"
+    print(f"host isa levels: {', '.join(nat.host_isa_levels())} (ARMBERT_ISA={isa})")
     print(f"library: {nat.library_path()}")
     for b in backends():
         try:

@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
 """armbert's host backend against onnxruntime and torch, one process, same threads.
 
-For each model x precision x (batch, seq) the three frameworks run the same token ids
-and are timed in interleaved rounds (benchmarks/timing.py). Before timing, each
+For each model x precision x (batch, seq) the frameworks run the same token ids and
+are timed in interleaved rounds (benchmarks/timing.py). Before timing, each
 framework's output is checked against torch FP32, so a broken export or a model left
 in training mode (dropout) shows up as an error column instead of a fast number.
 
     python3 benchmarks/bench_host.py [--models minilm,bert-base] [--precisions fp32,int8]
-        [--threads 2] [--seq 128] [--batch 1] [--quick] [--out PATH]
+        [--threads 2] [--seq 128] [--batch 1] [--isa auto] [--peers ort,ort-fused,torch]
+        [--quick] [--out PATH]
 
---seq and --batch take comma lists. The JSON (version 1) holds the machine, the
-settings and one row per config, so the README's numbers can be regenerated.
+Peers: `ort` (the exported graph, ORT_ENABLE_ALL), `ort-fused` (the same graph through
+onnxruntime.transformers.optimizer's BERT fusions: Attention, SkipLayerNorm,
+BiasGelu...; int8 by quantize_dynamic of the fused graph) and `torch` (eager; int8 by
+quantize_dynamic). --isa takes armbert host ISA levels (kernels/src/host/isa.h):
+one armbert column per level, forced with ARMBERT_ISA at engine creation ("auto":
+the best this CPU runs, the plain `armbert` column), all timed in the same rounds.
+--seq and --batch take comma lists. The JSON (version 2: results keyed by column,
+ratios of each armbert column to the best peer) holds the machine, the settings and
+one row per config, so the README's numbers can be regenerated.
 """
 from __future__ import annotations
 
@@ -41,10 +49,10 @@ sys.path.insert(0, str(HERE))
 
 import timing  # noqa: E402
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODELS = ("minilm", "bert-base")
 PRECISIONS = ("fp32", "int8")  # ORT and torch have no CPU fp16 path to compare with
-FRAMEWORKS = ("armbert", "ort", "torch")
+PEERS = ("ort", "ort-fused", "torch")
 SEED = 0
 CLS, SEP = 101, 102  # BERT uncased vocab; both checkpoints use it
 DEFAULT_OUT = HERE / "results" / "host.json"
@@ -90,8 +98,9 @@ def machine_info() -> dict:
     try:
         from armbert import _native
         features = _native.cpu_features()
+        levels = _native.host_isa_levels()
     except Exception as e:  # the table is still worth having without it
-        features = [f"unavailable: {e}"]
+        features = levels = [f"unavailable: {e}"]
     return {
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -99,6 +108,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "armbert_cpu_features": features,
+        "armbert_host_isa_levels": levels,
         "load_avg_start": list(os.getloadavg()),
         "software": {
             "python": platform.python_version(), "numpy": np.__version__,
@@ -116,6 +126,7 @@ class Model:
     torch_fp32: object       # transformers BertModel, eval mode
     armbert_model: object    # armbert BertModel with the same weights
     onnx_fp32: Path
+    onnx_fused: Path | None = None  # ORT's BERT fusions applied (None: --peers without it)
 
 
 def load_torch_and_armbert(name: str):
@@ -171,19 +182,42 @@ def export_onnx(module, path: Path) -> Path:
     return path
 
 
+def fuse_onnx(src: Path, dst: Path, module) -> Path:
+    """onnxruntime.transformers.optimizer's BERT fusions (what ORT's BERT docs advise)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+    cfg = module.config
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        m = optimize_model(str(src), model_type="bert", num_heads=cfg.num_attention_heads,
+                           hidden_size=cfg.hidden_size)
+        log(f"  ORT BERT fusions: {m.get_fused_operator_statistics()}")
+        m.save_model_to_file(str(dst))
+    finally:
+        root.setLevel(level)
+    return dst
+
+
 def quantize_onnx(src: Path, dst: Path) -> dict:
-    """ORT dynamic INT8 (QInt8 weights); per-channel when it works, per-tensor otherwise."""
+    """ORT dynamic INT8 (QInt8 weights); per-channel when it works, per-tensor otherwise.
+    DefaultTensorType: ONNX shape inference cannot type the outputs of the fused
+    graph's com.microsoft ops (Attention, SkipLayerNormalization), which are float."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
     try:
         try:
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options=extra)
             return {"weight_type": "QInt8", "per_channel": True}
         except Exception as e:
             log(f"  ORT per-channel quantization failed ({e}); using per-tensor")
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False)
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False,
+                             extra_options=extra)
             return {"weight_type": "QInt8", "per_channel": False,
                     "per_channel_error": str(e)}
     finally:
@@ -203,11 +237,25 @@ def token_ids(batch: int, seq: int, vocab: int) -> np.ndarray:
 Runner = Callable[[], np.ndarray]
 
 
-def armbert_runner(model: Model, precision: str, threads: int, ids, mask, tt) -> Runner:
+def armbert_runner(model: Model, precision: str, threads: int, ids, mask, tt,
+                   isa: str = "auto") -> Runner:
+    """ARMBERT_ISA is read when the engine makes its contexts (here), not when it runs."""
     import armbert
-    engine = armbert.Engine(model.armbert_model, backend="host", precision=precision,
-                            threads=threads)
+    old = os.environ.get("ARMBERT_ISA")
+    os.environ["ARMBERT_ISA"] = isa
+    try:
+        engine = armbert.Engine(model.armbert_model, backend="host", precision=precision,
+                                threads=threads)
+    finally:
+        if old is None:
+            os.environ.pop("ARMBERT_ISA", None)
+        else:
+            os.environ["ARMBERT_ISA"] = old
     return lambda: engine.run(ids, mask, tt).last_hidden_state
+
+
+def armbert_column(isa: str) -> str:
+    return "armbert" if isa == "auto" else f"armbert[{isa}]"
 
 
 def ort_runner(onnx_path: Path, threads: int, ids, mask, tt) -> Runner:
@@ -250,18 +298,25 @@ def accuracy(out: np.ndarray, ref: np.ndarray) -> dict:
 # -- one config ----------------------------------------------------------------------
 
 def run_config(model: Model, precision: str, batch: int, seq: int, threads: int,
-               settings: timing.TimingSettings, onnx_int8: Path | None) -> dict:
+               settings: timing.TimingSettings, onnx_int8: dict[str, Path],
+               isas: list[str], peers: list[str]) -> dict:
     ids = token_ids(batch, seq, model.armbert_model.config.vocab_size)
     mask, tt = np.ones_like(ids), np.zeros_like(ids)
     ref = torch_runner(model.torch_fp32, ids, mask, tt)()
 
     makers: dict[str, Callable[[], Runner]] = {
-        "armbert": lambda: armbert_runner(model, precision, threads, ids, mask, tt),
-        "ort": lambda: ort_runner(model.onnx_fp32 if precision == "fp32" else onnx_int8,
+        armbert_column(isa): (lambda isa=isa: armbert_runner(model, precision, threads, ids,
+                                                             mask, tt, isa))
+        for isa in isas}
+    peer_makers: dict[str, Callable[[], Runner]] = {
+        "ort": lambda: ort_runner(model.onnx_fp32 if precision == "fp32" else onnx_int8["ort"],
                                   threads, ids, mask, tt),
+        "ort-fused": lambda: ort_runner(model.onnx_fused if precision == "fp32"
+                                        else onnx_int8["ort-fused"], threads, ids, mask, tt),
         "torch": lambda: torch_runner(model.torch_fp32 if precision == "fp32"
                                       else torch_int8(model.torch_fp32), ids, mask, tt),
     }
+    makers.update({p: peer_makers[p] for p in peers})
     runners: dict[str, Runner] = {}
     row = {"model": model.name, "precision": precision, "batch": batch, "seq": seq,
            "results": {}}
@@ -278,10 +333,17 @@ def run_config(model: Model, precision: str, batch: int, seq: int, threads: int,
         for fw, st in stats.items():
             row["results"][fw].update(st.to_dict())
     row["ratios"] = {}
-    a = row["results"].get("armbert", {}).get("median_ms")
-    for other in ("ort", "torch"):
-        b = row["results"].get(other, {}).get("median_ms")
-        row["ratios"][f"armbert/{other}"] = a / b if a and b else None
+    peer_ms = {p: row["results"].get(p, {}).get("median_ms") for p in peers}
+    peer_ms = {p: v for p, v in peer_ms.items() if v}
+    best = min(peer_ms, key=peer_ms.get) if peer_ms else None
+    row["best_peer"] = best
+    for isa in isas:
+        a = row["results"].get(armbert_column(isa), {}).get("median_ms")
+        for other in peers:
+            b = peer_ms.get(other)
+            row["ratios"][f"{armbert_column(isa)}/{other}"] = a / b if a and b else None
+        row["ratios"][f"{armbert_column(isa)}/best"] = (a / peer_ms[best] if a and best
+                                                       else None)
     del runners
     gc.collect()
     return row
@@ -299,24 +361,26 @@ def fmt_ms(r: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["model", "prec", "B", "S", "armbert ms", "ORT ms", "torch ms",
-            "armbert/ORT", "armbert/torch"]
+    columns = list(dict.fromkeys(fw for r in rows for fw in r["results"]))
+    mine = [c for c in columns if c.startswith("armbert")]
+    head = ["model", "prec", "B", "S", *(f"{c} ms" for c in columns),
+            *(f"{c}/best" for c in mine)]
     lines = [head]
     for r in rows:
         res, rat = r["results"], r["ratios"]
         lines.append([r["model"], r["precision"], str(r["batch"]), str(r["seq"]),
-                      *(fmt_ms(res.get(fw, {})) for fw in FRAMEWORKS),
-                      *(f"{rat[k]:.2f}" if rat[k] else "-" for k in ("armbert/ort",
-                                                                    "armbert/torch"))])
+                      *(fmt_ms(res.get(fw, {})) for fw in columns),
+                      *(f"{rat[k]:.2f} ({r['best_peer']})" if rat.get(k) else "-"
+                        for k in (f"{c}/best" for c in mine))])
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     out = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in
                      enumerate(zip(l, widths))) for l in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     notes = ["ms: median [p10-p90] of timed runs; * = stopped by the time cap before the "
-             "spread settled", "min token cosine vs torch FP32 (armbert / ORT / torch):"]
+             "spread settled", f"min token cosine vs torch FP32 ({' / '.join(columns)}):"]
     for r in rows:
         cos = [r["results"].get(fw, {}).get("check_vs_torch_fp32", {}).get("min_cosine")
-               for fw in FRAMEWORKS]
+               for fw in columns]
         notes.append(f"  {r['model']} {r['precision']} B={r['batch']} S={r['seq']}: " +
                      " / ".join("-" if c is None else f"{c:.4f}" for c in cos))
     return "\n".join(out + notes)
@@ -343,6 +407,10 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="intra-op threads, every framework")
     p.add_argument("--seq", type=csv_list(int), default=[128], help="comma list of lengths")
     p.add_argument("--batch", type=csv_list(int), default=[1], help="comma list of sizes")
+    p.add_argument("--isa", type=csv_list(str), default=["auto"],
+                   help="comma list of armbert host ISA levels (ARMBERT_ISA), e.g. avx2,auto")
+    p.add_argument("--peers", type=csv_list(str, PEERS), default=list(PEERS),
+                   help=f"comma list of {','.join(PEERS)}")
     p.add_argument("--quick", action="store_true", help="short time caps: a smoke run")
     p.add_argument("--out", type=Path, default=None,
                    help=f"JSON path (default {DEFAULT_OUT.relative_to(ROOT)}, "
@@ -374,16 +442,22 @@ def main(argv=None) -> int:
             log(f"[{name}] loading, exporting ONNX (opset {OPSET})")
             module, am = load_torch_and_armbert(name)
             model = Model(name, module, am, export_onnx(module, Path(tmp) / f"{name}.onnx"))
-            onnx_int8 = None
+            if "ort-fused" in args.peers:
+                log(f"[{name}] ORT BERT fusions (onnxruntime.transformers.optimizer)")
+                model.onnx_fused = fuse_onnx(model.onnx_fp32, Path(tmp) / f"{name}.fused.onnx",
+                                             module)
+            onnx_int8 = {}
             if "int8" in args.precisions:
                 log(f"[{name}] ORT dynamic INT8 quantization")
-                onnx_int8 = Path(tmp) / f"{name}.int8.onnx"
-                ort_int8[name] = quantize_onnx(model.onnx_fp32, onnx_int8)
+                for peer, src in (("ort", model.onnx_fp32), ("ort-fused", model.onnx_fused)):
+                    if peer in args.peers:
+                        onnx_int8[peer] = Path(tmp) / f"{name}.{peer}.int8.onnx"
+                        ort_int8[f"{name}/{peer}"] = quantize_onnx(src, onnx_int8[peer])
             for precision, batch, seq in configs:
                 done += 1
                 log(f"[{done}/{total}] {name} {precision} B={batch} S={seq}")
                 rows.append(run_config(model, precision, batch, seq, args.threads,
-                                       settings, onnx_int8))
+                                       settings, onnx_int8, args.isa, args.peers))
             del model, module, am
             gc.collect()
 
@@ -399,10 +473,13 @@ def main(argv=None) -> int:
         "timing": settings.to_dict(),
         "frameworks": {
             "armbert": {"backend": "host", "int8": "per-channel weights, dynamic per-row "
-                                                   "activation scales"},
+                                                   "activation scales",
+                        "isa": {armbert_column(i): i for i in args.isa}},
             "ort": {"export": f"torch.onnx.export dynamo=False opset {OPSET}, dynamic axes",
                     "session": {"intra_op_num_threads": args.threads, "inter_op_num_threads": 1,
                                 "graph_optimization_level": "ORT_ENABLE_ALL"},
+                    "fused": "onnxruntime.transformers.optimizer.optimize_model "
+                             "model_type=bert (the ort-fused column)",
                     "int8": ort_int8},
             "torch": {"fp32": "eager BertModel (default attention) under inference_mode",
                       "int8": "torch.ao.quantization.quantize_dynamic nn.Linear qint8",

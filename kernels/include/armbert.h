@@ -86,6 +86,7 @@ enum {
     ARMBERT_CPU_AVX2 = 1,
     ARMBERT_CPU_AVX512_VNNI = 2,
     ARMBERT_CPU_F16C = 4,
+    ARMBERT_CPU_AVX_VNNI = 8,    /* VEX-encoded 256-bit vpdpbusd (Alder Lake, Sapphire Rapids, Zen 5) */
     ARMBERT_CPU_NEON = 256,
     ARMBERT_CPU_ASIMDHP = 512,   /* armv8.2 fp16 arithmetic */
     ARMBERT_CPU_ASIMDDP = 1024,  /* sdot/udot */
@@ -105,6 +106,12 @@ ARMBERT_API const char *armbert_last_error(void);
 /* Bit (1 << armbert_backend) for each backend compiled into this build. */
 ARMBERT_API uint32_t armbert_backends_compiled(void);
 ARMBERT_API uint64_t armbert_cpu_features(void);
+/* The host backend's ISA levels this CPU can run, lowest first, comma-separated
+ * ("scalar,avx2,avxvnni,avx512vnni" on x86_64, "scalar" on aarch64). A host context
+ * uses the last one, or the level named by the environment variable ARMBERT_ISA
+ * when it is set (read at each armbert_context_create; a level this CPU cannot run
+ * is ARMBERT_ERR_UNSUPPORTED, an unknown name ARMBERT_ERR_INVALID_ARGUMENT). */
+ARMBERT_API const char *armbert_host_isa_levels(void);
 
 /* ---- context: a backend, its threads and the cores they run on ---- */
 typedef struct armbert_context_options {

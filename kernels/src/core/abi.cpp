@@ -10,6 +10,7 @@
 #include "context.h"
 #include "cpu_features.h"
 #include "error.h"
+#include "host/isa.h"
 #include "op.h"
 #include "tensor.h"
 
@@ -105,6 +106,14 @@ const char *armbert_status_string(armbert_status status) {
 const char *armbert_last_error(void) { return g_last_error.c_str(); }
 uint32_t armbert_backends_compiled(void) { return backends_compiled(); }
 uint64_t armbert_cpu_features(void) { return cpu_features(); }
+
+const char *armbert_host_isa_levels(void) {
+    try {
+        return host::supported_isa_list().c_str();
+    } catch (...) {  // only bad_alloc building the string once: no exception crosses the ABI
+        return "scalar";
+    }
+}
 
 armbert_status armbert_context_create(armbert_backend backend,
                                       const armbert_context_options *options,

@@ -8,6 +8,10 @@
 #include "armbert.h"
 #include "backend.h"
 
+namespace armbert::host {
+struct HostKernels;  // kernels/src/host/isa.h
+}
+
 // Reference counted: the caller's handle holds one reference and every op and
 // tensor made from the context holds one, so armbert_context_destroy with live
 // children only drops the caller's; the context is freed with its last child
@@ -18,6 +22,9 @@ struct armbert_context {
     int threads = 1;
     std::vector<int> cores;  // empty: threads are not pinned
     std::string cache_dir;
+    // Host backend: its kernel table, chosen once at creation (ISA level). NULL
+    // for other backends (host helpers they call use default_host_kernels()).
+    const armbert::host::HostKernels *host_kernels = nullptr;
     std::unique_ptr<armbert::Backend> impl;
 };
 

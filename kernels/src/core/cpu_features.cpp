@@ -19,6 +19,8 @@ static uint64_t detect() {
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
         f |= ARMBERT_CPU_AVX512_VNNI;
     if (__builtin_cpu_supports("f16c")) f |= ARMBERT_CPU_F16C;
+    if (__builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2"))
+        f |= ARMBERT_CPU_AVX_VNNI;
 #elif defined(__aarch64__)
     // HWCAP, not /proc/cpuinfo: under qemu-user the latter is the host's.
     unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);

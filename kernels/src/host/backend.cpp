@@ -3,21 +3,18 @@
 
 #include "../core/backend.h"
 #include "../core/context.h"
-#include "../core/cpu_features.h"
 #include "../core/tensor.h"
+#include "isa.h"
 #include "ops.h"
 
 namespace armbert {
 namespace {
 
 struct HostBackend : Backend {
+    const host::HostKernels &kernels;
+    explicit HostBackend(const host::HostKernels &k) : kernels(k) {}
     std::string describe() const override {
-        uint64_t f = cpu_features();
-        std::string s = "portable C++ + OpenBLAS";
-        if (f & ARMBERT_CPU_AVX512_VNNI) s += ", int8 GEMM on AVX512-VNNI";
-        else s += ", int8 GEMM portable";
-        if (f & ARMBERT_CPU_F16C) s += ", F16C conversions";
-        return s;
+        return "portable C++ + OpenBLAS; " + host::describe_kernels(kernels);
     }
     armbert_tensor *new_tensor(armbert_context *ctx, armbert_dtype dtype,
                                const std::vector<int64_t> &dims) override {
@@ -26,7 +23,9 @@ struct HostBackend : Backend {
     EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) override {
         return host::new_embeddings(d);
     }
-    LinearOp *new_linear(const armbert_linear_desc &d) override { return host::new_linear(d); }
+    LinearOp *new_linear(const armbert_linear_desc &d) override {
+        return host::new_linear(d, kernels);
+    }
     SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
         return host::new_softmax(d);
     }
@@ -42,10 +41,14 @@ struct HostBackend : Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_host_backend(armbert_context *) {
+std::unique_ptr<Backend> make_host_backend(armbert_context *ctx) {
+    // The ISA level, once per context (ARMBERT_ISA or the best this CPU runs);
+    // a level the CPU lacks fails the context creation with the reason.
+    const host::HostKernels &k = host::select_host_kernels();
     // Our own teams split the work; each OpenBLAS call stays on its thread.
     openblas_set_num_threads(1);
-    return std::make_unique<HostBackend>();
+    ctx->host_kernels = &k;
+    return std::make_unique<HostBackend>(k);
 }
 
 }  // namespace armbert

@@ -2,8 +2,7 @@
 
 #include <cstring>
 
-#include "../core/cpu_features.h"
-#include "armbert.h"
+#include "isa.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -54,6 +53,8 @@ uint16_t float_to_half(float f) {
     return uint16_t(sign | half);
 }
 
+}  // namespace
+
 #if defined(__x86_64__)
 __attribute__((target("f16c,avx"))) void f16_to_f32_f16c(const uint16_t *s, float *d, size_t n) {
     size_t i = 0;
@@ -70,30 +71,29 @@ __attribute__((target("f16c,avx"))) void f32_to_f16_f16c(const float *s, uint16_
 }
 #endif
 
-}  // namespace
-
-void f16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #if defined(__aarch64__)
+void f16_to_f32_native(const uint16_t *src, float *dst, size_t n) {
     const __fp16 *s = reinterpret_cast<const __fp16 *>(src);
     for (size_t i = 0; i < n; ++i) dst[i] = float(s[i]);
-#else
-#if defined(__x86_64__)
-    if (has_feature(ARMBERT_CPU_F16C)) return f16_to_f32_f16c(src, dst, n);
-#endif
-    for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
-#endif
 }
-
-void f32_to_f16(const float *src, uint16_t *dst, size_t n) {
-#if defined(__aarch64__)
+void f32_to_f16_native(const float *src, uint16_t *dst, size_t n) {
     __fp16 *d = reinterpret_cast<__fp16 *>(dst);
     for (size_t i = 0; i < n; ++i) d[i] = __fp16(src[i]);
-#else
-#if defined(__x86_64__)
-    if (has_feature(ARMBERT_CPU_F16C)) return f32_to_f16_f16c(src, dst, n);
+}
 #endif
+
+void f16_to_f32_soft(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+void f32_to_f16_soft(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
-#endif
+}
+
+void f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    default_host_kernels().f16.to_f32(src, dst, n);
+}
+void f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    default_host_kernels().f16.to_f16(src, dst, n);
 }
 
 }  // namespace armbert::host

@@ -1,6 +1,7 @@
 // Host GEMM kernels. FP32 goes to OpenBLAS (single-threaded per call: the
-// caller splits N over its own pinned team). INT8 is ours: AVX512-VNNI
-// (vpdpbusd) on x86 when present, a portable loop elsewhere.
+// caller splits N over its own pinned team). INT8 is ours: one blocked driver
+// (gemm_s8.cpp) over a micro-kernel per ISA level (gemm_s8_<isa>.cpp), picked
+// through the context's HostKernels table (isa.h).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -27,15 +28,50 @@ struct PackedS8 {
 };
 PackedS8 pack_s8(const int8_t *w, int N, int K);
 
-// Activations enter as u8 = q + 128 (rows of Kp bytes). For rows [0, M) and
-// the output-channel blocks [block_begin, block_end):
+// How a micro-kernel reads the quantized activations q in [-127, 127]:
+// kU8Offset: uint8 q + 128 (the vpdpbusd/udot operand; the driver subtracts
+// 128 * col_sum afterwards), kS16: int16 q (the vpmaddwd operand).
+enum class ActS8 { kU8Offset, kS16 };
+
+// A micro-kernel: for r < mr and c < kNr,
+//   acc[r * kNr + c] (+)= sum_{k < kc} x[r * ldx + k] * w[k][c]
+// (= when !accumulate, += when accumulate); w points into a block of PackedS8 at
+// K offset k0 (w = block + k0 * kNr), x at element k0 of row 0 (ldx in elements,
+// of the kernel's ActS8 type), kc a multiple of 4. Every sum is exact in int32.
+using TileS8Fn = void (*)(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
+                          int32_t *acc, bool accumulate);
+struct GemmS8Kernel {
+    const char *name;  // e.g. "avx2 (vpmovsxbw + vpmaddwd, exact)"
+    ActS8 act;
+    int mr;  // rows per tile call, <= kMaxMr
+    int kc;  // K block (multiple of 4): the weight slab kc x kNr stays in L1
+    TileS8Fn tile;
+};
+constexpr int kMaxMr = 8;
+
+// Activations enter as rows of Kp elements in the kernel's ActS8 format
+// (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
+// output-channel blocks [block_begin, block_end):
 //   y[m, n] = act(float(sum_k q[m,k] w[n,k]) * (row_scale[m] * col_scale[n])
 //                 + extra[m, n] + bias[n])
 // extra (ld = ldy) and bias may be NULL.
-void gemm_s8_dequant(const PackedS8 &w, const uint8_t *xu8, int M, int block_begin,
-                     int block_end, const float *row_scale, const float *col_scale,
-                     const float *extra, const float *bias, armbert_activation act, float *y,
-                     int ldy);
+void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *x, int M,
+                     int block_begin, int block_end, const float *row_scale,
+                     const float *col_scale, const float *extra, const float *bias,
+                     armbert_activation act, float *y, int ldy);
+
+// The micro-kernels (gemm_s8_<isa>.cpp; x86 ones are only called after the
+// context's table said the CPU has their instructions).
+void tile_s8_scalar(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
+                    bool accumulate);
+#if defined(__x86_64__)
+void tile_s8_avx2(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
+                  bool accumulate);
+void tile_s8_avxvnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
+                     bool accumulate);
+void tile_s8_avx512vnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
+                        int32_t *acc, bool accumulate);
+#endif
 
 // The INT8 epilogue, shared by the kernels here and NEON's GEMMLowp path:
 // one output from its exact int32 sum q = sum_k xq[k] * wq[k], the product of
@@ -56,5 +92,14 @@ void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scal
 // row; inv_smooth (may be NULL) multiplies each input channel first.
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
                       const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp);
+using QuantizeRowsFn = void (*)(const float *x, int M, int K, int Kp, float scale,
+                                const float *inv_smooth, uint8_t *out, float *row_scale,
+                                float *tmp);
+#if defined(__x86_64__)
+void quantize_rows_u8_avx2(const float *x, int M, int K, int Kp, float scale,
+                           const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp);
+#endif
+// out[i] = int16(u8[i]) - 128: the kS16 form of quantize_rows_u8's output.
+void widen_rows_s16(const uint8_t *u8, int16_t *out, size_t n);
 
 }  // namespace armbert::host

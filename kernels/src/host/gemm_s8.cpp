@@ -2,13 +2,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "../core/cpu_features.h"
 #include "gemm.h"
 #include "vecmath.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace armbert::host {
 
@@ -35,99 +30,74 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
 
 namespace {
 
-// Epilogue for one row of one block: acc holds sum(u8 * w) = sum(q * w) +
-// 128 * col_sum.
-inline void store_row(int32_t *acc, const PackedS8 &w, int n0, float rs,
+// Epilogue for one row of one block. acc holds the exact sum over k of
+// q * w (kS16 kernels) or of (q + 128) * w (kU8Offset kernels, corrected here
+// by 128 * col_sum): the same int32 either way, so every ISA level gives the
+// same outputs bit for bit.
+inline void store_row(int32_t *acc, const PackedS8 &w, bool u8_offset, int n0, float rs,
                       const float *col_scale, const float *extra, const float *bias,
                       armbert_activation act, float *y) {
     int nn = std::min(kNr, w.N - n0);
-    for (int c = 0; c < nn; ++c) acc[c] -= 128 * w.col_sum[n0 + c];
+    if (u8_offset)
+        for (int c = 0; c < nn; ++c) acc[c] -= 128 * w.col_sum[n0 + c];
     dequant_row(acc, nn, rs, col_scale + n0, extra ? extra + n0 : nullptr,
                 bias ? bias + n0 : nullptr, act, y + n0);
 }
 
-void gemm_generic(const PackedS8 &w, const uint8_t *x, int M, int b0, int b1, const float *rs,
-                  const float *cs, const float *extra, const float *bias,
-                  armbert_activation act, float *y, int ldy) {
-    int32_t acc[kNr];
-    for (int b = b0; b < b1; ++b) {
-        const int8_t *pb = w.data.data() + size_t(b) * w.Kp * kNr;
-        for (int m = 0; m < M; ++m) {
-            const uint8_t *xr = x + size_t(m) * w.Kp;
-            std::fill(acc, acc + kNr, 0);
-            for (int k4 = 0; k4 < w.Kp / 4; ++k4) {
-                const int8_t *p = pb + size_t(k4) * kNr * 4;
-                for (int c = 0; c < kNr; ++c)
-                    for (int t = 0; t < 4; ++t) acc[c] += int32_t(xr[k4 * 4 + t]) * p[c * 4 + t];
-            }
-            store_row(acc, w, b * kNr, rs[m], cs, extra ? extra + size_t(m) * ldy : nullptr,
-                      bias, act, y + size_t(m) * ldy);
-        }
-    }
-}
-
-#if defined(__x86_64__)
-template <int MR>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void
-vnni_tile(const int8_t *pb, const uint8_t *x, int Kp, int32_t (*out)[kNr]) {
-    __m512i acc[MR][2];
-    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    for (int k = 0; k < Kp; k += 4) {
-        __m512i w0 = _mm512_loadu_si512(pb), w1 = _mm512_loadu_si512(pb + 64);
-        pb += 128;
-        for (int r = 0; r < MR; ++r) {
-            int32_t xv;
-            std::memcpy(&xv, x + size_t(r) * Kp + k, 4);
-            __m512i xb = _mm512_set1_epi32(xv);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], xb, w0);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], xb, w1);
-        }
-    }
-    for (int r = 0; r < MR; ++r) {
-        _mm512_storeu_si512(out[r], acc[r][0]);
-        _mm512_storeu_si512(out[r] + 16, acc[r][1]);
-    }
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
-gemm_vnni(const PackedS8 &w, const uint8_t *x, int M, int b0, int b1, const float *rs,
-          const float *cs, const float *extra, const float *bias, armbert_activation act,
-          float *y, int ldy) {
-    constexpr int MR = 4;
-    alignas(64) int32_t acc[MR][kNr];
-    for (int b = b0; b < b1; ++b) {
-        const int8_t *pb = w.data.data() + size_t(b) * w.Kp * kNr;
-        for (int m = 0; m < M; m += MR) {
-            int mr = std::min(MR, M - m);
-            const uint8_t *xr = x + size_t(m) * w.Kp;
-            switch (mr) {
-            case 4: vnni_tile<4>(pb, xr, w.Kp, acc); break;
-            case 3: vnni_tile<3>(pb, xr, w.Kp, acc); break;
-            case 2: vnni_tile<2>(pb, xr, w.Kp, acc); break;
-            default: vnni_tile<1>(pb, xr, w.Kp, acc); break;
-            }
-            for (int r = 0; r < mr; ++r)
-                store_row(acc[r], w, b * kNr, rs[m + r], cs,
-                          extra ? extra + size_t(m + r) * ldy : nullptr, bias, act,
-                          y + size_t(m + r) * ldy);
-        }
-    }
-}
-#endif
+// Rows per chunk of the driver: the int32 accumulators of one chunk x one
+// block (kMc x kNr, 6 KiB) live on the stack across the K blocks.
+constexpr int kMc = 48;
 
 }  // namespace
 
-void gemm_s8_dequant(const PackedS8 &w, const uint8_t *xu8, int M, int block_begin,
-                     int block_end, const float *row_scale, const float *col_scale,
+void tile_s8_scalar(const int8_t *w, const void *xv, size_t ldx, int kc, int mr, int32_t *acc,
+                    bool accumulate) {
+    const uint8_t *x = static_cast<const uint8_t *>(xv);
+    for (int r = 0; r < mr; ++r) {
+        int32_t a[kNr];
+        for (int c = 0; c < kNr; ++c) a[c] = accumulate ? acc[r * kNr + c] : 0;
+        const uint8_t *xr = x + size_t(r) * ldx;
+        for (int k4 = 0; k4 < kc / 4; ++k4) {
+            const int8_t *p = w + size_t(k4) * kNr * 4;
+            for (int c = 0; c < kNr; ++c)
+                for (int t = 0; t < 4; ++t) a[c] += int32_t(xr[k4 * 4 + t]) * p[c * 4 + t];
+        }
+        for (int c = 0; c < kNr; ++c) acc[r * kNr + c] = a[c];
+    }
+}
+
+// Loop order: chunks of kMc rows; per output block of kNr channels, K in
+// blocks of kernel.kc (K = 3072, BERT-base's FFN-out, is 6 blocks of 512: the
+// 16 KiB weight slab of a block stays in L1 while every row tile of the chunk
+// passes over it, instead of streaming the block's 96 KiB from L2 per tile).
+void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *x, int M,
+                     int block_begin, int block_end, const float *rs, const float *cs,
                      const float *extra, const float *bias, armbert_activation act, float *y,
                      int ldy) {
-#if defined(__x86_64__)
-    if (has_feature(ARMBERT_CPU_AVX512_VNNI))
-        return gemm_vnni(w, xu8, M, block_begin, block_end, row_scale, col_scale, extra, bias,
-                         act, y, ldy);
-#endif
-    gemm_generic(w, xu8, M, block_begin, block_end, row_scale, col_scale, extra, bias, act, y,
-                 ldy);
+    alignas(64) int32_t acc[kMc * kNr];
+    const bool u8 = kernel.act == ActS8::kU8Offset;
+    const size_t es = u8 ? 1 : 2;
+    const char *xb = static_cast<const char *>(x);
+    const int kc_max = kernel.kc > 0 ? std::min(kernel.kc, w.Kp) : w.Kp;
+    for (int m0 = 0; m0 < M; m0 += kMc) {
+        const int mc = std::min(kMc, M - m0);
+        for (int b = block_begin; b < block_end; ++b) {
+            const int8_t *pb = w.data.data() + size_t(b) * w.Kp * kNr;
+            for (int k0 = 0; k0 < w.Kp; k0 += kc_max) {
+                const int kc = std::min(kc_max, w.Kp - k0);
+                for (int r = 0; r < mc; r += kernel.mr)
+                    kernel.tile(pb + size_t(k0) * kNr, xb + (size_t(m0 + r) * w.Kp + k0) * es,
+                                size_t(w.Kp), kc, std::min(kernel.mr, mc - r), acc + r * kNr,
+                                k0 > 0);
+            }
+            for (int r = 0; r < mc; ++r) {
+                const int m = m0 + r;
+                store_row(acc + r * kNr, w, u8, b * kNr, rs[m], cs,
+                          extra ? extra + size_t(m) * ldy : nullptr, bias, act,
+                          y + size_t(m) * ldy);
+            }
+        }
+    }
 }
 
 void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
@@ -169,6 +139,10 @@ void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
         for (int k = K; k < Kp; ++k) o[k] = 128;
         row_scale[m] = s;
     }
+}
+
+void widen_rows_s16(const uint8_t *u8, int16_t *out, size_t n) {
+    for (size_t i = 0; i < n; ++i) out[i] = int16_t(int16_t(u8[i]) - 128);
 }
 
 }  // namespace armbert::host

@@ -43,6 +43,7 @@ struct LinearF32 : LinearOp {
 // panel of kPanel weight rows to fp32 and calls sgemm on it.
 struct LinearF16 : LinearOp {
     static constexpr int kPanel = 64;
+    const F16Kernels *f16 = nullptr;
     std::vector<uint16_t> w;
     std::vector<float> bias, x32, y32, panels;
     void on_reshape() override {
@@ -53,20 +54,21 @@ struct LinearF16 : LinearOp {
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
         parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
-            f16_to_f32(data_of<uint16_t>(x) + m0 * K, x32.data() + m0 * K, size_t((m1 - m0) * K));
+            f16->to_f32(data_of<uint16_t>(x) + m0 * K, x32.data() + m0 * K,
+                        size_t((m1 - m0) * K));
         });
         int npanels = (N + kPanel - 1) / kPanel;
         parallel_for(*ctx, npanels, [&](int64_t p0, int64_t p1, int t) {
             float *panel = panels.data() + size_t(t) * kPanel * K;
             for (int64_t p = p0; p < p1; ++p) {
                 int n0 = int(p) * kPanel, nn = std::min(kPanel, N - n0);
-                f16_to_f32(w.data() + size_t(n0) * K, panel, size_t(nn) * K);
+                f16->to_f32(w.data() + size_t(n0) * K, panel, size_t(nn) * K);
                 sgemm_nt(M, nn, K, 1.0f, x32.data(), K, panel, K, 0.0f, y32.data() + n0, N);
                 for (int m = 0; m < M; ++m) {
                     float *row = y32.data() + size_t(m) * N + n0;
                     apply_bias_activation(row, bias.empty() ? nullptr : bias.data() + n0, nn,
                                           desc.activation);
-                    f32_to_f16(row, data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
+                    f16->to_f16(row, data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
                 }
             }
         });
@@ -74,14 +76,18 @@ struct LinearF16 : LinearOp {
 };
 
 struct LinearI8 : LinearOp {
+    const GemmS8Kernel *kernel = nullptr;
+    QuantizeRowsFn quantize = quantize_rows_u8;
     PackedS8 w;
     std::vector<float> bias, col_scale, row_scale, inv_smooth, tmp;
     std::vector<uint8_t> xq;
+    std::vector<int16_t> xq16;  // the kS16 kernels' activations (q, not q + 128)
     // LLM.int8() outliers: fp32 columns, their inputs gathered per row.
     std::vector<int32_t> outliers;
     std::vector<float> outlier_w, outlier_x, extra;
     void on_reshape() override {
         xq.assign(size_t(rows()) * w.Kp, 128);
+        xq16.assign(kernel->act == ActS8::kS16 ? size_t(rows()) * w.Kp : 0, 0);
         row_scale.assign(size_t(rows()), 1.0f);
         tmp.assign(inv_smooth.empty() ? 0 : size_t(ctx->threads) * desc.in_features, 0.0f);
         outlier_x.assign(size_t(rows()) * outliers.size(), 0.0f);
@@ -92,10 +98,14 @@ struct LinearI8 : LinearOp {
         const float *xp = data_of<float>(x);
         const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
         parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int t) {
-            quantize_rows_u8(xp + m0 * K, int(m1 - m0), K, w.Kp, desc.input_scale, inv,
-                             xq.data() + m0 * w.Kp, row_scale.data() + m0,
-                             inv ? tmp.data() + size_t(t) * K : nullptr);
+            quantize(xp + m0 * K, int(m1 - m0), K, w.Kp, desc.input_scale, inv,
+                     xq.data() + m0 * w.Kp, row_scale.data() + m0,
+                     inv ? tmp.data() + size_t(t) * K : nullptr);
+            if (!xq16.empty())
+                widen_rows_s16(xq.data() + m0 * w.Kp, xq16.data() + m0 * w.Kp,
+                               size_t(m1 - m0) * w.Kp);
         });
+        const void *xk = xq16.empty() ? static_cast<const void *>(xq.data()) : xq16.data();
         const int O = int(outliers.size());
         for (int m = 0; O && m < M; ++m)
             for (int j = 0; j < O; ++j)
@@ -105,7 +115,7 @@ struct LinearI8 : LinearOp {
             if (O)
                 sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
                          outlier_w.data() + size_t(n0) * O, O, 0.0f, extra.data() + n0, N);
-            gemm_s8_dequant(w, xq.data(), M, int(b0), int(b1), row_scale.data(),
+            gemm_s8_dequant(*kernel, w, xk, M, int(b0), int(b1), row_scale.data(),
                             col_scale.data(), O ? extra.data() : nullptr,
                             bias.empty() ? nullptr : bias.data(), desc.activation,
                             data_of<float>(y), N);
@@ -119,7 +129,7 @@ template <typename T> std::vector<T> copy_of(const T *p, size_t n) {
 
 }  // namespace
 
-LinearOp *new_linear(const armbert_linear_desc &d) {
+LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
     const size_t N = size_t(d.out_features), K = size_t(d.in_features);
     std::unique_ptr<LinearOp> op;
     if (d.precision == ARMBERT_PRECISION_FP32) {
@@ -129,12 +139,15 @@ LinearOp *new_linear(const armbert_linear_desc &d) {
         op = std::move(o);
     } else if (d.precision == ARMBERT_PRECISION_FP16) {
         auto o = std::make_unique<LinearF16>();
+        o->f16 = &k.f16;
         o->w.resize(N * K);
-        f32_to_f16(d.weight, o->w.data(), N * K);
+        k.f16.to_f16(d.weight, o->w.data(), N * K);
         o->bias = copy_of(d.bias, N);
         op = std::move(o);
     } else {
         auto o = std::make_unique<LinearI8>();
+        o->kernel = &k.gemm_s8;
+        o->quantize = k.quantize_s8.rows;
         o->w = pack_s8(d.weight_i8, int(N), int(K));
         o->col_scale = copy_of(d.weight_scale, N);
         o->bias = copy_of(d.bias, N);

@@ -5,22 +5,29 @@
 
 #include "../core/op.h"
 #include "fp16.h"
+#include "isa.h"
 
 namespace armbert::host {
 
 EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d);
-LinearOp *new_linear(const armbert_linear_desc &d);
+LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k);
 SoftmaxOp *new_softmax(const armbert_softmax_desc &d);
 AttentionOp *new_attention(const armbert_attention_desc &d);
 LayerNormOp *new_layernorm(const armbert_layernorm_desc &d);
 GeluOp *new_gelu(const armbert_eltwise_desc &d);
 AddOp *new_add(const armbert_eltwise_desc &d);
 
+// The kernel table of a context: its own for host contexts, else the default.
+inline const HostKernels &kernels_of(const armbert_context *ctx) {
+    return ctx && ctx->host_kernels ? *ctx->host_kernels : default_host_kernels();
+}
+
 // n floats starting at element `offset` of an F32/F16 host tensor: a pointer
 // into the tensor for F32, a converted copy in `scratch` for F16.
 inline const float *read_f32(const armbert_tensor *t, int64_t offset, int64_t n, float *scratch) {
     if (t->dtype == ARMBERT_F32) return static_cast<const float *>(t->host()) + offset;
-    f16_to_f32(static_cast<const uint16_t *>(t->host()) + offset, scratch, size_t(n));
+    kernels_of(t->ctx).f16.to_f32(static_cast<const uint16_t *>(t->host()) + offset, scratch,
+                                  size_t(n));
     return scratch;
 }
 inline void write_f32(armbert_tensor *t, int64_t offset, const float *src, int64_t n) {
@@ -28,7 +35,8 @@ inline void write_f32(armbert_tensor *t, int64_t offset, const float *src, int64
         float *dst = static_cast<float *>(t->host()) + offset;
         if (dst != src) std::copy(src, src + n, dst);
     } else {
-        f32_to_f16(src, static_cast<uint16_t *>(t->host()) + offset, size_t(n));
+        kernels_of(t->ctx).f16.to_f16(src, static_cast<uint16_t *>(t->host()) + offset,
+                                      size_t(n));
     }
 }
 

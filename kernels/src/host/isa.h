@@ -1,0 +1,63 @@
+// The host backend's kernels per ISA level: one table, chosen once per context
+// (XNNPACK's src/configs is the model). Nothing else in the host backend asks
+// the CPU what it has: the kernels below are reached through a HostKernels
+// table, never through a feature test at the call site.
+//
+// Levels (x86_64; aarch64 has "scalar" alone, its NEON code is the ACL backend):
+//   scalar      portable C++ loops (what the compiler makes of them), software fp16
+//   avx2        AVX2 + FMA + F16C: int8 GEMM by exact 16-bit widening (vpmovsxbw +
+//               vpmaddwd), F16C conversions
+//   avxvnni     avx2 + AVX-VNNI: int8 GEMM by 256-bit vpdpbusd
+//   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd
+// A context takes the highest level this CPU runs, or the one named by
+// ARMBERT_ISA (read at each context creation, so one process can hold contexts
+// at several levels). Every level gives bit-identical results: int8 sums are
+// exact in int32 and fp16 conversions round to nearest even on every path.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "gemm.h"
+
+namespace armbert::host {
+
+enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512Vnni = 3 };
+constexpr int kIsaCount = 4;
+const char *isa_name(Isa isa);
+
+struct F16Kernels {
+    const char *name;
+    void (*to_f32)(const uint16_t *src, float *dst, size_t n);
+    void (*to_f16)(const float *src, uint16_t *dst, size_t n);
+};
+
+struct QuantizeS8Kernel {
+    const char *name;
+    QuantizeRowsFn rows;  // quantize_rows_u8's contract (gemm.h), same bytes on every path
+};
+
+struct HostKernels {
+    Isa isa;
+    GemmS8Kernel gemm_s8;  // int8 linear
+    QuantizeS8Kernel quantize_s8;  // its activations, fp32 -> u8
+    F16Kernels f16;        // fp16 <-> fp32 arrays
+    // fp32 GEMM is OpenBLAS at every level (it dispatches on the CPU itself).
+};
+
+// Can this CPU run the level (its kernels' instructions)?
+bool isa_supported(Isa isa);
+// Levels this CPU runs, lowest first, e.g. "scalar,avx2,avx512vnni".
+const std::string &supported_isa_list();
+const HostKernels &host_kernels(Isa isa);  // isa must be supported
+// The table for a new context: ARMBERT_ISA when set (throws Error:
+// ARMBERT_ERR_INVALID_ARGUMENT for an unknown name, ARMBERT_ERR_UNSUPPORTED for
+// a level this CPU cannot run), else the highest supported level.
+const HostKernels &select_host_kernels();
+// For code that has no host context (CL packing, NEON helpers): the table of
+// ARMBERT_ISA as first seen in this process when valid, else the highest level.
+const HostKernels &default_host_kernels();
+// One line for armbert_context_describe: the level and each kernel family's path.
+std::string describe_kernels(const HostKernels &k);
+
+}  // namespace armbert::host

@@ -1,0 +1,69 @@
+// Activation quantization for the int8 linear, AVX2 (every x86 level above
+// scalar): the same arithmetic as quantize_rows_u8 (gemm_s8.cpp), lane by lane,
+// so the bytes are identical: amax with the same NaN rule (std::max keeps the
+// running value when x is NaN; vmaxps(x, amax) returns its second operand),
+// vroundps to nearest even (nearbyint in the default rounding mode), the same
+// clamps, then +128 and packing to u8.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "gemm.h"
+
+namespace armbert::host {
+
+__attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
+    const float *x, int M, int K, int Kp, float scale, const float *inv_smooth, uint8_t *out,
+    float *row_scale, float *tmp) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f),
+                 hi = _mm256_set1_ps(127.0f);
+    const __m256i offset = _mm256_set1_epi32(128), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int m = 0; m < M; ++m) {
+        const float *xr = x + size_t(m) * K;
+        if (inv_smooth) {
+            for (int k = 0; k < K; ++k) tmp[k] = xr[k] * inv_smooth[k];
+            xr = tmp;
+        }
+        float s = scale;
+        if (!(s > 0)) {
+            __m256 amax8 = _mm256_setzero_ps();
+            int k = 0;
+            for (; k + 8 <= K; k += 8)
+                amax8 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xr + k)), amax8);
+            alignas(32) float lanes[8];
+            _mm256_store_ps(lanes, amax8);
+            float amax = 0;  // max is exact and order-free on non-NaN values
+            for (float v : lanes) amax = std::max(amax, v);
+            for (; k < K; ++k) amax = std::max(amax, std::fabs(xr[k]));
+            s = amax > 0 ? amax / 127.0f : 1.0f;
+        }
+        const float inv = 1.0f / s;
+        const __m256 inv8 = _mm256_set1_ps(inv);
+        uint8_t *o = out + size_t(m) * Kp;
+        auto q8 = [&](const float *p) {
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p), inv8),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+            return _mm256_add_epi32(_mm256_cvtps_epi32(q), offset);
+        };
+        int k = 0;
+        for (; k + 32 <= K; k += 32) {
+            __m256i a = _mm256_packs_epi32(q8(xr + k), q8(xr + k + 8));
+            __m256i b = _mm256_packs_epi32(q8(xr + k + 16), q8(xr + k + 24));
+            __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
+            _mm256_storeu_si256((__m256i *)(o + k), u);
+        }
+        for (; k < K; ++k) {
+            float q = std::nearbyint(xr[k] * inv);
+            q = std::min(127.0f, std::max(-127.0f, q));
+            o[k] = uint8_t(int(q) + 128);
+        }
+        for (int k2 = K; k2 < Kp; ++k2) o[k2] = 128;
+        row_scale[m] = s;
+    }
+}
+
+}  // namespace armbert::host
+#endif

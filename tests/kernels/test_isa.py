@@ -1,0 +1,183 @@
+"""The host backend's ISA levels (kernels/src/host/isa.h): every level this CPU runs,
+forced with ARMBERT_ISA (read at each host context's creation, so one process tests
+them all), gives the int8 linear's exact int32 sums and bit-identical outputs; a
+level the CPU lacks, or an unknown name, is refused with the reason.
+
+The int8 sums are checked exactly: with weight_scale = 1, input_scale = 1 (static)
+and integer inputs, q = clamp(x, -127, 127) and y = float32(sum_k q w) with no other
+rounding, so y must equal numpy's exact int64 product cast to float32 bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from armbert import _native as nat
+from armbert import errors, quant
+
+from .. import reference as ref
+
+ALL_LEVELS = ["scalar", "avx2", "avxvnni", "avx512vnni"]
+LEVELS = nat.host_isa_levels()  # what this CPU runs, lowest first
+
+# (rows, K, N): K not a multiple of 4 (the packing's k groups) or 32; K = 3072
+# (BERT-base's FFN-out: several K blocks of 512); rows 1 and 128 (and 53 = one
+# full chunk of 48 rows + a partial one, partial tiles of every mr); N not a
+# multiple of the 32-column block.
+EXACT_SHAPES = [(1, 3072, 70), (128, 3072, 64), (1, 7, 5), (7, 37, 45), (53, 1029, 33),
+                (128, 384, 96), (13, 516, 40)]
+
+
+@pytest.fixture
+def isa_context(monkeypatch):
+    made = []
+
+    def get(level: str, threads: int = 2) -> nat.Context:
+        monkeypatch.setenv("ARMBERT_ISA", level)
+        ctx = nat.Context("host", threads=threads)
+        made.append(ctx)
+        assert f"isa {level} " in ctx.describe(), ctx.describe()
+        return ctx
+
+    yield get
+    for ctx in made:
+        ctx.close()
+
+
+def run_linear(ctx, x, **kw) -> np.ndarray:
+    n = kw["weight_i8"].shape[0] if "weight_i8" in kw else kw["weight"].shape[0]
+    precision = kw.pop("precision", "int8")
+    dtype = np.float16 if precision == "fp16" else np.float32
+    weight = kw.pop("weight", None)
+    bias = kw.pop("bias", None)
+    act = kw.pop("activation", "none")
+    with nat.Linear(ctx, weight, bias, precision, act, **kw) as op:
+        op.reshape(1, x.shape[0])
+        y = nat.Tensor(ctx, (x.shape[0], n), dtype)
+        op.run(nat.Tensor.from_numpy(ctx, x.astype(dtype)), y)
+        return y.numpy()
+
+
+def test_levels_are_reported_and_forced(isa_context, monkeypatch):
+    assert LEVELS[0] == "scalar" and set(LEVELS) <= set(ALL_LEVELS), LEVELS
+    for level in ALL_LEVELS:
+        if level in LEVELS:
+            isa_context(level)
+        else:  # e.g. avx512vnni on an AVX2-only machine: a clear refusal, no crash
+            monkeypatch.setenv("ARMBERT_ISA", level)
+            with pytest.raises(errors.UnsupportedError,
+                               match=f"ARMBERT_ISA={level}: this CPU cannot run that level"):
+                nat.Context("host")
+    monkeypatch.setenv("ARMBERT_ISA", "avx9000")
+    with pytest.raises(errors.InvalidArgumentError, match="ARMBERT_ISA=avx9000: unknown level"):
+        nat.Context("host")
+    monkeypatch.setenv("ARMBERT_ISA", "auto")
+    assert f"isa {LEVELS[-1]} " in nat.Context("host").describe()
+    monkeypatch.delenv("ARMBERT_ISA")
+    assert f"isa {LEVELS[-1]} " in nat.Context("host").describe()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("rows,k,n", EXACT_SHAPES, ids=lambda v: str(v))
+def test_int8_sums_exact(isa_context, level, rows, k, n):
+    rng = np.random.default_rng(rows * 10007 + k * 31 + n)
+    # Activations over the whole int8 range and past it (clamped to +-127 by the
+    # quantizer), weights over the whole int8 range including -128: the extremes a
+    # saturating u8 x s8 pair (vpmaddubsw) would get wrong.
+    x = rng.integers(-140, 141, (rows, k)).astype(np.float32)
+    x[:, :3] = [127, -127, 200][:min(3, k)]
+    w = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    w[: min(2, n), :] = -128
+    q = np.clip(x, -127, 127).astype(np.int64)
+    expected = (q @ w.astype(np.int64).T).astype(np.float32)
+    y = run_linear(isa_context(level), x, weight_i8=w, weight_scale=np.ones(n, np.float32),
+                   input_scale=1.0)
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("k", [5, 37, 64, 67])
+@pytest.mark.parametrize("input_scale", [1.0, 0.0], ids=["static", "dynamic"])
+def test_int8_quantization_matches_reference(isa_context, level, k, input_scale):
+    """The activation quantizer (a table entry too) against quant.quantize_rows: an
+    identity weight makes y = float32(q) * (scale_x * 1), so each q shows. Ties round
+    to even, values past +-127 clamp, rows of zeros take scale 1."""
+    rng = np.random.default_rng(k)
+    x = (rng.standard_normal((6, k)) * 60).astype(np.float32)
+    ties = np.array([0.5, -0.5, 1.5, 2.5, -2.5, 126.5, 127.5, -127.5, 1e9, -1e9, 3e-39, -0.0],
+                    np.float32)
+    x[0, :min(k, ties.size)] = ties[:k]
+    x[1] = np.round(x[1])
+    x[2] = 0
+    eye = np.eye(k, dtype=np.int8)
+    y = run_linear(isa_context(level), x, weight_i8=eye, weight_scale=np.ones(k, np.float32),
+                   input_scale=input_scale)
+    q, s = quant.quantize_rows(x, input_scale if input_scale > 0 else None)
+    np.testing.assert_array_equal(y, q.astype(np.float32) * s[:, None])
+
+
+def int8_cases(rng, rows, k, n):
+    """A real-valued int8 linear (dynamic and static scales, SmoothQuant, outlier
+    channels, GELU) and its arguments."""
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    x[:, 3] *= 40  # an outlier channel
+    w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    wq, ws = quant.quantize_weight_per_channel(w)
+    prep = quant.prepare_int8_linear(w, [3])
+    smooth = (1 + rng.random(k)).astype(np.float32)
+    sq, ss = quant.quantize_weight_per_channel(w * smooth[None, :])
+    return x, {
+        "dynamic": dict(weight_i8=wq, weight_scale=ws, bias=b),
+        "static-gelu": dict(weight_i8=wq, weight_scale=ws, bias=b, activation="gelu",
+                            input_scale=float(np.abs(x).max() / 127)),
+        "smooth": dict(weight_i8=sq, weight_scale=ss, bias=b, input_smooth=smooth),
+        "outliers": dict(bias=b, **{key: prep[key] for key in (
+            "weight_i8", "weight_scale", "outlier_channels", "outlier_weight")}),
+    }
+
+
+@pytest.mark.parametrize("rows,k,n", [(1, 3072, 96), (128, 384, 200), (19, 101, 37)],
+                         ids=lambda v: str(v))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_int8_linear_bit_identical_across_levels(isa_context, rows, k, n, threads):
+    rng = np.random.default_rng(7)
+    x, cases = int8_cases(rng, rows, k, n)
+    for name, kw in cases.items():
+        outs = {level: run_linear(isa_context(level, threads), x, **dict(kw))
+                for level in LEVELS}
+        for level in LEVELS[1:]:
+            np.testing.assert_array_equal(outs[level], outs["scalar"],
+                                          err_msg=f"{name}: {level} vs scalar")
+        # And the numpy reference of the same int8 semantics (conftest's int8 bound).
+        if name == "dynamic":
+            expected = quant.linear_int8_reference(x, kw["weight_i8"], kw["weight_scale"],
+                                                   kw["bias"], None)
+            np.testing.assert_allclose(outs["scalar"], expected, rtol=1e-5, atol=1e-5)
+        if name == "static-gelu":
+            pre = quant.linear_int8_reference(x, kw["weight_i8"], kw["weight_scale"],
+                                              kw["bias"], kw["input_scale"])
+            expected = ref.linear(pre.astype(np.float64), np.eye(n, dtype=np.float32), None,
+                                  "gelu")
+            np.testing.assert_allclose(outs["scalar"], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_fp16_conversions_bit_identical_across_levels(isa_context):
+    """Software fp16 (scalar) and F16C round alike: an fp16 linear and layernorm
+    give the same bits at every level."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 40)).astype(np.float32)
+    w = rng.standard_normal((24, 40)).astype(np.float32)
+    g, b = (1 + rng.random(40)).astype(np.float32), rng.standard_normal(40).astype(np.float32)
+    outs = {}
+    for level in LEVELS:
+        ctx = isa_context(level)
+        y = run_linear(ctx, x, weight=w, precision="fp16")
+        with nat.LayerNorm(ctx, g, b, 1e-12, "fp16") as ln:
+            ln.reshape(1, 9)
+            z = nat.Tensor(ctx, (9, 40), np.float16)
+            ln.run(nat.Tensor.from_numpy(ctx, x.astype(np.float16)), None, z)
+        outs[level] = (y.view(np.uint16), z.numpy().view(np.uint16))
+    for level in LEVELS[1:]:
+        for a, s in zip(outs[level], outs["scalar"]):
+            np.testing.assert_array_equal(a, s, err_msg=level)
