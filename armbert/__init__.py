@@ -10,7 +10,7 @@
 """
 from .engine import Engine, Output, QuantizedModel, backends, best_backend, quantize
 from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, InternalError,
-                     InvalidArgumentError, ModelFileError, OutOfMemoryError, OutOfRangeError,
+                     InvalidArgumentError, ModelFileError, OnnxError, OutOfMemoryError, OutOfRangeError,
                      ShapeError, UnsupportedError)
 from .loaders import load
 from .modelfile import save
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArmbertError", "BackendError", "CheckpointError", "ClosedError", "Engine", "InternalError",
-    "InvalidArgumentError", "ModelFileError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
+    "InvalidArgumentError", "ModelFileError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
     "SentenceEncoder", "ShapeError", "UnsupportedError", "backends", "best_backend", "load",
     "quantize", "save",
 ]

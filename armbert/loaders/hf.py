@@ -64,8 +64,16 @@ def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
     if weights is None:
         found = [directory / n for n in _WEIGHT_FILES if (directory / n).is_file()]
         if not found:
-            raise CheckpointError(f"{directory}: no weights (looked for "
-                                  f"{', '.join(_WEIGHT_FILES)})")
+            onnx = _onnx_file(directory)
+            if onnx is None:
+                raise CheckpointError(f"{directory}: no weights (looked for "
+                                      f"{', '.join(_WEIGHT_FILES)}, model.onnx)")
+            # An Optimum export folder: model.onnx beside config.json and the tokenizer.
+            from armbert.loaders.onnx_model import load_onnx
+
+            model = load_onnx(onnx, config, task)
+            model.sentence = SentenceConfig.from_dir(directory)
+            return model
         weights = found[0]
     weights = Path(weights)
     sd = read_weights(weights)
@@ -76,6 +84,18 @@ def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
         architecture=(raw.get("architectures") or [None])[0], id2label=raw.get("id2label"))
     model.sentence = SentenceConfig.from_dir(directory)
     return model
+
+
+def _onnx_file(directory: Path) -> Path | None:
+    """model.onnx, else the folder's only .onnx file (Optimum names a quantized export
+    model_quantized.onnx, which then reaches the loader and is refused by name)."""
+    if (directory / "model.onnx").is_file():
+        return directory / "model.onnx"
+    found = sorted(directory.glob("*.onnx"))
+    if len(found) > 1:
+        raise CheckpointError(f"{directory}: no model.onnx and several .onnx files "
+                              f"({', '.join(p.name for p in found[:4])}); load one by path")
+    return found[0] if found else None
 
 
 def read_weights(path: Path) -> dict[str, np.ndarray]:
