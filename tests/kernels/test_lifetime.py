@@ -121,13 +121,16 @@ def test_handles_are_context_managers():
 
 def test_gc_frees_children_before_or_after_their_context():
     # Children alive while the context object is collected, then collected themselves.
+    # gc.collect(1): the young generations, where this iteration's objects are; a full
+    # collection walks every object of the process (torch's too on the host suite) and
+    # made this test take about a minute.
     import gc
     for _ in range(50):
         ctx = nat.Context("host")
         ops = [nat.Gelu(ctx) for _ in range(3)]
         ts = [nat.Tensor(ctx, (16,)) for _ in range(3)]
         del ctx
-        gc.collect()
+        gc.collect(1)
         ops[0].run(ts[0], ts[1])
         del ops, ts
-        gc.collect()
+        gc.collect(1)
