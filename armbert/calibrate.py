@@ -40,7 +40,7 @@ class AbsMaxObserver:
         """The per-tensor input scale for the C descriptor's ``input_scale``."""
         if not self.count:
             raise InvalidArgumentError("observer has collected no data")
-        return float(quant._scales_from_absmax(np.float32(self.absmax)))
+        return float(quant.scales_from_absmax(np.float32(self.absmax)))
 
 
 class PercentileObserver:
@@ -92,7 +92,7 @@ class PercentileObserver:
         return min((min(i, self.num_bins - 1) + 1) * self.width, self.absmax)
 
     def compute(self) -> float:
-        return float(quant._scales_from_absmax(np.float32(self.threshold())))
+        return float(quant.scales_from_absmax(np.float32(self.threshold())))
 
 
 OBSERVERS = {"absmax": AbsMaxObserver, "percentile": PercentileObserver}

@@ -47,7 +47,8 @@ QMAX = 127  # symmetric: -128 is never produced, so |q| * |q| sums cannot overfl
 _F32 = np.float32
 
 
-def _scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
+def scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
+    """Symmetric int8 scales max|x| / 127 (float32), 1 where the max is 0."""
     absmax = np.asarray(absmax, dtype=_F32)
     # All-zero rows get scale 1: any scale quantizes them to 0, and 1 avoids 1/0.
     return np.where(absmax > 0, absmax / _F32(QMAX), _F32(1.0)).astype(_F32)
@@ -63,7 +64,7 @@ def quantize_weight_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(w, dtype=_F32)
     if w.ndim != 2:
         raise InvalidArgumentError(f"weight must be 2-D [out, in], got shape {w.shape}")
-    scale = _scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
+    scale = scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
     return _quantize(w, scale[:, None]), scale
 
 
@@ -77,7 +78,7 @@ def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
     if x.ndim != 2:
         raise InvalidArgumentError(f"x must be 2-D [rows, features], got shape {x.shape}")
     if scale is None or scale <= 0:
-        scales = _scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
+        scales = scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
                                      else np.zeros(x.shape[0]))
     else:
         if not math.isfinite(scale):
