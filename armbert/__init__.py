@@ -8,7 +8,8 @@
     armbert.save(armbert.quantize(model, ["calibration text"]), "m.armbert")
     engine = armbert.Engine(armbert.load("m.armbert"))   # int8, nothing re-quantized
 """
-from .engine import Engine, Output, QuantizedModel, backends, best_backend, quantize
+from .calibrate import quantize
+from .engine import Engine, Output, QuantizedModel, backends, best_backend
 from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, InternalError,
                      InvalidArgumentError, ModelFileError, OnnxError, OutOfMemoryError, OutOfRangeError,
                      ShapeError, UnsupportedError)

@@ -21,27 +21,12 @@ import numpy as np
 
 from . import _native as nat
 from . import argcheck
-from .engine import Engine, QuantizedModel, backends, best_backend, quantize
+from .calibrate import quantize
+from .engine import Engine, QuantizedModel, backends, best_backend
 from .errors import UnsupportedError
 from .loaders import load
+from .sample_texts import CALIBRATION, SENTENCES
 from .sentence import SentenceEncoder
-
-SENTENCES = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "Quantized BERT runs on the big cores of an ARM board.",
-    "An int8 transformer executes on the Cortex-A cluster.",
-]
-
-
-# Calibration text for INT8 (outlier channels), distinct from SENTENCES above.
-CALIBRATION = [
-    "The weather is lovely today.", "He plays guitar in a band.",
-    "Stock markets fell sharply on Monday.", "Neural networks learn representations from data.",
-    "She bought fresh bread at the bakery.", "The train to the airport was delayed.",
-]
 
 
 def _median_ms(fn, repeats: int) -> float:

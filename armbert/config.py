@@ -7,8 +7,11 @@ complaint and compute the wrong numbers, so it is refused here, by name.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from armbert.errors import CheckpointError
@@ -82,3 +85,17 @@ class BertConfig:
     def to_dict(self) -> dict[str, Any]:
         """An HF-compatible config dict (``from_dict(to_dict())`` round-trips)."""
         return {"model_type": "bert", "position_embedding_type": "absolute", **asdict(self)}
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from a checkpoint file; CheckpointError naming the file otherwise."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read: {e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(d).__name__}")
+    return d

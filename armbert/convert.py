@@ -14,10 +14,11 @@ import os
 import time
 from pathlib import Path
 
-from .engine import quantize
+from .calibrate import quantize
 from .errors import InvalidArgumentError
 from .loaders import load
 from .modelfile import SUFFIX, save
+from .sample_texts import CALIBRATION
 
 
 def read_calibration(path: str) -> list[str]:
@@ -48,8 +49,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from .cli import CALIBRATION
-
     if args.precision != "int8" and (args.calibration or args.embeddings):
         raise InvalidArgumentError("--calibration and --embeddings apply to --precision int8")
     t0 = time.perf_counter()

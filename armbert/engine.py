@@ -1,31 +1,36 @@
-"""The inference engine: a BERT encoder run layer by layer on native ops.
+"""The inference engine: a BERT encoder run as a plan places it, on native ops.
 
-An :class:`Engine` owns one :class:`armbert._native.Context` per placement
-(today one for the whole model) and one :class:`EncoderLayer` per layer, each
-holding its ops and its activation buffers for the current (batch, seq).
-Activations cross contexts by copy, so a plan can put layers on different
-backends or core sets without the layers knowing.
+An :class:`Engine` owns one :class:`armbert._native.Context` per device of its plan
+and the plan's :class:`~armbert.segment.Segment` s (units on one device at one
+precision), each holding its :class:`~armbert.layer.EncoderLayer` s and their
+activation buffers for the current (batch, seq). Activations cross contexts by copy
+(:func:`armbert.segment.run_segments`), so a plan can put layers on different
+backends or core sets without the layers knowing. Where the rest lives:
+:mod:`armbert.layer` (the layer as data and its ops), :mod:`armbert.segment`
+(segments, transfers, the segment loop), :mod:`armbert.quant` (the quantizer,
+:class:`~armbert.quant.QuantizedModel`), :mod:`armbert.calibrate` (the calibrator and
+:func:`~armbert.calibrate.quantize`).
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from . import _native as nat
 from . import argcheck, errors, quant
-from .model import BertModel, LayerWeights
+from .layer import EncoderLayer, Linear, Observer
+from .model import BertModel
 from .plan import Placement, Plan
+from .quant import QuantizedModel
+from .segment import Output, Segment, run_segments, seg_name, transfer, wait_for
+
+__all__ = ["Engine", "Output", "QuantizedModel", "MASK_VALUE", "backends", "best_backend",
+           "EncoderLayer", "Segment", "Observer", "seg_name", "transfer", "wait_for"]
 
 # Additive mask value for padding, as transformers uses for float32.
 MASK_VALUE = float(np.finfo(np.float32).min)
-
-# Called with (linear name, its fp32 input) during calibration.
-Observer = Callable[[str, np.ndarray], None]
 
 
 def backends() -> list[str]:
@@ -36,254 +41,6 @@ def backends() -> list[str]:
 def best_backend() -> str:
     have = backends()
     return "neon" if "neon" in have else "host"
-
-
-@dataclass
-class Output:
-    last_hidden_state: np.ndarray  # [B, S, H] float32
-    pooler_output: Optional[np.ndarray]  # [B, H] float32, None without pooler weights
-    # Task heads (armbert.heads): classification logits [B, labels] or [B, S, labels];
-    # question answering start/end logits [B, S]. None without that head.
-    logits: Optional[np.ndarray] = None
-    start_logits: Optional[np.ndarray] = None
-    end_logits: Optional[np.ndarray] = None
-
-
-@dataclass(frozen=True)
-class QuantizedModel:
-    """A model quantized to int8 by :func:`quantize` (or read from an int8 .armbert file).
-
-    ``params``: calibrated static input scales and outlier channels per linear.
-    ``linears``: each linear's int8 weights by name (``layer.0.qkv``...), made once by
-    quantize() and used as they are by the engine (a linear missing here is quantized
-    when the engine is built, from ``model``'s float weights and ``params``).
-    ``word_int8``: the word-embedding table in int8 when quantize(embeddings="int8");
-    ``model.word`` is then its dequantized copy, which the engine runs.
-    """
-
-    model: BertModel
-    params: "quant.QuantizationParams"
-    linears: Mapping[str, "quant.Int8Weight"] = field(default_factory=dict)
-    word_int8: Optional["quant.Int8Weight"] = None
-    calibration_texts: int = 0
-    default_plan: Optional[Mapping] = None
-
-    def int8_linear(self, name: str) -> "quant.Int8Weight":
-        """The int8 weights of linear ``name``: stored, or quantized now from the float ones."""
-        if name in self.linears:
-            return self.linears[name]
-        w = self.model.linear_weights()[name]
-        if isinstance(w, quant.Int8Weight):
-            return w
-        return quant.Int8Weight.from_float(w, self.params.outliers.get(name))
-
-
-def _act_dtype(precision: str):
-    return np.float16 if precision == "fp16" else np.float32
-
-
-class _Linear:
-    """A native linear op in the requested precision. INT8 takes its weights, static
-    input scale and outlier channels from ``q`` (a QuantizedModel), else quantizes the
-    float weight ``w`` with dynamic per-row input scales."""
-
-    def __init__(self, ctx, name, w, b, precision, activation="none",
-                 q: Optional[QuantizedModel] = None):
-        self.name = name
-        if precision == "int8":
-            qp = q.params if q is not None else None
-            static = qp is not None and qp.activations == "static"
-            prepared = q.int8_linear(name) if q is not None else \
-                w if isinstance(w, quant.Int8Weight) else quant.Int8Weight.from_float(w)
-            self.op = nat.Linear(ctx, None, b, "int8", activation,
-                                 input_scale=qp.input_scales.get(name, 0.0) if static else 0.0,
-                                 **prepared.linear_args())
-        elif isinstance(w, quant.Int8Weight):
-            raise errors.UnsupportedError(
-                f"{name}: this model holds its weights in int8 only (an int8 .armbert "
-                f"file), so it cannot run at {precision}; convert the float checkpoint")
-        else:
-            self.op = nat.Linear(ctx, w, b, precision, activation)
-
-
-def _close_buffers(by_shape: dict[tuple[int, int], dict[str, nat.Tensor]]) -> None:
-    for bufs in by_shape.values():
-        for t in bufs.values():
-            t.close()
-    by_shape.clear()
-
-
-class EncoderLayer:
-    """One BERT layer on one context: qkv, attention, output, ln1, FFN, ln2."""
-
-    def __init__(self, ctx: nat.Context, index: int, w: LayerWeights, heads: int, eps: float,
-                 precision: str, q: Optional[QuantizedModel]):
-        self.ctx, self.index, self.precision = ctx, index, precision
-        self.hidden, self.inter = w.attn_out_b.shape[0], w.ffn_in_b.shape[0]
-
-        def lin(part, weight, bias, act="none"):
-            name = f"layer.{index}.{part}"
-            return _Linear(ctx, name, weight, bias, precision, act, q)
-
-        self.qkv = lin("qkv", w.qkv_w, w.qkv_b)
-        self.attn = nat.Attention(ctx, self.hidden, heads, precision)
-        self.attn_out = lin("attn_out", w.attn_out_w, w.attn_out_b)
-        self.ln1 = nat.LayerNorm(ctx, w.ln1_g, w.ln1_b, eps, precision)
-        self.ffn_in = lin("ffn_in", w.ffn_in_w, w.ffn_in_b, "gelu")
-        self.ffn_out = lin("ffn_out", w.ffn_out_w, w.ffn_out_b)
-        self.ln2 = nat.LayerNorm(ctx, w.ln2_g, w.ln2_b, eps, precision)
-        self._ops = [self.qkv.op, self.attn, self.attn_out.op, self.ln1, self.ffn_in.op,
-                     self.ffn_out.op, self.ln2]
-        self._bufs: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
-
-    def buffers(self, batch: int, seq: int) -> dict[str, nat.Tensor]:
-        key = (batch, seq)
-        if key not in self._bufs:
-            self._bufs.clear()  # keep one shape: memory stays bounded
-            t, dt = batch * seq, _act_dtype(self.precision)
-            shapes = {"qkv": 3 * self.hidden, "ctx": self.hidden, "tmp": self.hidden,
-                      "ffn": self.inter}
-            self._bufs[key] = {k: nat.Tensor(self.ctx, (t, n), dt) for k, n in shapes.items()}
-            for op in self._ops:
-                op.reshape(batch, seq)
-        return self._bufs[key]
-
-    def close(self) -> None:
-        _close_buffers(self._bufs)
-        for op in self._ops:
-            op.close()
-
-    def run(self, h: nat.Tensor, mask: nat.Tensor, batch: int, seq: int,
-            observe: Optional[Observer] = None) -> None:
-        """Runs the layer in place on h ([B*S, H] on this layer's context)."""
-        b = self.buffers(batch, seq)
-        if observe:
-            observe(self.qkv.name, h.numpy())
-        self.qkv.op.run(h, b["qkv"])
-        self.attn.run(b["qkv"], mask, b["ctx"])
-        if observe:
-            observe(self.attn_out.name, b["ctx"].numpy())
-        self.attn_out.op.run(b["ctx"], b["tmp"])
-        self.ln1.run(b["tmp"], h, h)
-        if observe:
-            observe(self.ffn_in.name, h.numpy())
-        self.ffn_in.op.run(h, b["ffn"])
-        if observe:
-            observe(self.ffn_out.name, b["ffn"].numpy())
-        self.ffn_out.op.run(b["ffn"], b["tmp"])
-        self.ln2.run(b["tmp"], h, h)
-
-
-class Segment:
-    """Consecutive units on one device, at one precision, in one pipeline stage.
-
-    Owns its ops and its activation buffers; the engine (or the pipelined
-    executor) moves the hidden state from one segment to the next.
-    """
-
-    def __init__(self, ctx: nat.Context, device: str, precision: str, stage: int):
-        self.ctx, self.device, self.precision, self.stage = ctx, device, precision, stage
-        self.embeddings: Optional[nat.Embeddings] = None
-        self.layers: list[EncoderLayer] = []
-        self.pooler: Optional[_Linear] = None
-        self.head: Optional[_Linear] = None  # a task head's linear (armbert.heads)
-        self.task: Optional[str] = None
-        self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
-
-    @property
-    def units(self) -> list[str]:
-        return (["embeddings"] if self.embeddings else []) + \
-            [f"layer.{l.index}" for l in self.layers] + (["pooler"] if self.pooler else []) + \
-            (["head"] if self.head else [])
-
-    def buffers(self, batch: int, seq: int, hidden: int) -> dict[str, nat.Tensor]:
-        key = (batch, seq)
-        if key not in self._io:
-            self._io.clear()
-            c, dt = self.ctx, _act_dtype(self.precision)
-            io = {"h": nat.Tensor(c, (batch * seq, hidden), dt),
-                  "mask": nat.Tensor(c, (batch, seq), np.float32)}
-            if self.embeddings:
-                io["ids"] = nat.Tensor(c, (batch, seq), np.int32)
-                io["types"] = nat.Tensor(c, (batch, seq), np.int32)
-                self.embeddings.reshape(batch, seq)
-            if self.pooler:
-                io["cls"] = nat.Tensor(c, (batch, hidden), dt)
-                io["pooled"] = nat.Tensor(c, (batch, hidden), dt)
-                self.pooler.op.reshape(batch, 1)
-            if self.head:
-                rows = batch if self.task == "sequence_classification" else batch * seq
-                io["logits"] = nat.Tensor(c, (rows, self.head.op.out_features),
-                                          self.head_dtype)
-                self.head.op.reshape(batch, rows // batch)
-            self._io[key] = io
-        return self._io[key]
-
-    def close(self) -> None:
-        _close_buffers(self._io)
-        for layer in self.layers:
-            layer.close()
-        for op in (self.embeddings, self.pooler and self.pooler.op, self.head and self.head.op):
-            if op is not None:
-                op.close()
-
-    def run(self, io: dict[str, nat.Tensor], batch: int, seq: int,
-            observe: Optional[Observer] = None) -> None:
-        """Runs the embeddings (if here) and the layers on io["h"], in place."""
-        if self.embeddings:
-            self.embeddings.run(io["ids"], io["types"], io["h"])
-        for layer in self.layers:
-            layer.run(io["h"], io["mask"], batch, seq, observe)
-
-    def pool(self, io: dict[str, nat.Tensor], hidden: np.ndarray,
-             observe: Optional[Observer] = None) -> np.ndarray:
-        cls = hidden[:, 0, :]
-        if observe:
-            observe("pooler", cls.astype(np.float32))
-        io["cls"].write(cls)
-        self.pooler.op.run(io["cls"], io["pooled"])
-        return io["pooled"].numpy().astype(np.float32)
-
-    @property
-    def head_dtype(self):
-        # int8 runs the head in fp32 (see _build_segments); fp16 in fp16.
-        return np.float16 if self.precision == "fp16" else np.float32
-
-    def finish(self, batch: int, seq: int, hidden_size: int,
-               observe: Optional[Observer] = None) -> Output:
-        """The last segment's outputs after its run: hidden state, pooler, head."""
-        io = self.buffers(batch, seq, hidden_size)
-        hidden = io["h"].numpy().reshape(batch, seq, -1).astype(np.float32)
-        pooled = self.pool(io, hidden, observe) if self.pooler else None
-        out = Output(hidden, pooled)
-        if self.head:
-            src = io["pooled"] if self.task == "sequence_classification" else io["h"]
-            self.head.op.run(src, io["logits"])
-            logits = io["logits"].numpy().astype(np.float32)
-            if self.task == "sequence_classification":
-                out.logits = logits
-            elif self.task == "token_classification":
-                out.logits = logits.reshape(batch, seq, -1)
-            else:
-                se = logits.reshape(batch, seq, 2)
-                out.start_logits, out.end_logits = se[..., 0].copy(), se[..., 1].copy()
-        return out
-
-
-def wait_for(io: dict[str, nat.Tensor]) -> None:
-    """Waits until a segment's device has finished the work queued on it. Host and
-    NEON ops return when done; CL ops are queued on ACL's in-order command queue,
-    and a blocking read of the segment's (small) mask tensor returns after them."""
-    if io["mask"].host_view is None:
-        io["mask"].numpy()
-
-
-def transfer(src: nat.Tensor, dst: nat.Tensor) -> None:
-    """Copies an activation tensor across contexts (and precisions)."""
-    if src.host_view is not None and dst.host_view is not None:
-        np.copyto(dst.host_view, src.host_view, casting="unsafe")
-    else:  # a device tensor: read to the host, convert, write
-        dst.write(src.numpy().astype(dst.dtype, copy=False))
 
 
 class Engine:
@@ -389,14 +146,14 @@ class Engine:
                                                cfg.num_attention_heads, eps, p.precision, q))
         last = segments[-1]
         if model.pooler_w is not None:
-            last.pooler = _Linear(last.ctx, "pooler", model.pooler_w, model.pooler_b,
+            last.pooler = Linear(last.ctx, "pooler", model.pooler_w, model.pooler_b,
                                   last.precision, "tanh", q)
         if model.head is not None:
             # The head runs on the last layer's device at its precision, except int8:
             # a head has a handful of outputs, kept in fp32 beside the int8 encoder.
             head_precision = "fp32" if last.precision == "int8" else last.precision
             last.task = model.head.task
-            last.head = _Linear(last.ctx, "head", model.head.weight, model.head.bias,
+            last.head = Linear(last.ctx, "head", model.head.weight, model.head.bias,
                                 head_precision)
         return segments
 
@@ -498,21 +255,8 @@ class Engine:
         batch, seq = ids.shape
         hidden_size = self.config.hidden_size
         self.last_transfers = []
-        prev = None
-        for seg in self.segments:
-            io = seg.buffers(batch, seq, hidden_size)
-            io["mask"].write(add_mask)
-            if seg.embeddings:
-                io["ids"].write(ids)
-                io["types"].write(tt)
-            else:
-                wait_for(prev_io)  # the copy's time, not the GPU's queued layers
-                t = time.perf_counter()
-                transfer(prev, io["h"])
-                self.last_transfers.append(
-                    (seg_name(prev_seg), seg_name(seg), (time.perf_counter() - t) * 1e3))
-            seg.run(io, batch, seq, observe)
-            prev, prev_seg, prev_io = io["h"], seg, io
+        run_segments(self.segments, batch, seq, hidden_size, add_mask, ids, tt,
+                     transfers=self.last_transfers, observe=observe)
         return self.segments[-1].finish(batch, seq, hidden_size, observe)
 
     __call__ = run
@@ -539,96 +283,3 @@ def _validate_int8_linears(q: QuantizedModel, model: BertModel) -> None:
             raise errors.CheckpointError(
                 f"{model.source}: int8 weight {name} has shape {list(w.shape)}, expected "
                 f"{list(shapes[name])}")
-
-
-def seg_name(seg: Segment) -> str:
-    return f"{seg.device}/{seg.precision}"
-
-
-def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
-             observer: str = "absmax", backend: str = "auto", tokenizer=None,
-             outlier_ratio: float = 6.0, max_outliers: int = 8,
-             progress: bool = False, embeddings: str = "fp32") -> QuantizedModel:
-    """Calibrates int8 quantization of every linear on a few inputs, and quantizes
-    their weights (QuantizedModel.linears), once.
-
-    ``calibration``: sentences (tokenized with the model's tokenizer) or a list
-    of token-id arrays. Runs the FP32 engine, records each linear's input, and
-    picks (a) its outlier channels (kept in fp32, see armbert.quant) and (b),
-    for ``activations="static"``, a per-tensor input scale from the other
-    channels ("absmax" or "percentile" observer). ``activations="dynamic"``
-    keeps per-row scales at run time: more accurate, slightly more work.
-    ``embeddings="int8"`` also stores the word-embedding table as int8 rows with a
-    scale each (a quarter of its bytes in an .armbert file); the engine runs its
-    dequantized copy, which calibration already sees. Default "fp32": unchanged.
-    """
-    if embeddings not in ("fp32", "int8"):
-        raise errors.InvalidArgumentError(
-            f"embeddings must be 'fp32' or 'int8', got {embeddings!r}")
-    if isinstance(model, BertModel) and model.int8_only:
-        raise errors.InvalidArgumentError(
-            f"{model.source}: this model is already int8 (an .armbert file); quantize the "
-            f"float checkpoint instead")
-    if calibration is None or len(calibration) == 0:
-        raise errors.InvalidArgumentError(
-            "quantize needs calibration data (sentences or id arrays); for no calibration "
-            "use Engine(model, precision='int8'), which uses dynamic per-row scales")
-    make = {"absmax": quant.AbsMaxObserver, "percentile": quant.PercentileObserver}
-    if observer not in make:
-        raise errors.InvalidArgumentError(f"unknown observer {observer!r}: {list(make)}")
-    if activations not in ("static", "dynamic"):
-        raise errors.InvalidArgumentError(
-            f"activations must be 'static' or 'dynamic', got {activations!r}")
-    word_int8 = None
-    if embeddings == "int8":
-        word_int8 = quant.Int8Weight.from_float(model.word)
-        model = dataclasses.replace(model, word=word_int8.dequantize())
-    batches = _calibration_batches(model, calibration, tokenizer)
-    engine = Engine(model, backend=backend, precision="fp32")
-
-    def sweep(observe, what):
-        items = batches
-        if progress:
-            from tqdm import tqdm
-            items = tqdm(batches, desc=f"calibration: {what}", unit="input")
-        for ids, mask in items:
-            engine.run(ids, mask, observe=observe)
-
-    channel_max: dict[str, np.ndarray] = {}
-    sweep(lambda n, x: channel_max.__setitem__(
-        n, np.maximum(channel_max.get(n, 0.0), np.abs(x).max(axis=0))), "channel ranges")
-    outliers = {n: quant.select_outliers(a, outlier_ratio, max_outliers)
-                for n, a in channel_max.items()}
-    scales: dict[str, float] = {}
-    if activations == "static":
-        observers: dict[str, object] = {}
-
-        def observe(name: str, x: np.ndarray) -> None:
-            rest = np.delete(np.asarray(x, np.float32), outliers[name], axis=1)
-            observers.setdefault(name, make[observer]()).collect(rest)
-
-        if observer == "absmax":  # the channel maxima already hold the answer
-            for n, a in channel_max.items():
-                o = quant.AbsMaxObserver()
-                o.collect(np.delete(a, outliers[n]))
-                observers[n] = o
-        else:
-            sweep(observe, "percentiles")
-        scales = {n: o.compute() for n, o in observers.items() if o.compute() > 0}
-    params = quant.QuantizationParams(
-        input_scales=scales, method=observer, activations=activations,
-        percentile=99.99 if observer == "percentile" else None,
-        outliers={n: o.tolist() for n, o in outliers.items() if o.size})
-    linears = {n: quant.Int8Weight.from_float(w, params.outliers.get(n))
-               for n, w in model.linear_weights().items()}
-    return QuantizedModel(model, params, linears, word_int8, calibration_texts=len(batches))
-
-
-def _calibration_batches(model, calibration, tokenizer):
-    items = list(calibration)
-    if all(isinstance(c, str) for c in items):
-        from .sentence import tokenizer_for
-        enc = (tokenizer or tokenizer_for(model))(items, max_length=model.config.max_position_embeddings)
-        return [(enc["input_ids"][i:i + 1, :int(enc["attention_mask"][i].sum())], None)
-                for i in range(len(items))]
-    return [(np.asarray(c), None) for c in items]

@@ -34,7 +34,7 @@ import numpy as np
 
 from armbert import quant
 from armbert.config import BertConfig
-from armbert.engine import QuantizedModel
+from armbert.quant import QuantizedModel
 from armbert.errors import CheckpointError, InvalidArgumentError, ModelFileError
 from armbert.heads import TaskHead, labels_of
 from armbert.loaders import safetensors

@@ -22,7 +22,8 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from . import errors
-from .engine import Engine, Output, Segment, transfer
+from .engine import Engine
+from .segment import Output, Segment, run_segments
 
 _STOP = object()
 
@@ -85,24 +86,12 @@ class PipelineExecutor:
     def _run_stage(self, k: int, item: _Item) -> None:
         batch, seq = item.ids.shape
         hidden_size = self.engine.config.hidden_size
-        prev = None
-        for seg in self.stages[k]:
-            io = seg.buffers(batch, seq, hidden_size)
-            io["mask"].write(item.add_mask)
-            if seg.embeddings:
-                io["ids"].write(item.ids)
-                io["types"].write(item.types)
-            elif prev is not None:
-                transfer(prev, io["h"])
-            else:
-                io["h"].write(item.hidden.astype(io["h"].dtype, copy=False))
-            seg.run(io, batch, seq)
-            prev = io["h"]
-        last = self.stages[k][-1]
+        h = run_segments(self.stages[k], batch, seq, hidden_size, item.add_mask, item.ids,
+                         item.types, hidden=item.hidden)
         if k == len(self.stages) - 1:
-            item.output = last.finish(batch, seq, hidden_size)
+            item.output = self.stages[k][-1].finish(batch, seq, hidden_size)
         else:
-            item.hidden = prev.numpy()  # a copy: this stage's buffers move on
+            item.hidden = h.numpy()  # a copy: this stage's buffers move on
 
     def _worker(self, k: int, inq: queue.Queue, outq: queue.Queue, t0: float,
                 failed: threading.Event) -> None:

@@ -1,7 +1,8 @@
 """Plans: where each unit of the model runs, at which precision, in which
 pipeline stage. The planner writes them; :class:`armbert.Engine` executes them.
 
-A plan is JSON with a version field (schema: armbert/plan.schema.json)::
+A plan is JSON with a version field (its schema is what :meth:`Plan.from_dict` reads
+and :meth:`Plan.validate` checks)::
 
     {"version": 1,
      "devices": {"big": {"backend": "neon", "cores": [4, 5, 6, 7]},

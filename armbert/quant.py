@@ -1,4 +1,9 @@
-"""INT8 quantization math in numpy: the bit-exact reference of the native INT8 linear.
+"""The quantizer: INT8 math in numpy (the bit-exact reference of the native INT8
+linear), int8 weights (:class:`Int8Weight`) and the quantized model
+(:class:`QuantizedModel`, made by :func:`quantize_weights`). The calibrator, which
+runs the float engine to pick outlier channels and static input scales, is
+:mod:`armbert.calibrate`, apart as in ONNX Runtime's quantization tools
+(``calibrate.py`` beside ``quantize.py``).
 
 What is int8 (armbert.h): only the linear ops, i.e. each layer's fused QKV, attention
 output, FFN in and FFN out (and optionally the pooler). Their weights are int8,
@@ -7,7 +12,8 @@ to int8 on the fly with a static per-tensor scale (from calibration) or a dynami
 per-row scale; products accumulate in int32 and are dequantized to float32.
 Embeddings, layernorm, softmax, GELU and the attention products stay float32.
 
-Outlier channels (LLM.int8(), Dettmers et al. 2022): BERT's hidden states carry a
+Outlier channels (Dettmers et al., "LLM.int8(): 8-bit Matrix Multiplication for
+Transformers at Scale", NeurIPS 2022): BERT's hidden states carry a
 few input channels tens of times larger than the rest (all-MiniLM-L6-v2: one
 channel at ~28 where the median is ~1.2). They would set every row's scale and
 crush the other channels to a few levels, so calibration lists them per linear
@@ -16,7 +22,10 @@ apart, and the int8 part sees them as 0 (:func:`prepare_int8_linear`).
 
 Everything is computed in float32 in the order the header gives, so a native kernel
 that does the same (and is compiled without contracting a*b+c into FMA) matches bit
-for bit. ``1/scale`` is a float32 division, as ``1.0f / scale`` is in C.
+for bit: the host backend's does (``tests/test_quant_native.py``). The one exception
+is the fp32 sum over outlier channels, whose order the header leaves open: the
+reference sums it in float64, the host backend with sgemm, so with outlier channels
+the two differ by float32 rounding of that sum (bounded in that test). ``1/scale`` is a float32 division, as ``1.0f / scale`` is in C.
 Rounding is round-half-to-even (``np.rint`` = C ``rintf`` in the default mode).
 """
 from __future__ import annotations
@@ -24,17 +33,22 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import numpy as np
 
 from armbert.errors import CheckpointError, InvalidArgumentError
+from armbert.layer_spec import LINEARS
+
+if TYPE_CHECKING:  # armbert.model imports this module
+    from armbert.model import BertModel
 
 QMAX = 127  # symmetric: -128 is never produced, so |q| * |q| sums cannot overflow early
 _F32 = np.float32
 
 
-def _scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
+def scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
+    """Symmetric int8 scales max|x| / 127 (float32), 1 where the max is 0."""
     absmax = np.asarray(absmax, dtype=_F32)
     # All-zero rows get scale 1: any scale quantizes them to 0, and 1 avoids 1/0.
     return np.where(absmax > 0, absmax / _F32(QMAX), _F32(1.0)).astype(_F32)
@@ -50,7 +64,7 @@ def quantize_weight_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(w, dtype=_F32)
     if w.ndim != 2:
         raise InvalidArgumentError(f"weight must be 2-D [out, in], got shape {w.shape}")
-    scale = _scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
+    scale = scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
     return _quantize(w, scale[:, None]), scale
 
 
@@ -64,7 +78,7 @@ def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
     if x.ndim != 2:
         raise InvalidArgumentError(f"x must be 2-D [rows, features], got shape {x.shape}")
     if scale is None or scale <= 0:
-        scales = _scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
+        scales = scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
                                      else np.zeros(x.shape[0]))
     else:
         if not math.isfinite(scale):
@@ -192,82 +206,9 @@ def linear_int8_outliers_reference(x, prepared: Mapping[str, np.ndarray], bias,
     return y.astype(_F32)
 
 
-class AbsMaxObserver:
-    """Static input scale = max|x| over every calibration batch / 127 (ORT's MinMax, symmetric)."""
-
-    def __init__(self) -> None:
-        self.absmax = 0.0
-        self.count = 0
-
-    def collect(self, array: np.ndarray) -> None:
-        a = np.asarray(array, dtype=_F32)
-        if a.size:
-            self.absmax = max(self.absmax, float(np.abs(a).max()))
-            self.count += a.size
-
-    def compute(self) -> float:
-        """The per-tensor input scale for the C descriptor's ``input_scale``."""
-        if not self.count:
-            raise InvalidArgumentError("observer has collected no data")
-        return float(_scales_from_absmax(np.float32(self.absmax)))
-
-
-class PercentileObserver:
-    """Scale = (p-th percentile of |x|) / 127, from a histogram of |x| as ORT's Percentile.
-
-    The histogram has a fixed number of bins; when a batch exceeds its range the bin
-    width doubles (adjacent bins merged) so memory stays bounded over any calibration
-    set. The threshold is the upper edge of the bin where the CDF reaches p, capped at
-    the true max.
-    """
-
-    def __init__(self, p: float = 99.99, num_bins: int = 2048) -> None:
-        if not 0 < p <= 100:
-            raise InvalidArgumentError(f"percentile must be in (0, 100], got {p}")
-        if num_bins < 2 or num_bins % 2:
-            raise InvalidArgumentError(f"num_bins must be even and >= 2, got {num_bins}")
-        self.p, self.num_bins = float(p), int(num_bins)
-        self.hist = np.zeros(self.num_bins, dtype=np.int64)
-        self.width = 0.0  # 0 until a non-zero value arrives
-        self.absmax = 0.0
-        self.count = 0
-
-    def collect(self, array: np.ndarray) -> None:
-        a = np.abs(np.asarray(array, dtype=_F32)).ravel().astype(np.float64)
-        if not a.size:
-            return
-        self.count += a.size
-        top = float(a.max())
-        self.absmax = max(self.absmax, top)
-        if self.width == 0.0:
-            if top == 0.0:
-                self.hist[0] += a.size
-                return
-            self.width = top / self.num_bins
-        while top > self.width * self.num_bins:
-            merged = self.hist.reshape(-1, 2).sum(axis=1)
-            self.hist = np.concatenate([merged, np.zeros_like(merged)])
-            self.width *= 2
-        idx = np.minimum((a / self.width).astype(np.int64), self.num_bins - 1)
-        self.hist += np.bincount(idx, minlength=self.num_bins)
-
-    def threshold(self) -> float:
-        if not self.count:
-            raise InvalidArgumentError("observer has collected no data")
-        if self.width == 0.0:
-            return 0.0
-        cdf = np.cumsum(self.hist) / self.count
-        i = int(np.searchsorted(cdf, self.p / 100.0, side="left"))
-        return min((min(i, self.num_bins - 1) + 1) * self.width, self.absmax)
-
-    def compute(self) -> float:
-        return float(_scales_from_absmax(np.float32(self.threshold())))
-
-
 def linear_names(num_layers: int, pooler: bool = False) -> list[str]:
     """Keys of QuantizationParams.input_scales, in execution order."""
-    names = [f"layer.{i}.{op}" for i in range(num_layers)
-             for op in ("qkv", "attn_out", "ffn_in", "ffn_out")]
+    names = [f"layer.{i}.{op}" for i in range(num_layers) for op in LINEARS]
     return names + (["pooler"] if pooler else [])
 
 
@@ -341,3 +282,45 @@ class QuantizationParams:
         except json.JSONDecodeError as e:
             raise InvalidArgumentError(f"quantization params are not valid JSON: {e}") from e
         return cls.from_dict(d)
+
+
+@dataclass(frozen=True)
+class QuantizedModel:
+    """A model quantized to int8 by :func:`armbert.quantize` (or read from an int8
+    .armbert file).
+
+    ``params``: calibrated static input scales and outlier channels per linear.
+    ``linears``: each linear's int8 weights by name (``layer.0.qkv``...), made once by
+    quantize() and used as they are by the engine (a linear missing here is quantized
+    when the engine is built, from ``model``'s float weights and ``params``).
+    ``word_int8``: the word-embedding table in int8 when quantize(embeddings="int8");
+    ``model.word`` is then its dequantized copy, which the engine runs.
+    """
+
+    model: "BertModel"
+    params: QuantizationParams
+    linears: Mapping[str, Int8Weight] = field(default_factory=dict)
+    word_int8: Optional[Int8Weight] = None
+    calibration_texts: int = 0
+    default_plan: Optional[Mapping] = None
+
+    def int8_linear(self, name: str) -> Int8Weight:
+        """The int8 weights of linear ``name``: stored, or quantized now from the float ones."""
+        if name in self.linears:
+            return self.linears[name]
+        w = self.model.linear_weights()[name]
+        if isinstance(w, Int8Weight):
+            return w
+        return Int8Weight.from_float(w, self.params.outliers.get(name))
+
+
+def quantize_weights(model: "BertModel", params: QuantizationParams,
+                     word_int8: Optional[Int8Weight] = None,
+                     calibration_texts: int = 0) -> QuantizedModel:
+    """The quantizer: every linear of ``model`` as int8 weights, with the outlier
+    channels ``params`` lists (from the calibrator, :mod:`armbert.calibrate`) kept in
+    float32."""
+    linears = {n: Int8Weight.from_float(w, params.outliers.get(n))
+               for n, w in model.linear_weights().items()}
+    return QuantizedModel(model, params, linears, word_int8,
+                          calibration_texts=calibration_texts)

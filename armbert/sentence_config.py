@@ -60,7 +60,7 @@ class SentenceConfig:
     @classmethod
     def from_dir(cls, directory: str | os.PathLike) -> Optional["SentenceConfig"]:
         """The recipe of a sentence-transformers directory; None without modules.json."""
-        from armbert.loaders.hf import read_json
+        from armbert.config import read_json
 
         directory = Path(directory)
         if not (directory / "modules.json").is_file():

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 import numpy as np  # noqa: E402
 
 import armbert  # noqa: E402
-from armbert.cli import CALIBRATION  # noqa: E402
+from armbert.sample_texts import CALIBRATION  # noqa: E402
 
 
 def main() -> int:

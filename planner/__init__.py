@@ -1,7 +1,8 @@
 """armbert's planner: measure (runners, profiler, records), predict (predictors), evaluate.
 
     from planner.space import host_space
-    from planner.measure import ArmbertRunner, Target
+    from planner.measure import Target
+    from planner.runner import ArmbertRunner
     from planner.records import Database
     from planner.profiler import Profiler
     from planner.predictors.bertperf import BERTPerf

@@ -124,7 +124,9 @@ def _out(args, space) -> Path:
 
 
 def _profiler(args, out: Path):
-    from .measure import FULL, QUICK, ArmbertRunner, FakeRunner, Target
+    from .fake import FakeRunner
+    from .measure import FULL, QUICK, Target
+    from .runner import ArmbertRunner
     from .profiler import Profiler
     from .records import Database
     settings = QUICK if args.quick else FULL
@@ -242,7 +244,9 @@ def predict_main(argv: Optional[Sequence[str]] = None) -> int:
     return _one_line("armbert predict", lambda: _predict(args))
 
 
-def _load_predictor(path_text: str):
+def load_predictor(path_text: str):
+    """A fitted predictor from its JSON file (`armbert plan --predictor` reads it too);
+    CLIError naming the file when it is missing or not a predictor."""
     from .predictors.base import load
     path = Path(path_text)
     if not path.is_file():
@@ -300,7 +304,7 @@ def _breakdown(t: dict, L: int) -> list[str]:
 def _predict(args) -> int:
     from .predictors.parametric import check_shapes, fallback_for
     from .space import COLUMNS, ModelConfig, as_columns
-    pred = _load_predictor(args.predictor)
+    pred = load_predictor(args.predictor)
     values = {k: _ints(getattr(args, k), k) for k in COLUMNS}
     shape = {}
     if args.model:
@@ -435,7 +439,7 @@ def transfer_main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _transfer(args) -> int:
     from .transfer import compare_transfer, report
-    src = _load_predictor(args.predictor)
+    src = load_predictor(args.predictor)
     if src.name != "bertperf":
         raise CLIError(f"--predictor {args.predictor}: a BERTPerf fit is needed, got {src.name}")
     out = Path(args.out) if args.out else results_root() / (

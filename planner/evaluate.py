@@ -286,7 +286,7 @@ def target_check(results: Mapping[str, dict], truth_settled: float = 1.0) -> dic
             "met_by": sorted(ok)}
 
 
-def _accuracy_cells(m: Mapping) -> str:
+def accuracy_cells(m: Mapping) -> str:
     """The table cells of error_metrics(): share within each threshold, max error."""
     return (" | ".join(f"{100 * m[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
             + f" | {m['max_err_pct']:.2f} %")
@@ -318,11 +318,11 @@ def report(summary: Mapping) -> str:
         b = r["budget"]
         lines.append(
             f"| {name} | {100 * b['fraction']:.1f} % | {b['measurements']} | "
-            f"{b['timed_seconds']:.0f} | {_accuracy_cells(r)} | {r['predictions_per_s']:.2e} |")
+            f"{b['timed_seconds']:.0f} | {accuracy_cells(r)} | {r['predictions_per_s']:.2e} |")
     fl = summary.get("repeatability")
     if fl:
         lines.append(f"| *repeatability (noise floor, {fl['n']} truth models)* | | | | "
-                     f"{_accuracy_cells(fl)} | |")
+                     f"{accuracy_cells(fl)} | |")
         lines += ["", "The last row scores the device against itself: every truth model's "
                   "even windows against its odd windows (independent windows, round-robin "
                   "passes). No predictor can be expected to beat it."]

@@ -4,8 +4,10 @@ A *runner* turns a :class:`~planner.space.ModelConfig` into a session whose ``ru
 executes the model once and returns component times in seconds (``total``, ``emb``,
 ``enc1``, ``enc_rest`` and per-op keys ``enc1.qkv`` ...). The stopping rule
 (:func:`measure_session`) only sees those numbers, so :class:`FakeRunner` (a
-synthetic device, nn-Meter style) drives the whole pipeline in tests without timing
-anything, and :class:`ArmbertRunner` times the real engine.
+synthetic device, in the style of nn-Meter: "nn-Meter: Towards Accurate Latency
+Prediction of Deep-Learning Model Inference on Diverse Edge Devices", MobiSys 2021)
+drives the whole pipeline in tests without timing anything, and
+:class:`ArmbertRunner` times the real engine.
 
 What "latency" means here: embeddings plus every encoder layer, back to back on the
 engine's ops, for fixed token ids already on the device. Not included: Engine.run's
@@ -24,9 +26,13 @@ from typing import Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
+from armbert.layer_spec import OP_NAMES
+
 from .space import Bundle, ModelConfig
 
-OPS = ("qkv", "attn", "attn_out", "ln1", "ffn_in", "ffn_out", "ln2")
+# The encoder layer's ops in execution order (armbert.layer_spec.STEPS): the per-op
+# keys of a sample (enc1.qkv ...) and of the predictors.
+OPS = OP_NAMES
 TERMS = ("total", "emb", "enc1", "enc_rest")
 
 Sample = dict  # component name -> seconds, for one execution
@@ -308,15 +314,3 @@ class Runner(Protocol):
     def open(self, cfg: ModelConfig, per_op: bool = True) -> Session: ...
 
     def open_ops(self, bundle: Bundle) -> dict[str, Callable[[], Sample]]: ...
-
-
-# The two runners live in their own files and import this one; importable from here
-# too, lazily, so that importing planner.runner (or planner.fake) first is no cycle.
-def __getattr__(name: str):
-    if name == "FakeRunner":
-        from .fake import FakeRunner
-        return FakeRunner
-    if name == "ArmbertRunner":
-        from .runner import ArmbertRunner
-        return ArmbertRunner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,7 +64,7 @@ class _Stack:
     """Embeddings and ``depth`` encoder layers of one bundle, with their buffers."""
 
     def __init__(self, runner: ArmbertRunner, b: Bundle, depth: int):
-        from armbert.engine import EncoderLayer
+        from armbert.layer import EncoderLayer
         from armbert.model import LayerWeights
         nat, prec = runner.nat, runner.target.precision
         ctx = runner.context()
@@ -124,31 +124,19 @@ class _Stack:
         return out
 
     def _timed_layer(self, i: int) -> np.ndarray:
-        # EncoderLayer.run, op by op, with a clock between ops (tests check it matches).
-        layer, buf, h, mask = self.layers[i], self.bufs[i], self.h, self.mask
+        # EncoderLayer.run, step by step, with a clock between steps.
+        calls = self.layers[i].calls(self.h, self.mask, self.bundle.B, self.bundle.S)
         clock = time.perf_counter
         t = [clock()]
-        layer.qkv.op.run(h, buf["qkv"]); t.append(clock())
-        layer.attn.run(buf["qkv"], mask, buf["ctx"]); t.append(clock())
-        layer.attn_out.op.run(buf["ctx"], buf["tmp"]); t.append(clock())
-        layer.ln1.run(buf["tmp"], h, h); t.append(clock())
-        layer.ffn_in.op.run(h, buf["ffn"]); t.append(clock())
-        layer.ffn_out.op.run(buf["ffn"], buf["tmp"]); t.append(clock())
-        layer.ln2.run(buf["tmp"], h, h); t.append(clock())
+        for _, call in calls:
+            call()
+            t.append(clock())
         return np.diff(t)
 
     def isolated_ops(self) -> dict[str, Callable[[], Sample]]:
-        layer, buf, h, mask = self.layers[0], self.bufs[0], self.h, self.mask
-        calls = {
-            "emb": lambda: self.embeddings.run(self.ids, self.types, h),
-            "qkv": lambda: layer.qkv.op.run(h, buf["qkv"]),
-            "attn": lambda: layer.attn.run(buf["qkv"], mask, buf["ctx"]),
-            "attn_out": lambda: layer.attn_out.op.run(buf["ctx"], buf["tmp"]),
-            "ln1": lambda: layer.ln1.run(buf["tmp"], h, h),
-            "ffn_in": lambda: layer.ffn_in.op.run(h, buf["ffn"]),
-            "ffn_out": lambda: layer.ffn_out.op.run(buf["ffn"], buf["tmp"]),
-            "ln2": lambda: layer.ln2.run(buf["tmp"], h, h),
-        }
+        b = self.bundle
+        calls = {"emb": lambda: self.embeddings.run(self.ids, self.types, self.h),
+                 **dict(self.layers[0].calls(self.h, self.mask, b.B, b.S))}
         self.forward(1, False)  # valid activations in every buffer
 
         def timed(fn):

@@ -1,8 +1,9 @@
 """The BERTPerf design space: bundles (H, A, I, S, B) times depth L = 1..12.
 
 A *bundle* fixes every shape but the depth; a *model* is a bundle at a depth.
-The paper's space (PAPERS.md) is 350 bundles x 12 depths = 4,200 models with
-S in {64, 128, 256, 384, 512}. On a 2-core host the long sequences make a campaign
+The space of the BERTPerf paper ("BERTPerf: Inference Latency Predictor for BERT on
+ARM big.LITTLE Multi-Core Processors", IEEE SiPS 2022) is 350 bundles x 12 depths =
+4,200 models with S in {64, 128, 256, 384, 512}. On a 2-core host the long sequences make a campaign
 take hours, so :func:`host_space` keeps the same (H, B, A, I) table with
 S in {64, 128}: 140 bundles, 1,680 models (see docs/planner.md).
 
@@ -21,7 +22,7 @@ PAPER_SEQ = (64, 128, 256, 384, 512)
 HOST_SEQ = (64, 128)
 COLUMNS = ("L", "H", "A", "I", "S", "B")
 
-# H -> (batch sizes, heads, intermediate sizes), PAPERS.md's table.
+# H -> (batch sizes, heads, intermediate sizes), the BERTPerf paper's table.
 PAPER_TABLE: dict[int, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
     128: ((1, 2, 4), (2, 4), (512, 1024)),
     256: ((1, 2), (2, 4, 8), (512, 1024, 1536)),

@@ -87,12 +87,12 @@ def compare_transfer(source: BERTPerf, profiler, n_truth: int = 300, seed: int =
 
 
 def report(summary: dict) -> str:
-    from .evaluate import _accuracy_cells
+    from .evaluate import accuracy_cells
     lines = [f"# BERTPerf transferred from {summary['source_target']} to {summary['target']}",
              "", f"{summary['truth']['n']} held-out models (seed {summary['truth']['seed']}), "
              "drawn first and measured by neither fit.", "",
              "| predictor | measurements on the new target | ±0.5% | ±1% | ±1.5% | ±2% | ±5% "
              "| ±9% | max err |", "|---|---|---|---|---|---|---|---|---|"]
     for k, r in summary["results"].items():
-        lines.append(f"| {k} | {r['budget']['measurements']} | {_accuracy_cells(r)} |")
+        lines.append(f"| {k} | {r['budget']['measurements']} | {accuracy_cells(r)} |")
     return "\n".join(lines) + "\n"

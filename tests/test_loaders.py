@@ -1,8 +1,6 @@
 """Loaders: every source gives the same BertModel; every broken input a clear CheckpointError."""
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub
@@ -15,30 +13,15 @@ from armbert.errors import CheckpointError
 from armbert.loaders import load
 from armbert.loaders import safetensors as st
 from armbert.model import BertModel
+from tests.helpers import (SMALL, export_legacy_onnx, run_without, small_hf_model,
+                           small_state_dict)
 
-REPO = Path(__file__).resolve().parents[1]
-SMALL = dict(vocab_size=99, hidden_size=72, num_hidden_layers=2, num_attention_heads=6,
-             intermediate_size=100, max_position_embeddings=40)
 ONNX_ATOL = 1e-6  # the brief's allowance; in practice the weights come back bit-exact
 
 # Tracing transformers' mask code warns that a shape test becomes a constant; the
 # exported graphs are still right for every sequence length (checked against ORT below).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Converting a tensor to a Python boolean:Warning")
-
-
-def small_hf_model(randomize=True, cls=None):
-    """A tiny transformers BERT; randomize=False keeps HF's init (zero biases, unit gammas)."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(**SMALL, attn_implementation="eager")
-    model = (cls or transformers.BertModel)(cfg).eval()
-    if randomize:
-        with torch.no_grad():
-            for p in model.parameters():
-                p.normal_(0, 0.2)
-    return model
 
 
 def assert_same_weights(a: BertModel, b: BertModel, atol=0.0):
@@ -67,16 +50,6 @@ def test_bundled_minilm():
     assert Path(model.tokenizer_path).name == "tokenizer.json"
     assert all(a.dtype == np.float32 for _, a in model.tensors())
     assert load(model) is model
-
-
-def run_without(blocked, code: str, timeout: float = 60) -> str:
-    """stdout of ``code`` run by a fresh interpreter in which importing any of the
-    ``blocked`` modules fails; asserts that it exits 0."""
-    prelude = f"import sys\nfor m in {tuple(blocked)!r}:\n    sys.modules[m] = None\n"
-    out = subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def test_bundled_path_needs_only_numpy():
@@ -149,29 +122,6 @@ def test_plain_module_needs_a_config():
     assert_same_weights(model, load(hf))
 
 
-def _export_legacy(hf, path, opset=20):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
-
-    class Outputs(torch.nn.Module):  # transformers 5's forward cannot be traced positionally
-        def __init__(self):
-            super().__init__()
-            self.bert = hf
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                            token_type_ids=token_type_ids)
-            return out.last_hidden_state, out.pooler_output
-
-    ids = torch.randint(0, SMALL["vocab_size"], (2, 7))
-    axes = {name: {0: "batch", 1: "seq"}
-            for name in ("input_ids", "attention_mask", "token_type_ids")}
-    torch.onnx.export(Outputs(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
-                      input_names=list(axes), output_names=["last_hidden_state", "pooler_output"],
-                      dynamic_axes=axes, opset_version=opset, dynamo=False)
-    return path
-
-
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                             "ignore::UserWarning")  # exporter chatter
 @pytest.mark.parametrize("randomize,opset", [(True, 20), (False, 20), (True, 14)])
@@ -179,7 +129,7 @@ def test_onnx_legacy_export_gives_the_same_weights(tmp_path, randomize, opset):
     # randomize=False: HF's init makes biases identical, which the exporter deduplicates;
     # opset 14 decomposes LayerNormalization and Gelu into primitive ops.
     hf = small_hf_model(randomize=randomize)
-    from_onnx = load(_export_legacy(hf, tmp_path / "bert.onnx", opset))
+    from_onnx = load(export_legacy_onnx(hf, tmp_path / "bert.onnx", opset))
     assert_same_weights(load(hf), from_onnx, atol=ONNX_ATOL)
     assert from_onnx.config.num_attention_heads == 6  # inferred from the graph
 
@@ -190,7 +140,7 @@ def test_onnx_runs_like_the_reference(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from tests import reference as ref
 
-    path = _export_legacy(small_hf_model(), tmp_path / "bert.onnx")
+    path = export_legacy_onnx(small_hf_model(), tmp_path / "bert.onnx")
     model = load(path, config=BertConfig(**SMALL))  # config= skips the inference
     rng = np.random.default_rng(0)
     feeds = {"input_ids": rng.integers(0, 99, (2, 9)),
@@ -233,7 +183,7 @@ def test_onnx_refuses_tanh_gelu(tmp_path):
     torch = pytest.importorskip("torch")
     cfg = transformers.BertConfig(**SMALL, hidden_act="gelu_new", attn_implementation="eager")
     torch.manual_seed(0)
-    path = _export_legacy(transformers.BertModel(cfg).eval(), tmp_path / "gelu_new.onnx")
+    path = export_legacy_onnx(transformers.BertModel(cfg).eval(), tmp_path / "gelu_new.onnx")
     with pytest.raises(CheckpointError, match="erf form"):
         load(path)
 
@@ -315,29 +265,8 @@ def test_roberta_config_json_is_refused(tmp_path):
 
 # ---- state dict problems ----
 
-def _small_state_dict():
-    rng = np.random.default_rng(0)
-    h, i = SMALL["hidden_size"], SMALL["intermediate_size"]
-    shapes = {"embeddings.word_embeddings.weight": (99, h),
-              "embeddings.position_embeddings.weight": (40, h),
-              "embeddings.token_type_embeddings.weight": (2, h),
-              "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,),
-              "pooler.dense.weight": (h, h), "pooler.dense.bias": (h,)}
-    for n in range(2):
-        p = f"encoder.layer.{n}."
-        for m in ("attention.self.query", "attention.self.key", "attention.self.value",
-                  "attention.output.dense"):
-            shapes[f"{p}{m}.weight"], shapes[f"{p}{m}.bias"] = (h, h), (h,)
-        shapes[f"{p}intermediate.dense.weight"], shapes[f"{p}intermediate.dense.bias"] = \
-            (i, h), (i,)
-        shapes[f"{p}output.dense.weight"], shapes[f"{p}output.dense.bias"] = (h, i), (h,)
-        for m in ("attention.output.LayerNorm", "output.LayerNorm"):
-            shapes[f"{p}{m}.weight"], shapes[f"{p}{m}.bias"] = (h,), (h,)
-    return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-
-
 def test_state_dict_missing_tensors_are_listed():
-    sd = _small_state_dict()
+    sd = small_state_dict()
     del sd["encoder.layer.1.attention.self.key.weight"], sd["embeddings.LayerNorm.bias"]
     with pytest.raises(CheckpointError) as e:
         BertModel.from_state_dict(BertConfig(**SMALL), sd, "test.safetensors")
@@ -348,7 +277,7 @@ def test_state_dict_missing_tensors_are_listed():
 
 
 def test_state_dict_shape_mismatch_names_tensor_and_shapes():
-    sd = _small_state_dict()
+    sd = small_state_dict()
     config = BertConfig(**{**SMALL, "intermediate_size": 101})
     with pytest.raises(CheckpointError, match=r"layers\.0\.ffn_in_w has shape \[100, 72\], "
                                               r"expected \[101, 72\]"):
@@ -356,7 +285,7 @@ def test_state_dict_shape_mismatch_names_tensor_and_shapes():
 
 
 def test_state_dict_variants():
-    sd = _small_state_dict()
+    sd = small_state_dict()
     config = BertConfig(**SMALL)
     base = BertModel.from_state_dict(config, sd, "x")
     # "bert." prefix plus buffers: buffers are ignored.
@@ -382,7 +311,7 @@ def test_state_dict_variants():
 
 
 def test_state_dict_refusals():
-    sd = _small_state_dict()
+    sd = small_state_dict()
     config = BertConfig(**SMALL)
     with pytest.raises(CheckpointError, match="not a BERT checkpoint"):
         BertModel.from_state_dict(config, {"transformer.h.0.attn.weight": np.zeros(2)}, "x")

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
+from armbert.calibrate import AbsMaxObserver, PercentileObserver
 from armbert.errors import InvalidArgumentError
-from armbert.quant import (AbsMaxObserver, PercentileObserver, QuantizationParams,
-                           linear_int8_reference, linear_names, quantize_rows,
-                           quantize_weight_per_channel)
+from armbert.quant import (QuantizationParams, linear_int8_reference, linear_names,
+                           quantize_rows, quantize_weight_per_channel)
 
 F32 = np.float32
 # |w - q*s| <= s/2 holds exactly for w * (1/s); the float32 products that reconstruct

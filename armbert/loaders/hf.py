@@ -12,26 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from armbert.config import BertConfig
+from armbert.config import BertConfig, read_json
 from armbert.errors import CheckpointError
 from armbert.loaders import safetensors
 from armbert.model import BertModel
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read: {e}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON: {e}") from e
-    if not isinstance(d, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(d).__name__}")
-    return d
 
 
 def read_config(path: str | os.PathLike) -> BertConfig:

@@ -1,4 +1,5 @@
-"""BERTPerf (Abdelgawad et al., SIPS'22), as PAPERS.md describes it.
+"""BERTPerf, as its paper describes it ("BERTPerf: Inference Latency Predictor for
+BERT on ARM big.LITTLE Multi-Core Processors", Abdelgawad et al., IEEE SiPS 2022).
 
 Per bundle: profile L=12 and L=1. If encoder 1 at L=1 is within ``tol`` (2 %) of
 encoder 1 at L=12 the bundle is *constant*. Otherwise binary-search the smallest L

@@ -7,11 +7,13 @@ energy. Searches know devices by name and measure through callbacks:
 - precision.py    measure_sensitivity, search_precision (deviation(plan) callback)
 - objectives.py   latency, throughput, energy, EDP; power sensors (hwmon, --power-cmd)
 - costs.py        JSON cost tables; kirin970() from the papers' published numbers
+- kirin970.py     the PipeBERT search on kirin970(), against the paper
 - measure_engine.py  the callbacks on armbert's engine; Gantt charts
 - predicted.py    cost tables from fitted latency predictors (armbert plan --predictor)
 - cli.py          `armbert plan` (plan_main)
 """
-from .costs import CostTable, kirin970, kirin970_report
+from .costs import CostTable, kirin970
+from .kirin970 import kirin970_report
 from .objectives import OBJECTIVES, find_power_sensor, measure_energy, score
 from .pipeline import (PipelineResult, Split, TableMeasure, binary_search, exhaustive_search,
                        split_plan)

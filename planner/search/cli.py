@@ -135,113 +135,153 @@ def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
     return p
 
 
+class _Usage(Exception):
+    """A bad argument: printed as ``armbert plan: <message>``, exit status 2."""
+
+
 def plan_main(argv: Optional[Sequence[str]] = None) -> int:
+    """`armbert plan`: checks the arguments, picks the per-layer precisions, places the
+    units, measures the chosen plan and writes it (with its Gantt chart)."""
     args = build_parser().parse_args(argv)
     if args.kirin970:
-        from .costs import print_kirin970_report
+        from .kirin970 import print_kirin970_report
         print_kirin970_report()
         return 0
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     try:
-        devices = parse_devices(args.devices if args.devices is not None else default_devices())
-    except argparse.ArgumentTypeError as e:
+        devices, predictors, choices, sensor = _check_args(args, say)
+    except _Usage as e:
         print(f"armbert plan: {e}", file=sys.stderr)
         return 2
-    predictors = []
-    if args.predictor:
-        from planner.cli import CLIError, _load_predictor
-        try:
-            predictors = [_load_predictor(f) for f in args.predictor]
-        except CLIError as e:
-            print(f"armbert plan: {e}", file=sys.stderr)
-            return 2
-    if args.split == "ga" and not predictors:
-        print("armbert plan: --split ga needs --predictor (per-op costs on every device)",
-              file=sys.stderr)
-        return 2
-
-    choices = tuple(c.strip() for c in args.precisions.split(","))
-    if "fp32" not in choices or not set(choices) <= set(PRECISIONS):
-        print(f"armbert plan: --precisions {args.precisions!r}: choose from {list(PRECISIONS)}, "
-              "fp32 included (it is the reference that always fits the budget)", file=sys.stderr)
-        return 2
-    for flag, v in (("--precision-budget", args.precision_budget),
-                    ("--max-abs-budget", args.max_abs_budget)):
-        if v is not None and not v >= 0:
-            print(f"armbert plan: {flag} must be >= 0, got {v}", file=sys.stderr)
-            return 2
-
-    sensor = None
-    if args.objective in ("energy", "edp"):
-        sensor, message = obj.find_power_sensor(args.power_cmd)
-        if sensor is None:
-            print(f"armbert plan: --objective {args.objective}: {message}", file=sys.stderr)
-            return 2
-        say(message)
-
-    import armbert
-    from armbert.cli import CALIBRATION, SENTENCES
-
-    missing = sorted({d.backend for d in devices.values()} - set(armbert.backends()))
-    if missing:
-        print(f"armbert plan: backend(s) {missing} are not in this build "
-              f"(it has {armbert.backends()})", file=sys.stderr)
-        return 2
     t_start = time.perf_counter()
-    model = armbert.load(args.model) if args.model else armbert.load()
+    model = _load_model(args.model)
     L = model.config.num_hidden_layers
     settings = RunSettings(seq=args.seq, repeats=args.repeats, items=args.items)
     meta: dict = {"objective": args.objective, "created_by": "armbert plan",
                   "settings": settings.to_dict(), "model": str(model.source)}
-
-    # -- precision per layer --
     precisions = ["fp32"] * L
     runner = EngineRunner(model, settings)
     if args.precision_budget is not None:
-        source = armbert.quantize(model, CALIBRATION) if "int8" in choices else model
-        from armbert.sentence import tokenizer_for
-        tok = tokenizer_for(model)
-        enc = tok(SENTENCES, max_length=min(args.seq, model.config.max_position_embeddings))
-        calib = [(enc["input_ids"][i:i + 1], enc["attention_mask"][i:i + 1])
-                 for i in range(len(SENTENCES))]
-        runner = EngineRunner(source, settings, calibration=calib)
-        name0 = next(iter(devices))
-        one = lambda precs: split_plan({name0: devices[name0]}, Split((name0,), (), L), precs)
-        say(f"precision: sensitivity of {L} layers x {[c for c in choices if c != 'fp32']} "
-            f"on {name0} ...")
-        sens = measure_sensitivity(runner.deviation, one, L,
-                                   [c for c in choices if c != "fp32"])
-        layer_ms, switch = {}, {}
-        if predictors:  # per-layer latency per precision from the predictors where they cover it
-            from .predicted import Shape, predicted_costs
-            c = model.config
-            shape = Shape(L, c.hidden_size, c.num_attention_heads, c.intermediate_size,
-                          min(args.seq, c.max_position_embeddings), 1)
-            pc = predicted_costs(predictors, {name0: devices[name0]}, shape, choices,
-                                 lambda n, d, p: runner.layer_ms(n, d, p))
-            layer_ms = {p: list(pc.table.row(name0, p))[1:] for p in choices}
-            say("precision: layer latencies " + ", ".join(f"{k} <- {v}"
-                                                          for k, v in pc.sources.items()))
-        else:
-            layer_ms = {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
-        for a in choices:
-            for b in choices:
-                if a != b and predictors:
-                    switch[f"{a}->{b}"] = 0.0  # not predicted: a conversion, no copy, taken as free
-                elif a != b:
-                    half = [a] * (L // 2) + [b] * (L - L // 2)
-                    rec = transfer_table(runner.transfers(one(half)), level="segment")
-                    switch[f"{a}->{b}"] = rec.get(f"{name0}/{a}->{name0}/{b}", 0.0)
-        budget = Budget(args.precision_budget, args.max_abs_budget)
-        pres = search_precision(sens, layer_ms, budget, runner.deviation, one, choices, switch)
-        precisions = list(pres.precisions)
-        meta["precision"] = {"budget": {"cosine": budget.cosine, "max_abs": budget.max_abs},
-                             **pres.to_dict(), "sensitivity": sens.to_dict()}
-        say(f"precision: {precisions} (measured 1-cos {pres.measured.cosine:.2e}, "
-            f"max abs {pres.measured.max_abs:.3g}; "
-            f"predicted {pres.predicted_ms:.2f} ms on {name0})")
+        runner, precisions, meta["precision"] = _choose_precisions(
+            args, model, settings, devices, predictors, choices, say)
+    plan, info = _place(args, runner, model, devices, precisions, choices, predictors, sensor,
+                        say)
+    _confirm_and_write(args, runner, plan, info, meta, t_start, say)
+    return 0
 
-    # -- placement --
+
+def _load_model(path: Optional[str]):
+    """The model to plan for: ``--model``, or the bundled MiniLM."""
+    import armbert
+    return armbert.load(path) if path else armbert.load()
+
+
+def _check_args(args, say):
+    """Devices, predictors, precision choices and the power sensor from the arguments
+    (in this order, each refused with a one-line message by :class:`_Usage`)."""
+    try:
+        devices = parse_devices(args.devices if args.devices is not None else default_devices())
+    except argparse.ArgumentTypeError as e:
+        raise _Usage(e) from None
+    predictors = []
+    if args.predictor:
+        from planner.cli import CLIError, load_predictor
+        try:
+            predictors = [load_predictor(f) for f in args.predictor]
+        except CLIError as e:
+            raise _Usage(e) from None
+    if args.split == "ga" and not predictors:
+        raise _Usage("--split ga needs --predictor (per-op costs on every device)")
+    choices = tuple(c.strip() for c in args.precisions.split(","))
+    if "fp32" not in choices or not set(choices) <= set(PRECISIONS):
+        raise _Usage(f"--precisions {args.precisions!r}: choose from {list(PRECISIONS)}, "
+                     "fp32 included (it is the reference that always fits the budget)")
+    for flag, v in (("--precision-budget", args.precision_budget),
+                    ("--max-abs-budget", args.max_abs_budget)):
+        if v is not None and not v >= 0:
+            raise _Usage(f"{flag} must be >= 0, got {v}")
+    sensor = None
+    if args.objective in ("energy", "edp"):
+        sensor, message = obj.find_power_sensor(args.power_cmd)
+        if sensor is None:
+            raise _Usage(f"--objective {args.objective}: {message}")
+        say(message)
+    import armbert
+    missing = sorted({d.backend for d in devices.values()} - set(armbert.backends()))
+    if missing:
+        raise _Usage(f"backend(s) {missing} are not in this build "
+                     f"(it has {armbert.backends()})")
+    return devices, predictors, choices, sensor
+
+
+def _choose_precisions(args, model, settings, devices, predictors, choices, say):
+    """Per-layer precision under the accuracy budget, on the first device: layer
+    sensitivities measured against fp32, layer latencies (predicted where the
+    predictors cover them, else measured) and precision-switch costs. Returns the
+    runner (calibrated, on the quantized model when int8 is a choice), the
+    precisions and the plan's ``meta["precision"]``."""
+    import armbert
+    from armbert.sample_texts import CALIBRATION, SENTENCES
+    from armbert.sentence import tokenizer_for
+    L = model.config.num_hidden_layers
+    source = armbert.quantize(model, CALIBRATION) if "int8" in choices else model
+    tok = tokenizer_for(model)
+    enc = tok(SENTENCES, max_length=min(args.seq, model.config.max_position_embeddings))
+    calib = [(enc["input_ids"][i:i + 1], enc["attention_mask"][i:i + 1])
+             for i in range(len(SENTENCES))]
+    runner = EngineRunner(source, settings, calibration=calib)
+    name0 = next(iter(devices))
+    one = lambda precs: split_plan({name0: devices[name0]}, Split((name0,), (), L), precs)
+    lower = [c for c in choices if c != "fp32"]
+    say(f"precision: sensitivity of {L} layers x {lower} on {name0} ...")
+    sens = measure_sensitivity(runner.deviation, one, L, lower)
+    layer_ms = _layer_ms(args, runner, model, devices, name0, predictors, choices, say)
+    switch = _switch_costs(runner, one, L, name0, choices, predictors)
+    budget = Budget(args.precision_budget, args.max_abs_budget)
+    pres = search_precision(sens, layer_ms, budget, runner.deviation, one, choices, switch)
+    precisions = list(pres.precisions)
+    say(f"precision: {precisions} (measured 1-cos {pres.measured.cosine:.2e}, "
+        f"max abs {pres.measured.max_abs:.3g}; "
+        f"predicted {pres.predicted_ms:.2f} ms on {name0})")
+    return runner, precisions, {"budget": {"cosine": budget.cosine, "max_abs": budget.max_abs},
+                                **pres.to_dict(), "sensitivity": sens.to_dict()}
+
+
+def _layer_ms(args, runner, model, devices, name0, predictors, choices, say) -> dict:
+    """Per-layer latency per precision on ``name0``: from the predictors where they
+    cover it, else measured."""
+    if not predictors:
+        return {p: runner.layer_ms(name0, devices[name0], p)[1:] for p in choices}
+    from .predicted import Shape, predicted_costs
+    c, L = model.config, model.config.num_hidden_layers
+    shape = Shape(L, c.hidden_size, c.num_attention_heads, c.intermediate_size,
+                  min(args.seq, c.max_position_embeddings), 1)
+    pc = predicted_costs(predictors, {name0: devices[name0]}, shape, choices,
+                         lambda n, d, p: runner.layer_ms(n, d, p))
+    say("precision: layer latencies " + ", ".join(f"{k} <- {v}" for k, v in pc.sources.items()))
+    return {p: list(pc.table.row(name0, p))[1:] for p in choices}
+
+
+def _switch_costs(runner, one, L, name0, choices, predictors) -> dict:
+    """The cost of switching precision between layers, per ``a->b``: measured as the
+    segment transfer of a half-and-half plan, or taken as free with predictors (a
+    conversion, no copy, not predicted)."""
+    switch = {}
+    for a in choices:
+        for b in choices:
+            if a != b and predictors:
+                switch[f"{a}->{b}"] = 0.0
+            elif a != b:
+                half = [a] * (L // 2) + [b] * (L - L // 2)
+                rec = transfer_table(runner.transfers(one(half)), level="segment")
+                switch[f"{a}->{b}"] = rec.get(f"{name0}/{a}->{name0}/{b}", 0.0)
+    return switch
+
+
+def _place(args, runner, model, devices, precisions, choices, predictors, sensor, say):
+    """The placement: searched on predicted costs (re-planned on measured ones when
+    the confirming run disagrees), or on measured costs for the objective."""
+    L = model.config.num_hidden_layers
     if predictors and sensor is None:
         plan, info = _predicted_plan(args, runner, model, devices, precisions, choices,
                                      predictors, say)
@@ -251,18 +291,19 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
                                    if args.objective == "latency" else
                                    _pipeline_plan(args, runner, devices, precisions, L, say))
             info["measured_search"] = measured_info
-    elif args.objective == "latency":
-        plan, info = _latency_plan(runner, devices, precisions, L, say)
-    else:
-        search = exhaustive_search if args.search == "exhaustive" else binary_search
-        kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
-        say(f"pipeline: {args.search} search over {list(devices)} "
-            f"({args.stage_timing} stage timing) ...")
-        found = search(runner.stage_measure(args.stage_timing), devices, L, precisions, **kw)
-        plan, info = found.plan, {"search": found.to_dict()}
-        if sensor is not None:
-            plan, info = _energy_plan(runner, devices, precisions, L, found, sensor,
-                                      args.objective, say)
+        return plan, info
+    if args.objective == "latency":
+        return _latency_plan(runner, devices, precisions, L, say)
+    say(f"pipeline: {args.search} search over {list(devices)} "
+        f"({args.stage_timing} stage timing) ...")
+    found = _pipeline_search(args, runner, devices, precisions, L)
+    if sensor is not None:
+        return _energy_plan(runner, devices, precisions, L, found, sensor, args.objective, say)
+    return found.plan, {"search": found.to_dict()}
+
+
+def _confirm_and_write(args, runner, plan, info, meta, t_start, say) -> None:
+    """Measures the chosen plan pipelined, writes it with its meta and Gantt chart."""
     stats = runner.pipelined(plan, items=args.final_items)
     info["measured_throughput_inf_s"] = stats.throughput
     if "predicted_throughput_inf_s" in info and not info.get("replan"):
@@ -287,13 +328,16 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
         f"{ {k: round(v, 2) for k, v in stats.stage_ms.items()} }; "
         f"{runner.measurements} measurements")
     say(f"wrote {out} and {gantt}")
-    return 0
+
+
+def _pipeline_search(args, runner, devices, precisions, L):
+    search = exhaustive_search if args.search == "exhaustive" else binary_search
+    kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
+    return search(runner.stage_measure(args.stage_timing), devices, L, precisions, **kw)
 
 
 def _pipeline_plan(args, runner, devices, precisions, L, say):
-    search = exhaustive_search if args.search == "exhaustive" else binary_search
-    kw = {} if args.search == "exhaustive" else {"feedback": not args.no_feedback}
-    found = search(runner.stage_measure(args.stage_timing), devices, L, precisions, **kw)
+    found = _pipeline_search(args, runner, devices, precisions, L)
     return found.plan, {"search": found.to_dict()}
 
 

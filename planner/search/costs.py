@@ -13,9 +13,13 @@ A table is JSON with a version field::
 hidden state of the same shape, so one cost per device pair) or a list with one
 number per edge (edge i joins unit i and unit i+1).
 
-:func:`kirin970` is a table built only from figures published in PAPERS.md;
-:func:`kirin970_report` runs the PipeBERT search on it and compares with the
-paper (``armbert plan --kirin970`` prints it).
+:func:`kirin970` is a table built only from figures published in two papers,
+"BERTPerf: Inference Latency Predictor for BERT on ARM big.LITTLE Multi-Core
+Processors" (Abdelgawad et al., IEEE SiPS 2022) and "PipeBERT: High-throughput BERT
+Inference for ARM Big.LITTLE Multi-core Processors" (Chang et al., Journal of Signal
+Processing Systems, 2022);
+:func:`planner.search.kirin970.kirin970_report` runs the PipeBERT search on it and
+compares with the paper (``armbert plan --kirin970`` prints it).
 """
 from __future__ import annotations
 
@@ -142,10 +146,10 @@ def layer_units(num_layers: int, embeddings: bool = True) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------
 # Kirin 970 from the papers' published numbers only.
 
-# BERTPerf (PAPERS.md): BERT-base, S=128, TFLite INT8 weights.
+# BERTPerf (the paper above): BERT-base, S=128, TFLite INT8 weights.
 KIRIN970_BIG_MS = 492.0      # 4 x Cortex-A73
 KIRIN970_LITTLE_MS = 1492.0  # 4 x Cortex-A53
-# PipeBERT (PAPERS.md): BERT-base on the 4 big cores alone, then pipelined.
+# PipeBERT (the paper above): BERT-base on the 4 big cores alone, then pipelined.
 PIPEBERT_BIG_INF_S = 0.73
 PIPEBERT_PIPELINED_INF_S = 1.26
 PIPEBERT_GAIN = 0.486
@@ -187,73 +191,8 @@ def kirin970(embedding_share: float = 0.0, baseline: str = "bertperf") -> CostTa
     return CostTable(layer_units(BERT_BASE_LAYERS),
                      {"big": {"int8": row(big)}, "little": {"int8": row(little)}},
                      {"big->little": 0.0, "little->big": 0.0},
-                     {"source": "PAPERS.md: BERTPerf 492/1492 ms (BERT-base, S=128, 4xA73/4xA53)"
+                     {"source": "BERTPerf paper (SiPS 2022): 492/1492 ms (BERT-base, S=128, 4xA73/4xA53)"
                                 + (", rescaled to PipeBERT's 0.73 inf/s" if baseline == "pipebert"
                                    else ""),
                       "baseline": baseline, "embedding_share": embedding_share,
                       "assumptions": list(KIRIN970_ASSUMPTIONS)})
-
-
-def kirin970_report(embedding_share: float = 0.0) -> dict:
-    """Runs the PipeBERT searches on :func:`kirin970` and compares with the paper."""
-    from .pipeline import TableMeasure, binary_search, exhaustive_search
-
-    table = kirin970(embedding_share)
-    measure = TableMeasure(table, precision="int8")
-    found = binary_search(measure, table.devices, table.num_layers, precision="int8")
-    exhaustive = exhaustive_search(TableMeasure(table, precision="int8"), table.devices,
-                                   table.num_layers, precision="int8")
-    big_alone_ms = table.range_ms("big", 0, len(table.units), "int8")
-    little_alone_ms = table.range_ms("little", 0, len(table.units), "int8")
-    gain = big_alone_ms / found.bottleneck_ms - 1.0
-    bound = big_alone_ms * (1 / big_alone_ms + 1 / little_alone_ms) - 1.0
-    # LITTLE/big throughput ratio the paper's gain needs even with perfect balance.
-    needed_ratio = PIPEBERT_GAIN
-    return {
-        "split": found.describe(),
-        "order": list(found.order), "bounds": list(found.bounds),
-        "stage_ms": {str(k): round(v, 2) for k, v in found.stage_ms.items()},
-        "bottleneck_ms": round(found.bottleneck_ms, 2),
-        "throughput_inf_s": round(found.throughput, 3),
-        "big_alone_inf_s": round(1e3 / big_alone_ms, 3),
-        "little_alone_inf_s": round(1e3 / little_alone_ms, 3),
-        "gain": round(gain, 4),
-        "ideal_gain_bound": round(bound, 4),
-        "on_pipebert_baseline_inf_s": round(PIPEBERT_BIG_INF_S * (1 + gain), 3),
-        "paper_gain": PIPEBERT_GAIN, "paper_inf_s": PIPEBERT_PIPELINED_INF_S,
-        "little_over_big_needed_for_paper_gain": needed_ratio,
-        "little_over_big_bertperf": round(big_alone_ms / little_alone_ms, 4),
-        "measurements": {"binary_search": found.measurements,
-                         "exhaustive": exhaustive.measurements},
-        "exhaustive_bottleneck_ms": round(exhaustive.bottleneck_ms, 2),
-        "assumptions": list(KIRIN970_ASSUMPTIONS),
-        "not_captured": [
-            "the first encoder differs from the others (BERTPerf's enc1 vs enc_rest) and "
-            "layers are not identical in cost, which shifts the best boundary",
-            "running both clusters at once shares DRAM bandwidth and the thermal budget, "
-            "so each stage is slower pipelined than alone",
-            "PipeBERT's 0.73 inf/s on 4 A73 cores is not BERTPerf's 1/0.492 s = 2.03 inf/s: "
-            "a different runtime/precision, with a different LITTLE/big ratio",
-            "PipeBERT splits at subgraph granularity (finer than whole layers), so its "
-            "stages balance more closely than a 12-layer chain allows",
-            "a +48.6 % gain needs the LITTLE cluster to deliver at least 48.6 % of the big "
-            "cluster's throughput; with BERTPerf's 492/1492 ms it delivers 33 %, so no split "
-            "of these numbers can reach the paper's gain",
-        ],
-    }
-
-
-def print_kirin970_report() -> None:
-    """`armbert plan --kirin970`."""
-    r = kirin970_report()
-    print("Kirin 970, BERT-base S=128 (uniform layers from BERTPerf's 492/1492 ms):")
-    print(f"  split: {r['split']}")
-    print(f"  stage ms: {r['stage_ms']}  -> {r['throughput_inf_s']} inf/s "
-          f"vs big alone {r['big_alone_inf_s']} inf/s: {100 * r['gain']:+.1f} % "
-          f"(perfect balance bound {100 * r['ideal_gain_bound']:+.1f} %)")
-    print(f"  on PipeBERT's 0.73 inf/s baseline: {r['on_pipebert_baseline_inf_s']} inf/s "
-          f"(paper: {r['paper_inf_s']} inf/s, +{100 * r['paper_gain']:.1f} %)")
-    print(f"  measurements: {r['measurements']}")
-    print("  assumptions:\n    - " + "\n    - ".join(r["assumptions"]))
-    print("  what a uniform-layer model cannot capture:\n    - "
-          + "\n    - ".join(r["not_captured"]))

@@ -15,7 +15,7 @@ import armbert
 from armbert.pipeline import PipelineExecutor
 from armbert.plan import Device, Placement, Plan
 
-from ..engine.test_pipeline import inputs
+from ..helpers import pipeline_inputs as inputs
 
 pytestmark = pytest.mark.usefixtures("neon_is_built", "cl_is_built")
 

@@ -21,7 +21,7 @@ import pytest
 import armbert
 from armbert.loaders.bundled import model_dir
 from armbert.text import Tokenizer, l2_normalize, mean_pool
-from tests.test_loaders import SMALL, _export_legacy, small_hf_model
+from tests.helpers import SMALL, export_legacy_onnx, small_hf_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -138,7 +138,7 @@ def test_onnx_torch_and_hf_directory_paths_agree(tmp_path):
     hf = small_hf_model()
     hf.save_pretrained(tmp_path / "hf", safe_serialization=True)
     models = {"hf-dir": armbert.load(str(tmp_path / "hf")), "torch": armbert.load(hf),
-              "onnx": armbert.load(_export_legacy(hf, tmp_path / "bert.onnx"))}
+              "onnx": armbert.load(export_legacy_onnx(hf, tmp_path / "bert.onnx"))}
     ids = np.random.default_rng(3).integers(0, SMALL["vocab_size"], (2, 11))
     outs = {k: armbert.Engine(m, backend="host").run(ids).last_hidden_state
             for k, m in models.items()}

@@ -17,7 +17,7 @@ import pytest
 
 import armbert
 from armbert.errors import CheckpointError
-from tests.test_loaders import SMALL
+from tests.helpers import SMALL
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

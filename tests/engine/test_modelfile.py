@@ -14,14 +14,14 @@ from armbert.errors import ModelFileError
 from armbert.heads import TaskHead
 from armbert.loaders import safetensors as st
 from armbert.model import BertModel
-from tests.test_loaders import SMALL, _small_state_dict, run_without
+from tests.helpers import SMALL, run_without, small_state_dict
 
 CALIBRATION = ["The weather is lovely today.", "He plays guitar in a band.",
                "Stock markets fell sharply on Monday."]
 
 
 def small_model(head=False):
-    model = BertModel.from_state_dict(BertConfig(**SMALL), _small_state_dict(), "small")
+    model = BertModel.from_state_dict(BertConfig(**SMALL), small_state_dict(), "small")
     if head:
         rng = np.random.default_rng(1)
         model.head = TaskHead("sequence_classification",
@@ -210,7 +210,7 @@ def test_cli_convert(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     model = small_model()
-    st.save_file({k: v for k, v in _small_state_dict().items()}, src / "model.safetensors")
+    st.save_file({k: v for k, v in small_state_dict().items()}, src / "model.safetensors")
     (src / "config.json").write_text(json.dumps(model.config.to_dict()))
     calib = tmp_path / "calib.txt"
     calib.write_text("")

@@ -9,6 +9,7 @@ import armbert
 from armbert import errors
 from armbert.pipeline import PipelineExecutor
 from armbert.plan import Device, Placement, Plan
+from tests.helpers import pipeline_inputs as inputs
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +22,6 @@ def plan(precisions=("fp32",) * 6, split=3):
     return Plan(devices, Placement("big"),
                 tuple(Placement("big" if i < split else "little", p, int(i >= split))
                       for i, p in enumerate(precisions)))
-
-
-def inputs(n, seq=19):
-    rng = np.random.default_rng(5)
-    out = []
-    for i in range(n):
-        ids = rng.integers(1000, 30000, (1, seq - i % 3))
-        mask = np.ones_like(ids)
-        mask[0, -1 - i % 2:] = 0
-        out.append((ids, mask))
-    return out
 
 
 @pytest.mark.parametrize("precisions", [("fp32",) * 6, ("fp32",) * 3 + ("int8",) * 3,

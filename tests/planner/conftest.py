@@ -1,7 +1,8 @@
 """Shared fixtures: a fake device behind a profiler, and a small design space."""
 import pytest
 
-from planner.measure import FakeRunner, MeasureSettings
+from planner.fake import FakeRunner
+from planner.measure import MeasureSettings
 from planner.profiler import Profiler
 from planner.records import Database
 from planner.space import host_space

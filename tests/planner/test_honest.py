@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from planner.evaluate import draw_truth, evaluate, independent_halves, repeatability
-from planner.measure import FakeRunner, MeasureSettings
+from planner.fake import FakeRunner
+from planner.measure import MeasureSettings
 from planner.predictors.bertperf import BERTPerf
 from planner.predictors.mlp import MLP
 from planner.profiler import Profiler, TruthLeakError

@@ -1,7 +1,8 @@
 """The stopping rule and the fake device (no timing: every time is made up)."""
 import pytest
 
-from planner.measure import FakeRunner, MeasureSettings, measure_session, window_spread
+from planner.fake import FakeRunner
+from planner.measure import MeasureSettings, measure_session, window_spread
 from planner.space import Bundle, ModelConfig
 
 RULE = MeasureSettings(warmup=2, min_repeats=5, max_repeats=20, window=5, max_spread=0.02,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from planner.evaluate import error_metrics, target_check
-from planner.measure import FakeRunner
+from planner.fake import FakeRunner
 from planner.predictors import load, predictor_class
 from planner.predictors.bertperf import BERTPerf
 from planner.predictors.ours import Ours

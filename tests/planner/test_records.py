@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from planner.measure import FakeRunner
+from planner.fake import FakeRunner
 from planner.profiler import Profiler
 from planner.records import RECORD_VERSION, Database, RecordError
 from planner.space import ModelConfig

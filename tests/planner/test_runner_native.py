@@ -3,7 +3,8 @@ engine's computation, op by op (no timing is asserted)."""
 import numpy as np
 import pytest
 
-from planner.measure import OPS, QUICK, ArmbertRunner, Target, measure_session
+from planner.measure import OPS, QUICK, Target, measure_session
+from planner.runner import ArmbertRunner
 from planner.space import Bundle
 
 nat = pytest.importorskip("armbert._native")

@@ -1,0 +1,105 @@
+"""Helpers shared by test modules (instead of test modules importing each other's).
+
+Imports only the standard library, numpy, pytest and armbert at module level: the
+arm64 test bed runs tests/arm without torch, transformers or Hypothesis, so those
+are imported (or skipped with ``pytest.importorskip``) inside the helpers that need
+them.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A small BERT config (transformers' names): every component has odd sizes.
+SMALL = dict(vocab_size=99, hidden_size=72, num_hidden_layers=2, num_attention_heads=6,
+             intermediate_size=100, max_position_embeddings=40)
+
+
+def small_hf_model(randomize=True, cls=None):
+    """A tiny transformers BERT; randomize=False keeps HF's init (zero biases, unit gammas)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(**SMALL, attn_implementation="eager")
+    model = (cls or transformers.BertModel)(cfg).eval()
+    if randomize:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0, 0.2)
+    return model
+
+
+def small_state_dict() -> dict[str, np.ndarray]:
+    """A random state dict of the SMALL config in transformers' names (numpy only)."""
+    rng = np.random.default_rng(0)
+    h, i = SMALL["hidden_size"], SMALL["intermediate_size"]
+    shapes = {"embeddings.word_embeddings.weight": (99, h),
+              "embeddings.position_embeddings.weight": (40, h),
+              "embeddings.token_type_embeddings.weight": (2, h),
+              "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,),
+              "pooler.dense.weight": (h, h), "pooler.dense.bias": (h,)}
+    for n in range(2):
+        p = f"encoder.layer.{n}."
+        for m in ("attention.self.query", "attention.self.key", "attention.self.value",
+                  "attention.output.dense"):
+            shapes[f"{p}{m}.weight"], shapes[f"{p}{m}.bias"] = (h, h), (h,)
+        shapes[f"{p}intermediate.dense.weight"], shapes[f"{p}intermediate.dense.bias"] = \
+            (i, h), (i,)
+        shapes[f"{p}output.dense.weight"], shapes[f"{p}output.dense.bias"] = (h, i), (h,)
+        for m in ("attention.output.LayerNorm", "output.LayerNorm"):
+            shapes[f"{p}{m}.weight"], shapes[f"{p}{m}.bias"] = (h,), (h,)
+    return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+
+
+def export_legacy_onnx(hf, path, opset=20):
+    """``hf`` (a transformers BertModel) exported by torch's legacy (TorchScript) ONNX
+    exporter to ``path``, with dynamic batch and sequence axes; returns ``path``."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+
+    class Outputs(torch.nn.Module):  # transformers 5's forward cannot be traced positionally
+        def __init__(self):
+            super().__init__()
+            self.bert = hf
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids)
+            return out.last_hidden_state, out.pooler_output
+
+    ids = torch.randint(0, SMALL["vocab_size"], (2, 7))
+    axes = {name: {0: "batch", 1: "seq"}
+            for name in ("input_ids", "attention_mask", "token_type_ids")}
+    torch.onnx.export(Outputs(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
+                      input_names=list(axes), output_names=["last_hidden_state", "pooler_output"],
+                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    return path
+
+
+def run_without(blocked, code: str, timeout: float = 60) -> str:
+    """stdout of ``code`` run by a fresh interpreter in which importing any of the
+    ``blocked`` modules fails; asserts that it exits 0."""
+    prelude = f"import sys\nfor m in {tuple(blocked)!r}:\n    sys.modules[m] = None\n"
+    out = subprocess.run([sys.executable, "-c", prelude + code], cwd=REPO,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def pipeline_inputs(n, seq=19):
+    """``n`` (ids, mask) pairs of slightly different lengths with padding, for the
+    pipelined-executor tests (host and ARM)."""
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(n):
+        ids = rng.integers(1000, 30000, (1, seq - i % 3))
+        mask = np.ones_like(ids)
+        mask[0, -1 - i % 2:] = 0
+        out.append((ids, mask))
+    return out
