@@ -99,3 +99,12 @@ def read_json(path: str | os.PathLike) -> dict:
     if not isinstance(d, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(d).__name__}")
     return d
+
+
+def read_config(path: str | os.PathLike) -> BertConfig:
+    """A BertConfig from a config.json; CheckpointError naming the file otherwise."""
+    d = read_json(path)
+    try:
+        return BertConfig.from_dict(d)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None

@@ -103,3 +103,18 @@ def pipeline_inputs(n, seq=19):
         mask[0, -1 - i % 2:] = 0
         out.append((ids, mask))
     return out
+
+
+ONNX_ATOL = 1e-6  # the brief's allowance; in practice the weights come back bit-exact
+
+
+def assert_same_weights(a, b, atol=0.0):
+    names_a = [n for n, _ in a.tensors()]
+    assert names_a == [n for n, _ in b.tensors()]
+    for (name, x), (_, y) in zip(a.tensors(), b.tensors()):
+        assert x.dtype == np.float32 and x.flags.c_contiguous, name
+        if atol:
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)
+        else:
+            assert np.array_equal(x, y), name
+    assert a.config == b.config

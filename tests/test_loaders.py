@@ -13,27 +13,14 @@ from armbert.errors import CheckpointError
 from armbert.loaders import load
 from armbert.loaders import safetensors as st
 from armbert.model import BertModel
-from tests.helpers import (SMALL, export_legacy_onnx, run_without, small_hf_model,
-                           small_state_dict)
+from tests.helpers import (ONNX_ATOL, SMALL, assert_same_weights, export_legacy_onnx,
+                           run_without, small_hf_model, small_state_dict)
 
-ONNX_ATOL = 1e-6  # the brief's allowance; in practice the weights come back bit-exact
 
 # Tracing transformers' mask code warns that a shape test becomes a constant; the
 # exported graphs are still right for every sequence length (checked against ORT below).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Converting a tensor to a Python boolean:Warning")
-
-
-def assert_same_weights(a: BertModel, b: BertModel, atol=0.0):
-    names_a = [n for n, _ in a.tensors()]
-    assert names_a == [n for n, _ in b.tensors()]
-    for (name, x), (_, y) in zip(a.tensors(), b.tensors()):
-        assert x.dtype == np.float32 and x.flags.c_contiguous, name
-        if atol:
-            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)
-        else:
-            assert np.array_equal(x, y), name
-    assert a.config == b.config
 
 
 # ---- the bundled checkpoint ----

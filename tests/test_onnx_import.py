@@ -17,8 +17,8 @@ import pytest
 
 import armbert
 from armbert.errors import CheckpointError, OnnxError
-from tests.test_loaders import (ONNX_ATOL, REPO, SMALL, _export_legacy, assert_same_weights,
-                                small_hf_model)
+from tests.helpers import ONNX_ATOL, REPO, SMALL, assert_same_weights, small_hf_model
+from tests.helpers import export_legacy_onnx as _export_legacy
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")

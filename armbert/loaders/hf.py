@@ -12,22 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from armbert.config import BertConfig, read_json
+from armbert.config import BertConfig, read_config, read_json
 from armbert.errors import CheckpointError
 from armbert.loaders import safetensors
 from armbert.model import BertModel
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
-
-
-def read_config(path: str | os.PathLike) -> BertConfig:
-    path = Path(path)
-    d = read_json(path)
-    try:
-        return BertConfig.from_dict(d)
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: {e}") from None
 
 
 def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,

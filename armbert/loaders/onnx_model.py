@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from armbert.config import BertConfig
+from armbert.config import BertConfig, read_config, read_json
 from armbert.errors import CheckpointError, OnnxError
 from armbert.heads import TASKS
 from armbert.model import BertModel, layer_index
@@ -179,8 +179,6 @@ def load_onnx(path: str | os.PathLike, config: BertConfig | dict | None = None,
     beside = path.parent / "config.json"
     raw = {}
     if beside.is_file():
-        from armbert.loaders.hf import read_config, read_json
-
         raw = read_json(beside)
         if config is None:
             config = read_config(beside)
