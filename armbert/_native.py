@@ -258,6 +258,9 @@ class Op(_Handle):
         if self._shape != (batch, seq):
             batch = argcheck.integer(batch, "batch", errors.ShapeError, 1, 2**31 - 1)
             seq = argcheck.integer(seq, "seq", errors.ShapeError, 1, 2**31 - 1)
+            # A reshape that fails in the backend leaves the op unconfigured
+            # (armbert.h): the next reshape must reach the library, whatever shape.
+            self._shape = None
             check(lib().armbert_op_reshape(h, batch, seq))
             self._shape = (batch, seq)
 

@@ -139,7 +139,12 @@ ARMBERT_API void *armbert_tensor_data(armbert_tensor *tensor);
 
 /* ---- ops: common part ---- */
 /* Fixes batch and seq for the following runs: configures backend functions and
- * sizes the workspace. Calling it again with the same shape is free. */
+ * sizes the workspace. Calling it again with the same shape is free. The same on
+ * every backend: a reshape refused by its argument checks (batch or seq <= 0,
+ * more than 2^24 tokens) changes nothing; one that fails while configuring (out
+ * of memory, a configuration the backend rejects) leaves the op unconfigured, so
+ * a run fails with ARMBERT_ERR_INVALID_ARGUMENT ("the last reshape failed") until
+ * a reshape, to any shape, succeeds. */
 ARMBERT_API armbert_status armbert_op_reshape(armbert_op *op, int32_t batch, int32_t seq);
 ARMBERT_API void armbert_op_destroy(armbert_op *op);
 

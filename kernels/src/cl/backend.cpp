@@ -27,6 +27,7 @@
 
 #include "../core/backend.h"
 #include "../core/context.h"
+#include "../common/workspace.h"
 #include "cl.h"
 
 namespace armbert {
@@ -264,6 +265,21 @@ void init_runtime(const armbert_context &ctx) {
 bool fp16_available() { return rt().fp16; }
 
 cl::CommandQueue &queue() { return CLScheduler::get().queue(); }
+
+double device_memory_bytes() {
+    return double(CLKernelLibrary::get().get_device().getInfo<CL_DEVICE_GLOBAL_MEM_SIZE>());
+}
+
+double device_max_alloc_bytes() {
+    return double(CLKernelLibrary::get().get_device().getInfo<CL_DEVICE_MAX_MEM_ALLOC_SIZE>());
+}
+
+void require_device_memory(const char *what, double largest_buffer, double total) {
+    common::require_fits(what, largest_buffer, device_max_alloc_bytes(),
+                         "the device's largest allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    common::require_fits(what, total, device_memory_bytes(),
+                         "the device's memory (CL_DEVICE_GLOBAL_MEM_SIZE)");
+}
 
 // ---- tensors ----
 

@@ -60,6 +60,7 @@ struct LinearF32 : LinearOp {
     std::unique_ptr<Config> cfg;
 
     void on_reshape() override {
+        cfg.reset();
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
         auto c = std::make_unique<Config>();
         c->x.init(TensorShape(K, M), DataType::F32);
@@ -83,11 +84,12 @@ struct LinearF32 : LinearOp {
         cfg = std::move(c);
     }
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        Config &c = configured(cfg, "linear");
         Binding bind;
-        bind.bind(cfg->x, x);
-        bind.bind(cfg->y, y);
-        cfg->gemm.run();
-        if (cfg->gelu) cfg->gelu->run();
+        bind.bind(c.x, x);
+        bind.bind(c.y, y);
+        c.gemm.run();
+        if (c.gelu) c.gelu->run();
         if (desc.activation == ARMBERT_ACTIVATION_TANH)
             tanh_kernel(cl::NDRange(size_t(y->numel)), buffer_of(y), cl_int(kActTanh));
     }
@@ -120,6 +122,7 @@ struct LinearI8 : LinearOp {
 
     void on_reshape() override {
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        cfg.reset();
         const QuantizationInfo unit(1.0f, 0);  // symmetric: zero points 0, scales applied by us
         auto c = std::make_unique<Config>();
         c->xq.allocator()->init(arm_compute::TensorInfo(TensorShape(K, M), 1,
@@ -142,7 +145,7 @@ struct LinearI8 : LinearOp {
     }
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
         const cl_int M = cl_int(rows()), N = desc.out_features, K = desc.in_features;
-        Config &c = *cfg;
+        Config &c = configured(cfg, "linear (int8)");
         const cl::Buffer &ox = num_outliers ? c.outlier_x.cl_buffer() : dummy_buffer();
         quantize.local(cl::NDRange(size_t(M) * group), cl::NDRange(group), buffer_of(x), K,
                        has_smooth ? inv_smooth.cl_buffer() : dummy_buffer(), cl_int(has_smooth),

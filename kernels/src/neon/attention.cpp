@@ -13,6 +13,7 @@
 #include "arm_compute/runtime/NEON/functions/NEMatMul.h"
 #include "arm_compute/runtime/NEON/functions/NESoftmaxLayer.h"
 
+#include "../common/workspace.h"
 #include "../core/tensor.h"
 #include "../host/parallel.h"
 #include "acl.h"
@@ -38,6 +39,9 @@ struct AclAttention : AttentionOp {
                      d = size_t(desc.hidden / desc.heads);
         ActiveContext active(*ctx);
         qk.reset();  // pv, add_mask and softmax are only run after qk
+        const double head_bytes = 4.0 * double(B * A) * double(S) * double(d),
+                     score_bytes = 4.0 * double(B * A) * double(S) * double(S);
+        common::require_host_memory("attention: workspace", 4 * head_bytes + 2 * score_bytes);
         // NEMatMul (24.11) rejects operands whose values are marked constant,
         // the TensorInfo default: it only multiplies activations.
         TensorInfo head(TensorShape(d, S, A, B), 1, DataType::F32);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "../common/workspace.h"
 #include "../core/tensor.h"
 #include "../host/parallel.h"
 #include "gemm_fp16.h"
@@ -32,6 +33,10 @@ struct AttentionF16 : AttentionOp {
                      d = size_t(desc.hidden / desc.heads), dp = size_t(round_up(int(d), kPanel));
         // q [S, d], k panels [Sp/8][d][8], v panels [dp/8][S][8], scores [S, Sp], out [S, d]
         per_thread = S * d + Sp * d + dp * S + S * Sp + S * d;
+        common::require_host_memory(
+            "attention: workspace",
+            4.0 * double(ctx->threads) *
+                (double(S) * d + double(Sp) * d + double(dp) * S + double(S) * Sp + double(S) * d));
         scratch.assign(size_t(ctx->threads) * per_thread, 0.0f);
     }
 
