@@ -88,10 +88,6 @@ struct ClAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new ClAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<ClAttention>(d); }
 
 }  // namespace armbert::opencl

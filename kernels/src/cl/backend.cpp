@@ -27,6 +27,7 @@
 
 #include "../core/backend.h"
 #include "../core/context.h"
+#include "../common/hash.h"
 #include "../common/workspace.h"
 #include "cl.h"
 
@@ -55,18 +56,6 @@ struct Runtime {
 Runtime &rt() {
     static Runtime *r = new Runtime();
     return *r;
-}
-
-uint64_t fnv1a(const std::string &s) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
-
-std::string hex(uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
 }
 
 std::string cache_root(const armbert_context &ctx) {
@@ -161,7 +150,7 @@ void init_locked(Runtime &r, const armbert_context &ctx) {
     double restore_s = 0;
     if (!root.empty()) {
         const std::string key =
-            hex(fnv1a(name + "|" + vendor + "|" + version + "|" + driver + "|" +
+            common::hex16(common::fnv1a(name + "|" + vendor + "|" + version + "|" + driver + "|" +
                       arm_compute::build_information()));
         std::error_code ec;
         fs::create_directories(fs::path(root) / "cl", ec);

@@ -93,6 +93,14 @@ struct AddOp : armbert_op {
     virtual void compute(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) = 0;
 };
 
+// The factory of an op whose descriptor keeps no pointer to the caller's memory
+// (softmax, attention, eltwise): a new T with its descriptor.
+template <typename T, typename Desc> T *new_op(const Desc &d) {
+    auto *op = new T();
+    op->desc = d;
+    return op;
+}
+
 // Descriptor checks shared by every backend (InvalidArgument on failure).
 void check_desc(const armbert_embeddings_desc &d);
 void check_desc(const armbert_linear_desc &d);

@@ -6,11 +6,8 @@
 #include "../common/workspace.h"
 #include "gemm.h"
 #include "ops.h"
-#include "parallel.h"
 
 namespace armbert::host {
-
-void softmax_row(float *row, int n, float scale, const float *mask);
 
 namespace {
 
@@ -68,10 +65,6 @@ struct HostAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new HostAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<HostAttention>(d); }
 
 }  // namespace armbert::host

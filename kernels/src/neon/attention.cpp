@@ -15,7 +15,7 @@
 
 #include "../common/workspace.h"
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "acl.h"
 #include "ops.h"
 #include "scheduler.h"
@@ -97,7 +97,7 @@ struct AclAttention : AttentionOp {
         const float *src = data_of<float>(qkv);
         float *dst = data_of<float>(out);
         // token row r = (b, s) -> head rows ((b * A + h) * S + s)
-        host::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
+        common::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / S, s = r % S;
                 const float *row = src + r * 3 * H;
@@ -119,7 +119,7 @@ struct AclAttention : AttentionOp {
             softmax->run();
             pv->run();
         }
-        host::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
+        common::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / S, s = r % S;
                 for (int h = 0; h < A; ++h)
@@ -133,10 +133,6 @@ struct AclAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new AclAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<AclAttention>(d); }
 
 }  // namespace armbert::neon

@@ -18,7 +18,7 @@
 #include "arm_compute/runtime/IScheduler.h"
 #include "arm_compute/runtime/Scheduler.h"
 
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 
 namespace armbert::neon {
 namespace {
@@ -50,7 +50,7 @@ class ContextScheduler final : public arm_compute::IScheduler {
     // Dynamic hints can ask for more workloads than threads: each thread then
     // takes every n-th one, keeping its thread_id (its workspace slot).
     //
-    // The two rules of host::parallel_for hold here too: no exception leaves the
+    // The two rules of common::parallel_for hold here too: no exception leaves the
     // OpenMP region (ACL throws std::runtime_error; each thread catches, the first
     // is rethrown on the calling thread after the region, where the ABI's guard()
     // turns it into a status), and the calling thread's CPU affinity is restored
@@ -62,19 +62,19 @@ class ContextScheduler final : public arm_compute::IScheduler {
         arm_compute::ThreadInfo info;
         info.cpu_info = &cpu_info();
         info.num_threads = std::max(1, n);
-        std::unique_ptr<host::AffinityRestore> restore;
-        if (ctx) restore = std::make_unique<host::AffinityRestore>(*ctx);
+        std::unique_ptr<common::AffinityRestore> restore;
+        if (ctx) restore = std::make_unique<common::AffinityRestore>(*ctx);
         if (n <= 1) {
-            if (ctx) host::pin_current_thread(*ctx, 0);
+            if (ctx) common::pin_current_thread(*ctx, 0);
             for (auto &w : workloads) w(info);
             return;
         }
-        host::FirstException first;
+        common::FirstException first;
 #pragma omp parallel num_threads(n) firstprivate(info)
         {
             first.run([&] {
                 const int t = omp_get_thread_num();
-                if (ctx) host::pin_current_thread(*ctx, t);
+                if (ctx) common::pin_current_thread(*ctx, t);
                 info.thread_id = t;
                 for (int i = t; i < total; i += n) workloads[size_t(i)](info);
             });
