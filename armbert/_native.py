@@ -172,6 +172,11 @@ class Context(_Handle):
         check(lib().armbert_context_describe(self._handle(), buf, 512))
         return ffi.string(buf).decode()
 
+    def synchronize(self) -> None:
+        """Returns when the work queued on this context's device has finished: at
+        once on host and NEON, after the command queue's finish on CL."""
+        check(lib().armbert_context_synchronize(self._handle()))
+
 
 class Tensor(_Handle):
     """Backend memory. Host/NEON tensors expose a zero-copy numpy view

@@ -190,6 +190,14 @@ class Segment:
         self.task: Optional[str] = None
         self._io: dict[tuple[int, int], dict[str, nat.Tensor]] = {}
 
+    def synchronize(self) -> None:
+        """Waits for the work queued on this segment's device (armbert.h,
+        armbert_context_synchronize: a no-op on host and NEON). A context the caller
+        has closed is skipped: the next read of its tensors waits for the device
+        anyway; only the timing of the transfer would include the device's work."""
+        if not self.ctx.closed:
+            self.ctx.synchronize()
+
     @property
     def units(self) -> list[str]:
         return (["embeddings"] if self.embeddings else []) + \
@@ -268,14 +276,6 @@ class Segment:
                 se = logits.reshape(batch, seq, 2)
                 out.start_logits, out.end_logits = se[..., 0].copy(), se[..., 1].copy()
         return out
-
-
-def wait_for(io: dict[str, nat.Tensor]) -> None:
-    """Waits until a segment's device has finished the work queued on it. Host and
-    NEON ops return when done; CL ops are queued on ACL's in-order command queue,
-    and a blocking read of the segment's (small) mask tensor returns after them."""
-    if io["mask"].host_view is None:
-        io["mask"].numpy()
 
 
 def transfer(src: nat.Tensor, dst: nat.Tensor) -> None:
@@ -506,13 +506,13 @@ class Engine:
                 io["ids"].write(ids)
                 io["types"].write(tt)
             else:
-                wait_for(prev_io)  # the copy's time, not the GPU's queued layers
+                prev_seg.synchronize()  # the copy's time, not the GPU's queued layers
                 t = time.perf_counter()
                 transfer(prev, io["h"])
                 self.last_transfers.append(
                     (seg_name(prev_seg), seg_name(seg), (time.perf_counter() - t) * 1e3))
             seg.run(io, batch, seq, observe)
-            prev, prev_seg, prev_io = io["h"], seg, io
+            prev, prev_seg = io["h"], seg
         return self.segments[-1].finish(batch, seq, hidden_size, observe)
 
     __call__ = run

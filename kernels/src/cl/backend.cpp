@@ -220,6 +220,11 @@ struct ClBackend : Backend {
         return opencl::new_embeddings(d);
     }
     LinearOp *new_linear(const armbert_linear_desc &d) override { return opencl::new_linear(d); }
+    void synchronize() override {
+        cl_int err = opencl::queue().finish();
+        if (err != CL_SUCCESS)
+            fail(ARMBERT_ERR_BACKEND, "cl: clFinish failed with error " + std::to_string(err));
+    }
     SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
         return opencl::new_softmax(d);
     }
