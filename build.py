@@ -102,7 +102,7 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
             why = "ARM Compute Library not found" if b in ("neon", "cl") else "unknown backend"
             raise SystemExit(f"backend {b!r} cannot be built here: {why}")
     p = Plan(backends=chosen)
-    dirs = ["core", "host"] + [d for d in ("neon", "cl") if d in chosen and (src / d).is_dir()]
+    dirs = ["core", "common", "host"] + [d for d in ("neon", "cl") if d in chosen and (src / d).is_dir()]
     for d in dirs:
         p.sources += sorted((src / d).glob("*.cpp"))
     opt = ["-O0", "-g"] if debug else ["-O3", "-DNDEBUG"]

@@ -179,6 +179,11 @@ class Context(_Handle):
         check(lib().armbert_context_describe(self._handle(), buf, 512))
         return ffi.string(buf).decode()
 
+    def synchronize(self) -> None:
+        """Returns when the work queued on this context's device has finished: at
+        once on host and NEON, after the command queue's finish on CL."""
+        check(lib().armbert_context_synchronize(self._handle()))
+
 
 class Tensor(_Handle):
     """Backend memory. Host/NEON tensors expose a zero-copy numpy view
@@ -265,6 +270,9 @@ class Op(_Handle):
         if self._shape != (batch, seq):
             batch = argcheck.integer(batch, "batch", errors.ShapeError, 1, 2**31 - 1)
             seq = argcheck.integer(seq, "seq", errors.ShapeError, 1, 2**31 - 1)
+            # A reshape that fails in the backend leaves the op unconfigured
+            # (armbert.h): the next reshape must reach the library, whatever shape.
+            self._shape = None
             check(lib().armbert_op_reshape(h, batch, seq))
             self._shape = (batch, seq)
 

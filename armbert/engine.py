@@ -24,10 +24,10 @@ from .layer import EncoderLayer, Linear, Observer
 from .model import BertModel
 from .plan import Placement, Plan
 from .quant import QuantizedModel
-from .segment import Output, Segment, run_segments, seg_name, transfer, wait_for
+from .segment import Output, Segment, run_segments, seg_name, transfer
 
 __all__ = ["Engine", "Output", "QuantizedModel", "MASK_VALUE", "backends", "best_backend",
-           "EncoderLayer", "Segment", "Observer", "seg_name", "transfer", "wait_for"]
+           "EncoderLayer", "Segment", "Observer", "seg_name", "transfer"]
 
 # Additive mask value for padding, as transformers uses for float32.
 MASK_VALUE = float(np.finfo(np.float32).min)

@@ -51,6 +51,14 @@ class Segment:
         """``device/precision``, as ``Engine.last_transfers`` names segments."""
         return f"{self.device}/{self.precision}"
 
+    def synchronize(self) -> None:
+        """Waits for the work queued on this segment's device (armbert.h,
+        armbert_context_synchronize: a no-op on host and NEON). A context the caller
+        has closed is skipped: the next read of its tensors waits for the device
+        anyway; only the timing of the transfer would include the device's work."""
+        if not self.ctx.closed:
+            self.ctx.synchronize()
+
     @property
     def units(self) -> list[str]:
         return (["embeddings"] if self.embeddings else []) + \
@@ -135,14 +143,6 @@ def seg_name(seg: Segment) -> str:
     return seg.name
 
 
-def wait_for(io: dict[str, nat.Tensor]) -> None:
-    """Waits until a segment's device has finished the work queued on it. Host and
-    NEON ops return when done; CL ops are queued on ACL's in-order command queue,
-    and a blocking read of the segment's (small) mask tensor returns after them."""
-    if io["mask"].host_view is None:
-        io["mask"].numpy()
-
-
 def transfer(src: nat.Tensor, dst: nat.Tensor) -> None:
     """Copies an activation tensor across contexts (and precisions)."""
     if src.host_view is not None and dst.host_view is not None:
@@ -178,7 +178,7 @@ def run_segments(segments: Sequence[Segment], batch: int, seq: int, hidden_size:
         elif transfers is None:
             transfer(prev_io["h"], io["h"])
         else:
-            wait_for(prev_io)  # the copy's time, not the GPU's queued layers
+            prev_seg.synchronize()  # the copy's time, not the GPU's queued layers
             t = time.perf_counter()
             transfer(prev_io["h"], io["h"])
             transfers.append((prev_seg.name, seg.name, (time.perf_counter() - t) * 1e3))

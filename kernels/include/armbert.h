@@ -42,7 +42,7 @@ extern "C" {
 
 /* ARMBERT_CDEF_BEGIN */
 
-enum { ARMBERT_ABI_VERSION = 1 };
+enum { ARMBERT_ABI_VERSION = 2 };
 
 typedef enum armbert_status {
     ARMBERT_OK = 0,
@@ -129,6 +129,13 @@ ARMBERT_API void armbert_context_destroy(armbert_context *ctx);
  * truncated to `size`). */
 ARMBERT_API armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer,
                                                     size_t size);
+/* Returns when all work queued on the context's device has finished. Host and NEON
+ * ops return when their work is done, so there it returns at once; CL ops are
+ * enqueued on the device's in-order command queue and return before the GPU is
+ * done, so there it is the queue's finish (clFinish). Reads of a CL tensor wait
+ * for the queue too; this is for timing, or for handing a device's time to
+ * another stage. */
+ARMBERT_API armbert_status armbert_context_synchronize(armbert_context *ctx);
 
 /* ---- tensors: memory owned by a context's backend ---- */
 ARMBERT_API armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype,
@@ -146,7 +153,12 @@ ARMBERT_API void *armbert_tensor_data(armbert_tensor *tensor);
 
 /* ---- ops: common part ---- */
 /* Fixes batch and seq for the following runs: configures backend functions and
- * sizes the workspace. Calling it again with the same shape is free. */
+ * sizes the workspace. Calling it again with the same shape is free. The same on
+ * every backend: a reshape refused by its argument checks (batch or seq <= 0,
+ * more than 2^24 tokens) changes nothing; one that fails while configuring (out
+ * of memory, a configuration the backend rejects) leaves the op unconfigured, so
+ * a run fails with ARMBERT_ERR_INVALID_ARGUMENT ("the last reshape failed") until
+ * a reshape, to any shape, succeeds. */
 ARMBERT_API armbert_status armbert_op_reshape(armbert_op *op, int32_t batch, int32_t seq);
 ARMBERT_API void armbert_op_destroy(armbert_op *op);
 

@@ -62,3 +62,22 @@ def test_reshape_reconfigures_under_another_thread_count():
             h = x.astype(np.float64) @ w.T
             ref = 0.5 * h * (1 + np.vectorize(erf)(h / np.sqrt(2)))
             np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_acl_work_does_not_leave_the_calling_thread_pinned():
+    # issue 12: the scheduler pinned the calling thread (it runs workload 0) to the
+    # context's first core and never put its affinity back.
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs 2 usable cores to tell pinned from unpinned")
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((40, 24)).astype(np.float32)
+    x = rng.standard_normal((33, 24)).astype(np.float32)
+    for threads in (1, 2):
+        ctx = nat.Context("neon", threads=threads, cores=[min(before)])
+        op = nat.Linear(ctx, w, None, "fp32")
+        op.reshape(1, 33)
+        y = nat.Tensor(ctx, (33, 40))
+        op.run(nat.Tensor.from_numpy(ctx, x), y)
+        assert os.sched_getaffinity(0) == before, threads
+        np.testing.assert_allclose(y.numpy(), x @ w.T, rtol=1e-4, atol=1e-4)

@@ -36,6 +36,9 @@ struct ClAttention : AttentionOp {
     void on_reshape() override {
         cfg.reset();
         const int A = desc.heads, d = desc.hidden / A, S = seq, BA = batch * A;
+        const double head_bytes = 4.0 * BA * double(S) * d, score_bytes = 4.0 * BA * double(S) * S;
+        require_device_memory("cl attention: workspace", score_bytes,
+                              4 * head_bytes + 2 * score_bytes);
         auto c = std::make_unique<Config>();
         auto init = [](CLTensor &t, const TensorShape &s) {
             t.allocator()->init(arm_compute::TensorInfo(s, 1, DataType::F32));
@@ -66,7 +69,7 @@ struct ClAttention : AttentionOp {
 
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
-        Config &c = *cfg;
+        Config &c = configured(cfg, "attention");
         const cl_int A = desc.heads, H = desc.hidden, S = seq, d = H / A;
         const cl::NDRange heads(size_t(d), size_t(S), size_t(batch) * A);
         split(heads, buffer_of(qkv), cl_int(qkv->dtype == ARMBERT_F16), c.q.cl_buffer(),
@@ -85,10 +88,6 @@ struct ClAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new ClAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<ClAttention>(d); }
 
 }  // namespace armbert::opencl

@@ -27,6 +27,8 @@
 
 #include "../core/backend.h"
 #include "../core/context.h"
+#include "../common/hash.h"
+#include "../common/workspace.h"
 #include "cl.h"
 
 namespace armbert {
@@ -54,18 +56,6 @@ struct Runtime {
 Runtime &rt() {
     static Runtime *r = new Runtime();
     return *r;
-}
-
-uint64_t fnv1a(const std::string &s) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
-
-std::string hex(uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
 }
 
 std::string cache_root(const armbert_context &ctx) {
@@ -160,7 +150,7 @@ void init_locked(Runtime &r, const armbert_context &ctx) {
     double restore_s = 0;
     if (!root.empty()) {
         const std::string key =
-            hex(fnv1a(name + "|" + vendor + "|" + version + "|" + driver + "|" +
+            common::hex16(common::fnv1a(name + "|" + vendor + "|" + version + "|" + driver + "|" +
                       arm_compute::build_information()));
         std::error_code ec;
         fs::create_directories(fs::path(root) / "cl", ec);
@@ -230,6 +220,11 @@ struct ClBackend : Backend {
         return opencl::new_embeddings(d);
     }
     LinearOp *new_linear(const armbert_linear_desc &d) override { return opencl::new_linear(d); }
+    void synchronize() override {
+        cl_int err = opencl::queue().finish();
+        if (err != CL_SUCCESS)
+            fail(ARMBERT_ERR_BACKEND, "cl: clFinish failed with error " + std::to_string(err));
+    }
     SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
         return opencl::new_softmax(d);
     }
@@ -264,6 +259,21 @@ void init_runtime(const armbert_context &ctx) {
 bool fp16_available() { return rt().fp16; }
 
 cl::CommandQueue &queue() { return CLScheduler::get().queue(); }
+
+double device_memory_bytes() {
+    return double(CLKernelLibrary::get().get_device().getInfo<CL_DEVICE_GLOBAL_MEM_SIZE>());
+}
+
+double device_max_alloc_bytes() {
+    return double(CLKernelLibrary::get().get_device().getInfo<CL_DEVICE_MAX_MEM_ALLOC_SIZE>());
+}
+
+void require_device_memory(const char *what, double largest_buffer, double total) {
+    common::require_fits(what, largest_buffer, device_max_alloc_bytes(),
+                         "the device's largest allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE)");
+    common::require_fits(what, total, device_memory_bytes(),
+                         "the device's memory (CL_DEVICE_GLOBAL_MEM_SIZE)");
+}
 
 // ---- tensors ----
 

@@ -35,6 +35,12 @@ namespace armbert::opencl {
 // program cache restored from the cache dir); throws Unsupported without OpenCL.
 void init_runtime(const armbert_context &ctx);
 bool fp16_available();
+// The device's CL_DEVICE_GLOBAL_MEM_SIZE and CL_DEVICE_MAX_MEM_ALLOC_SIZE.
+double device_memory_bytes();
+double device_max_alloc_bytes();
+// Fails with OutOfMemory before an op configures for a shape whose largest
+// buffer or whole workspace cannot be allocated on the device (common/workspace.h).
+void require_device_memory(const char *what, double largest_buffer, double total);
 cl::CommandQueue &queue();
 
 // ---- tensors ----
@@ -91,6 +97,17 @@ void require_dense(const arm_compute::ITensor &t, const char *what);
 
 // ACL Status -> armbert error (Unsupported: ACL cannot run this configuration).
 void check(const arm_compute::Status &s, const std::string &what);
+
+// An op's configuration, made by on_reshape. Ops drop it first there, so a failed
+// reshape leaves none, and running then is an error, not a null dereference (core
+// refuses that run first: armbert_op::reshape_failed; this is the backend's own
+// guard, as NEON's configured() in neon/acl.h).
+template <typename C> C &configured(const std::unique_ptr<C> &cfg, const char *op) {
+    if (!cfg)
+        fail(ARMBERT_ERR_INVALID_ARGUMENT,
+             std::string(op) + ": the last reshape failed; reshape again before run");
+    return *cfg;
+}
 
 // ---- our OpenCL C kernels (kernels.cpp) ----
 // A kernel object of our program, owned by one op (argument setting is not

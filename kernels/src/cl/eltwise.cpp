@@ -83,16 +83,8 @@ struct ClAdd : AddOp {
 
 }  // namespace
 
-GeluOp *new_gelu(const armbert_eltwise_desc &d) {
-    auto *op = new ClGelu();
-    op->desc = d;
-    return op;
-}
+GeluOp *new_gelu(const armbert_eltwise_desc &d) { return new_op<ClGelu>(d); }
 
-AddOp *new_add(const armbert_eltwise_desc &d) {
-    auto *op = new ClAdd();
-    op->desc = d;
-    return op;
-}
+AddOp *new_add(const armbert_eltwise_desc &d) { return new_op<ClAdd>(d); }
 
 }  // namespace armbert::opencl

@@ -7,6 +7,7 @@
 // a GPU gather would write too.
 #include <memory>
 
+#include "../common/workspace.h"
 #include "cl.h"
 
 namespace armbert::opencl {
@@ -30,6 +31,10 @@ struct ClEmbeddings : EmbeddingsOp {
     void on_reshape() override {
         cfg.reset();
         const TensorShape shape(desc.hidden, rows());
+        const double bytes = 4.0 * double(rows()) * desc.hidden;
+        common::require_host_memory("cl embeddings: staging buffer", bytes);
+        require_device_memory("cl embeddings: workspace", bytes,
+                              desc.precision == ARMBERT_PRECISION_FP16 ? 2 * bytes : bytes);
         auto c = std::make_unique<Config>();
         c->staging.assign(size_t(rows()) * desc.hidden, 0.0f);
         allocate(c->summed, shape, DataType::F32);
@@ -41,7 +46,7 @@ struct ClEmbeddings : EmbeddingsOp {
     }
 
     void compute(const int32_t *ids, const int32_t *type_ids, armbert_tensor *out) override {
-        Config &c = *cfg;
+        Config &c = configured(cfg, "embeddings");
         const int H = desc.hidden;
         for (int64_t r = 0; r < rows(); ++r) {
             const float *w = word.data() + size_t(ids[r]) * H;

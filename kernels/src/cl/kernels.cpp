@@ -4,9 +4,10 @@
 // stale cached binary.
 #include <arm_compute/core/CL/CLKernelLibrary.h>
 
-#include <cstdio>
+#include <cstring>
 #include <mutex>
 
+#include "../common/hash.h"
 #include "cl.h"
 #include "kernels_source.h"
 
@@ -14,11 +15,8 @@ namespace armbert::opencl {
 namespace {
 
 std::string program_name() {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = kKernelsSource; *c; ++c) h = (h ^ uint8_t(*c)) * 1099511628211ull;
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "armbert_kernels_%016llx.cl", static_cast<unsigned long long>(h));
-    return buf;
+    const uint64_t h = common::fnv1a(kKernelsSource, std::strlen(kKernelsSource));
+    return "armbert_kernels_" + common::hex16(h) + ".cl";
 }
 
 std::mutex g_mu;

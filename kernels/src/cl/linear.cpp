@@ -21,7 +21,9 @@
 #include <algorithm>
 #include <memory>
 
-#include "../host/fp16.h"
+#include "../common/acl_activation.h"
+#include "../common/fp16.h"
+#include "../common/int8.h"
 #include "cl.h"
 
 namespace armbert::opencl {
@@ -33,12 +35,6 @@ using arm_compute::DataType;
 using arm_compute::GEMMInfo;
 using arm_compute::QuantizationInfo;
 using arm_compute::TensorShape;
-
-ActivationLayerInfo acl_activation(armbert_activation a) {
-    using F = ActivationLayerInfo::ActivationFunction;
-    if (a == ARMBERT_ACTIVATION_GELU) return ActivationLayerInfo(F::GELU);
-    return ActivationLayerInfo();
-}
 
 // W [N, K] -> W^T [K, N], the layout ACL's GEMMs take as their B matrix.
 template <typename T> std::vector<T> transposed(const T *w, int N, int K) {
@@ -60,6 +56,7 @@ struct LinearF32 : LinearOp {
     std::unique_ptr<Config> cfg;
 
     void on_reshape() override {
+        cfg.reset();
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
         auto c = std::make_unique<Config>();
         c->x.init(TensorShape(K, M), DataType::F32);
@@ -72,7 +69,7 @@ struct LinearF32 : LinearOp {
         w.mark_as_used();  // a previous configuration's first run marked it consumed
         c->gemm.configure(&c->x.t, &w, b, &c->y.t, 1.0f, has_bias ? 1.0f : 0.0f, info);
         if (desc.activation == ARMBERT_ACTIVATION_GELU) {
-            const ActivationLayerInfo a = acl_activation(desc.activation);
+            const ActivationLayerInfo a = common::acl_activation(desc.activation);
             check(arm_compute::CLActivationLayer::validate(c->y.t.info(), nullptr, a),
                   "cl linear (fp32): CLActivationLayer");
             c->gelu = std::make_unique<arm_compute::CLActivationLayer>();
@@ -83,11 +80,12 @@ struct LinearF32 : LinearOp {
         cfg = std::move(c);
     }
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        Config &c = configured(cfg, "linear");
         Binding bind;
-        bind.bind(cfg->x, x);
-        bind.bind(cfg->y, y);
-        cfg->gemm.run();
-        if (cfg->gelu) cfg->gelu->run();
+        bind.bind(c.x, x);
+        bind.bind(c.y, y);
+        c.gemm.run();
+        if (c.gelu) c.gelu->run();
         if (desc.activation == ARMBERT_ACTIVATION_TANH)
             tanh_kernel(cl::NDRange(size_t(y->numel)), buffer_of(y), cl_int(kActTanh));
     }
@@ -120,6 +118,7 @@ struct LinearI8 : LinearOp {
 
     void on_reshape() override {
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
+        cfg.reset();
         const QuantizationInfo unit(1.0f, 0);  // symmetric: zero points 0, scales applied by us
         auto c = std::make_unique<Config>();
         c->xq.allocator()->init(arm_compute::TensorInfo(TensorShape(K, M), 1,
@@ -142,7 +141,7 @@ struct LinearI8 : LinearOp {
     }
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
         const cl_int M = cl_int(rows()), N = desc.out_features, K = desc.in_features;
-        Config &c = *cfg;
+        Config &c = configured(cfg, "linear (int8)");
         const cl::Buffer &ox = num_outliers ? c.outlier_x.cl_buffer() : dummy_buffer();
         quantize.local(cl::NDRange(size_t(M) * group), cl::NDRange(group), buffer_of(x), K,
                        has_smooth ? inv_smooth.cl_buffer() : dummy_buffer(), cl_int(has_smooth),
@@ -179,7 +178,7 @@ LinearOp *new_linear(const armbert_linear_desc &d) {
     } else if (d.precision == ARMBERT_PRECISION_FP16) {
         auto o = std::make_unique<LinearF16>();
         std::vector<uint16_t> w16(size_t(N) * K);
-        host::f32_to_f16(d.weight, w16.data(), w16.size());
+        common::f32_to_f16(d.weight, w16.data(), w16.size());
         allocate(o->w, TensorShape(K, N), DataType::F16);
         upload(o->w, w16.data(), w16.size() * sizeof(uint16_t));
         load_bias(o->bias, o->has_bias, d.bias, N);
@@ -192,12 +191,8 @@ LinearOp *new_linear(const armbert_linear_desc &d) {
         upload(o->col_scale, d.weight_scale, size_t(N) * sizeof(float));
         load_bias(o->bias, o->has_bias, d.bias, N);
         if (d.input_scale > 0) o->static_inv = 1.0f / d.input_scale;  // as the host does
-        if (d.input_smooth || d.num_outliers > 0) {
-            std::vector<float> inv(size_t(K), 1.0f);
-            if (d.input_smooth)
-                for (int k = 0; k < K; ++k) inv[k] = 1.0f / d.input_smooth[k];
-            // An outlier channel is computed in fp32: the int8 part sees it as 0.
-            for (int j = 0; j < d.num_outliers; ++j) inv[d.outlier_channels[j]] = 0.0f;
+        const std::vector<float> inv = common::inverse_smoothing(d);
+        if (!inv.empty()) {
             allocate(o->inv_smooth, TensorShape(K), DataType::F32);
             upload(o->inv_smooth, inv.data(), inv.size() * sizeof(float));
             o->has_smooth = true;
@@ -218,14 +213,7 @@ LinearOp *new_linear(const armbert_linear_desc &d) {
             }
         op = std::move(o);
     }
-    op->desc = d;
-    op->desc.weight = nullptr;  // packed on the device; the caller's memory is not kept
-    op->desc.weight_i8 = nullptr;
-    op->desc.weight_scale = nullptr;
-    op->desc.bias = nullptr;
-    op->desc.input_smooth = nullptr;
-    op->desc.outlier_channels = nullptr;
-    op->desc.outlier_weight = nullptr;
+    op->desc = common::without_weights(d);  // packed on the device; the caller's memory is not kept
     return op.release();
 }
 

@@ -77,10 +77,6 @@ struct ClSoftmax : SoftmaxOp {
 
 }  // namespace
 
-SoftmaxOp *new_softmax(const armbert_softmax_desc &d) {
-    auto *op = new ClSoftmax();
-    op->desc = d;
-    return op;
-}
+SoftmaxOp *new_softmax(const armbert_softmax_desc &d) { return new_op<ClSoftmax>(d); }
 
 }  // namespace armbert::opencl

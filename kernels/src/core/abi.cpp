@@ -165,6 +165,10 @@ armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer
     });
 }
 
+armbert_status armbert_context_synchronize(armbert_context *ctx) {
+    return guard("armbert_context_synchronize", [&] { backend_of(ctx).synchronize(); });
+}
+
 armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype, int32_t ndim,
                                      const int64_t *dims, armbert_tensor **out) {
     return guard("armbert_tensor_create", [&] {

@@ -28,6 +28,10 @@ struct Backend {
     // precision; the default accepts all three.
     virtual void check_precision(armbert_precision p, const char *component) const;
 
+    // Waits for the work queued on the device (armbert_context_synchronize); the
+    // default is for backends whose ops return when done.
+    virtual void synchronize() {}
+
     virtual EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) = 0;
     virtual LinearOp *new_linear(const armbert_linear_desc &d) = 0;
     virtual SoftmaxOp *new_softmax(const armbert_softmax_desc &d) = 0;

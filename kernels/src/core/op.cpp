@@ -14,14 +14,17 @@ void armbert_op::reshape(int b, int s) {
             std::string(op_kind_name(kind())) + ": batch x seq = " +
                 std::to_string(int64_t(b) * s) + " tokens is more than 2^24");
     if (b == batch && s == seq) return;
-    int old_b = batch, old_s = seq;
     batch = b;
     seq = s;
     try {
         on_reshape();
+        reshape_failed = false;
     } catch (...) {
-        batch = old_b;
-        seq = old_s;
+        // Backends may have released or half-resized what the old shape used:
+        // nothing of it may run. (Restoring the old batch and seq here once let a
+        // reshape to that shape return early and run a half-configured op.)
+        batch = seq = 0;
+        reshape_failed = true;
         throw;
     }
 }
@@ -42,6 +45,9 @@ const char *op_kind_name(OpKind kind) {
 }
 
 static void require_reshaped(const armbert_op *op) {
+    require(!op->reshape_failed, ARMBERT_ERR_INVALID_ARGUMENT,
+            std::string(op_kind_name(op->kind())) +
+                ": the last reshape failed; reshape again before run");
     require(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
 }

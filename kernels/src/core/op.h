@@ -14,6 +14,11 @@ enum class OpKind { Embeddings, Linear, Softmax, Attention, LayerNorm, Gelu, Add
 struct armbert_op {
     armbert_context *ctx = nullptr;  // holds a reference (see armbert_context)
     int batch = 0, seq = 0;
+    // A reshape whose backend hook threw leaves the op unconfigured (batch = seq = 0)
+    // on every backend: run then fails with "the last reshape failed", and the next
+    // reshape, to any shape (the previous one too), configures it again. A reshape
+    // refused by its argument checks changes nothing.
+    bool reshape_failed = false;
     // reshape and run of one op are serialized (abi.cpp): its workspace is sized by
     // reshape and written by run, so two threads on one op would overwrite each other.
     std::mutex mu;
@@ -87,6 +92,14 @@ struct AddOp : armbert_op {
     void run(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y);
     virtual void compute(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) = 0;
 };
+
+// The factory of an op whose descriptor keeps no pointer to the caller's memory
+// (softmax, attention, eltwise): a new T with its descriptor.
+template <typename T, typename Desc> T *new_op(const Desc &d) {
+    auto *op = new T();
+    op->desc = d;
+    return op;
+}
 
 // Descriptor checks shared by every backend (InvalidArgument on failure).
 void check_desc(const armbert_embeddings_desc &d);

@@ -3,13 +3,11 @@
 // FP16 widens the head's Q/K/V to fp32 scratch; INT8 runs in fp32.
 #include <cmath>
 
+#include "../common/workspace.h"
 #include "gemm.h"
 #include "ops.h"
-#include "parallel.h"
 
 namespace armbert::host {
-
-void softmax_row(float *row, int n, float scale, const float *mask);
 
 namespace {
 
@@ -19,6 +17,8 @@ struct HostAttention : AttentionOp {
     void on_reshape() override {
         const size_t S = size_t(seq), d = size_t(desc.hidden / desc.heads);
         per_thread = S * S + 4 * S * d;
+        common::require_host_memory("attention: workspace",
+                                    4.0 * double(ctx->threads) * (double(S) * S + 4.0 * S * d));
         scratch.assign(size_t(ctx->threads) * per_thread, 0.0f);
     }
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
@@ -65,10 +65,6 @@ struct HostAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new HostAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<HostAttention>(d); }
 
 }  // namespace armbert::host

@@ -1,7 +1,5 @@
 // Elementwise GELU (erf form) and residual add, in chunks that stay in L1.
 #include "ops.h"
-#include "parallel.h"
-#include "vecmath.h"
 
 namespace armbert::host {
 namespace {
@@ -47,16 +45,8 @@ struct HostAdd : AddOp {
 
 }  // namespace
 
-GeluOp *new_gelu(const armbert_eltwise_desc &d) {
-    auto *op = new HostGelu();
-    op->desc = d;
-    return op;
-}
+GeluOp *new_gelu(const armbert_eltwise_desc &d) { return new_op<HostGelu>(d); }
 
-AddOp *new_add(const armbert_eltwise_desc &d) {
-    auto *op = new HostAdd();
-    op->desc = d;
-    return op;
-}
+AddOp *new_add(const armbert_eltwise_desc &d) { return new_op<HostAdd>(d); }
 
 }  // namespace armbert::host

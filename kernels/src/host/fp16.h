@@ -4,6 +4,7 @@
 // use their context's table (host_f16 in ops.h), the plain functions use
 // default_host_kernels().
 #pragma once
+#include "../common/fp16.h"  // the same two declarations, for other backends
 #include <cstddef>
 #include <cstdint>
 

@@ -1,22 +1,18 @@
-// Host GEMM kernels. FP32 goes to OpenBLAS (single-threaded per call: the
-// caller splits N over its own pinned team). INT8 is ours: one blocked driver
-// (gemm_s8.cpp) over a micro-kernel per ISA level (gemm_s8_<isa>.cpp), picked
-// through the context's HostKernels table (isa.h).
+// Host GEMM kernels. FP32 goes to OpenBLAS (common/blas.h, shared with NEON;
+// single-threaded per call: the caller splits N over its own pinned team). INT8
+// is ours: one blocked driver (gemm_s8.cpp) over a micro-kernel per ISA level
+// (gemm_s8_<isa>.cpp), picked through the context's HostKernels table (isa.h);
+// its epilogue is common/int8.h's.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "../common/blas.h"
+#include "../common/int8.h"
 #include "armbert.h"
 #include "vecmath.h"
 
 namespace armbert::host {
-
-// C[M, N] = alpha * A[M, K] * B[N, K]^T + beta * C (row-major, leading dims given).
-void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-              float beta, float *C, int ldc);
-// C[M, N] = A[M, K] * B[K, N]
-void sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-              int ldc);
 
 // INT8 weights packed once for the kernel: blocks of kNr output channels,
 // groups of 4 along K (the vpdpbusd/sdot layout), zero padded.
@@ -72,21 +68,6 @@ void tile_s8_avxvnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
 void tile_s8_avx512vnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
                         int32_t *acc, bool accumulate);
 #endif
-
-// The INT8 epilogue, shared by the kernels here and NEON's GEMMLowp path:
-// one output from its exact int32 sum q = sum_k xq[k] * wq[k], the product of
-// its row and column scales, the fp32 outlier part and the bias.
-inline float dequant_one(int32_t q, float scale, float extra, float bias,
-                         armbert_activation act) {
-    float v = float(q) * scale + extra + bias;
-    if (act == ARMBERT_ACTIVATION_GELU) return gelu(v);
-    if (act == ARMBERT_ACTIVATION_TANH) return fast_tanh(v);
-    return v;
-}
-// y[c] = dequant_one(q[c], row_scale * col_scale[c], extra[c], bias[c]) for c
-// in [0, n); extra and bias may be NULL (0).
-void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
-                 const float *extra, const float *bias, armbert_activation act, float *y);
 
 // Quantizes rows of x to u8 (q + 128), static scale when scale > 0 else per
 // row; inv_smooth (may be NULL) multiplies each input channel first.

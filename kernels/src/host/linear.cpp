@@ -5,8 +5,6 @@
 
 #include "gemm.h"
 #include "ops.h"
-#include "parallel.h"
-#include "vecmath.h"
 
 namespace armbert::host {
 
@@ -151,25 +149,12 @@ LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
         o->w = pack_s8(d.weight_i8, int(N), int(K));
         o->col_scale = copy_of(d.weight_scale, N);
         o->bias = copy_of(d.bias, N);
-        if (d.input_smooth || d.num_outliers > 0) {
-            o->inv_smooth.assign(K, 1.0f);
-            if (d.input_smooth)
-                for (size_t k = 0; k < K; ++k) o->inv_smooth[k] = 1.0f / d.input_smooth[k];
-            // An outlier channel is computed in fp32: drop it from the int8 part.
-            for (int32_t j = 0; j < d.num_outliers; ++j) o->inv_smooth[d.outlier_channels[j]] = 0;
-            o->outliers.assign(d.outlier_channels, d.outlier_channels + d.num_outliers);
-            o->outlier_w = copy_of(d.outlier_weight, N * size_t(d.num_outliers));
-        }
+        o->inv_smooth = inverse_smoothing(d);
+        o->outliers = copy_of(d.outlier_channels, size_t(d.num_outliers));
+        o->outlier_w = copy_of(d.outlier_weight, N * size_t(d.num_outliers));
         op = std::move(o);
     }
-    op->desc = d;
-    op->desc.weight = nullptr;  // weights are packed; the caller's memory is not kept
-    op->desc.weight_i8 = nullptr;
-    op->desc.weight_scale = nullptr;
-    op->desc.bias = nullptr;
-    op->desc.input_smooth = nullptr;
-    op->desc.outlier_channels = nullptr;
-    op->desc.outlier_weight = nullptr;
+    op->desc = without_weights(d);  // weights are packed; the caller's memory is not kept
     return op.release();
 }
 

@@ -1,13 +1,21 @@
-// Host implementations of each component (one file each) and the helpers
-// they share for reading/writing F32 or F16 activations.
+// Host implementations of each component (one file each), the helpers they
+// share for reading/writing F32 or F16 activations, and the host's instance of
+// the row-op templates (common/rowops.h). Host code builds on common/ and uses
+// it unqualified.
 #pragma once
+#include <algorithm>
 #include <vector>
 
+#include "../common/fp16.h"
+#include "../common/parallel.h"
+#include "../common/vecmath.h"
 #include "../core/op.h"
 #include "fp16.h"
 #include "isa.h"
 
 namespace armbert::host {
+
+using namespace common;
 
 EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d);
 LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k);
@@ -41,5 +49,31 @@ inline void write_f32(armbert_tensor *t, int64_t offset, const float *src, int64
 }
 
 void apply_bias_activation(float *row, const float *bias, int n, armbert_activation act);
+// Row kernels, in place (layernorm.cpp, softmax.cpp).
+void layernorm_row(float *row, int n, const float *gamma, const float *beta, float eps);
+void softmax_row(float *row, int n, float scale, const float *mask);
+
+// The row-op policy of the host backend (common/rowops.h): F32 or F16 tensors,
+// scalar loops that GCC vectorizes.
+struct HostRows {
+    static const float *read(const armbert_tensor *t, int64_t offset, int n, float *scratch) {
+        return read_f32(t, offset, n, scratch);
+    }
+    static void write(armbert_tensor *t, int64_t offset, const float *row, int n) {
+        write_f32(t, offset, row, n);
+    }
+    static void add3(float *dst, const float *a, const float *b, const float *c, int n) {
+        for (int i = 0; i < n; ++i) dst[i] = a[i] + b[i] + c[i];
+    }
+    static void add(float *dst, const float *a, int n) {
+        for (int i = 0; i < n; ++i) dst[i] += a[i];
+    }
+    static void layernorm(float *row, int n, const float *gamma, const float *beta, float eps) {
+        layernorm_row(row, n, gamma, beta, eps);
+    }
+    static void softmax(float *row, int n, float scale, const float *mask) {
+        softmax_row(row, n, scale, mask);
+    }
+};
 
 }  // namespace armbert::host

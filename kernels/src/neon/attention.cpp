@@ -13,8 +13,9 @@
 #include "arm_compute/runtime/NEON/functions/NEMatMul.h"
 #include "arm_compute/runtime/NEON/functions/NESoftmaxLayer.h"
 
+#include "../common/workspace.h"
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "acl.h"
 #include "ops.h"
 #include "scheduler.h"
@@ -38,6 +39,9 @@ struct AclAttention : AttentionOp {
                      d = size_t(desc.hidden / desc.heads);
         ActiveContext active(*ctx);
         qk.reset();  // pv, add_mask and softmax are only run after qk
+        const double head_bytes = 4.0 * double(B * A) * double(S) * double(d),
+                     score_bytes = 4.0 * double(B * A) * double(S) * double(S);
+        common::require_host_memory("attention: workspace", 4 * head_bytes + 2 * score_bytes);
         // NEMatMul (24.11) rejects operands whose values are marked constant,
         // the TensorInfo default: it only multiplies activations.
         TensorInfo head(TensorShape(d, S, A, B), 1, DataType::F32);
@@ -93,7 +97,7 @@ struct AclAttention : AttentionOp {
         const float *src = data_of<float>(qkv);
         float *dst = data_of<float>(out);
         // token row r = (b, s) -> head rows ((b * A + h) * S + s)
-        host::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
+        common::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / S, s = r % S;
                 const float *row = src + r * 3 * H;
@@ -115,7 +119,7 @@ struct AclAttention : AttentionOp {
             softmax->run();
             pv->run();
         }
-        host::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
+        common::parallel_for(*ctx, rows(), [&](int64_t r0, int64_t r1, int) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / S, s = r % S;
                 for (int h = 0; h < A; ++h)
@@ -129,10 +133,6 @@ struct AclAttention : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention(const armbert_attention_desc &d) {
-    auto *op = new AclAttention();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention(const armbert_attention_desc &d) { return new_op<AclAttention>(d); }
 
 }  // namespace armbert::neon

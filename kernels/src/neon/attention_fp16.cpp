@@ -9,15 +9,14 @@
 #include <memory>
 #include <vector>
 
+#include "../common/workspace.h"
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "gemm_fp16.h"
 #include "ops.h"
 #include "vmath_fp16.h"
 
 namespace armbert::neon {
-
-void softmax_row_f32(float *row, int n, float scale, const float *mask);  // softmax_fp16.cpp
 
 namespace {
 
@@ -32,6 +31,10 @@ struct AttentionF16 : AttentionOp {
                      d = size_t(desc.hidden / desc.heads), dp = size_t(round_up(int(d), kPanel));
         // q [S, d], k panels [Sp/8][d][8], v panels [dp/8][S][8], scores [S, Sp], out [S, d]
         per_thread = S * d + Sp * d + dp * S + S * Sp + S * d;
+        common::require_host_memory(
+            "attention: workspace",
+            4.0 * double(ctx->threads) *
+                (double(S) * d + double(Sp) * d + double(dp) * S + double(S) * Sp + double(S) * d));
         scratch.assign(size_t(ctx->threads) * per_thread, 0.0f);
     }
 
@@ -43,7 +46,7 @@ struct AttentionF16 : AttentionOp {
         const float *mk = mask ? data_of<float>(mask) : nullptr;
         const __fp16 *src = as_f16(qkv->host());
         __fp16 *dst = as_f16(out->host());
-        host::parallel_for(*ctx, int64_t(batch) * A, [&](int64_t t0, int64_t t1, int t) {
+        common::parallel_for(*ctx, int64_t(batch) * A, [&](int64_t t0, int64_t t1, int t) {
             float *q = scratch.data() + size_t(t) * per_thread;
             float *kp = q + size_t(S) * d, *vp = kp + size_t(Sp) * d,
                   *scores = vp + size_t(dp) * S, *o = scores + size_t(S) * Sp;
@@ -81,10 +84,6 @@ struct AttentionF16 : AttentionOp {
 
 }  // namespace
 
-AttentionOp *new_attention_fp16(const armbert_attention_desc &d) {
-    auto *op = new AttentionF16();
-    op->desc = d;
-    return op;
-}
+AttentionOp *new_attention_fp16(const armbert_attention_desc &d) { return new_op<AttentionF16>(d); }
 
 }  // namespace armbert::neon

@@ -7,6 +7,7 @@
 #include "arm_compute/runtime/NEON/functions/NEActivationLayer.h"
 #include "arm_compute/runtime/NEON/functions/NEArithmeticAddition.h"
 
+#include "../common/acl_activation.h"
 #include "../core/tensor.h"
 #include "acl.h"
 #include "ops.h"
@@ -14,7 +15,6 @@
 
 namespace armbert::neon {
 
-arm_compute::ActivationLayerInfo acl_activation(armbert_activation act);  // linear.cpp
 
 namespace {
 
@@ -42,7 +42,7 @@ struct AclGelu : GeluOp {
             shape.set(x);
             x_.init(info_2d(shape.rows, shape.cols));
             y_.init(info_2d(shape.rows, shape.cols));
-            const auto act = acl_activation(ARMBERT_ACTIVATION_GELU);
+            const auto act = common::acl_activation(ARMBERT_ACTIVATION_GELU);
             check_valid(arm_compute::NEActivationLayer::validate(x_.info(), y_.info(), act),
                         "NEActivationLayer (GELU)");
             auto f = std::make_unique<arm_compute::NEActivationLayer>();
@@ -84,16 +84,8 @@ struct AclAdd : AddOp {
 
 }  // namespace
 
-GeluOp *new_gelu(const armbert_eltwise_desc &d) {
-    auto *op = new AclGelu();
-    op->desc = d;
-    return op;
-}
+GeluOp *new_gelu(const armbert_eltwise_desc &d) { return new_op<AclGelu>(d); }
 
-AddOp *new_add(const armbert_eltwise_desc &d) {
-    auto *op = new AclAdd();
-    op->desc = d;
-    return op;
-}
+AddOp *new_add(const armbert_eltwise_desc &d) { return new_op<AclAdd>(d); }
 
 }  // namespace armbert::neon

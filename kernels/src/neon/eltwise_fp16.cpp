@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "ops.h"
 #include "vmath_fp16.h"
 
@@ -14,7 +14,7 @@ namespace {
 constexpr int64_t kChunk = 1024;  // elements per task: stays in L1
 
 template <typename F> void for_chunks(const armbert_context &ctx, int64_t n, F &&f) {
-    host::parallel_for(ctx, (n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
+    common::parallel_for(ctx, (n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
         for (int64_t c = c0; c < c1; ++c) f(c * kChunk, std::min(kChunk, n - c * kChunk));
     });
 }
@@ -47,16 +47,8 @@ struct AddF16 : AddOp {
 
 }  // namespace
 
-GeluOp *new_gelu_fp16(const armbert_eltwise_desc &d) {
-    auto *op = new GeluF16();
-    op->desc = d;
-    return op;
-}
+GeluOp *new_gelu_fp16(const armbert_eltwise_desc &d) { return new_op<GeluF16>(d); }
 
-AddOp *new_add_fp16(const armbert_eltwise_desc &d) {
-    auto *op = new AddF16();
-    op->desc = d;
-    return op;
-}
+AddOp *new_add_fp16(const armbert_eltwise_desc &d) { return new_op<AddF16>(d); }
 
 }  // namespace armbert::neon

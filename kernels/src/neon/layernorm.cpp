@@ -6,7 +6,7 @@
 #include "arm_compute/runtime/NEON/functions/NEArithmeticAddition.h"
 
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "norm.h"
 #include "ops.h"
 #include "scheduler.h"
@@ -37,7 +37,7 @@ void AclNorm::run(const armbert_context &ctx, const float *in, float *out) {
         configured(fn, "layernorm").run();
     }
     const float *g = gamma.data(), *b = beta.data();
-    host::parallel_for(ctx, rows, [&](int64_t r0, int64_t r1, int) {
+    common::parallel_for(ctx, rows, [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) {
             float *y = out + r * H;
             for (int i = 0; i < H; ++i) y[i] = y[i] * g[i] + b[i];

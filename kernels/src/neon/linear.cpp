@@ -9,20 +9,13 @@
 
 #include "arm_compute/runtime/NEON/functions/NEGEMM.h"
 
+#include "../common/acl_activation.h"
 #include "../core/tensor.h"
 #include "acl.h"
 #include "ops.h"
 #include "scheduler.h"
 
 namespace armbert::neon {
-
-arm_compute::ActivationLayerInfo acl_activation(armbert_activation act) {
-    using AF = arm_compute::ActivationLayerInfo::ActivationFunction;
-    if (act == ARMBERT_ACTIVATION_GELU) return arm_compute::ActivationLayerInfo(AF::GELU);
-    if (act == ARMBERT_ACTIVATION_TANH)  // ACL's TANH is a * tanh(b * x)
-        return arm_compute::ActivationLayerInfo(AF::TANH, 1.0f, 1.0f);
-    return arm_compute::ActivationLayerInfo();
-}
 
 namespace {
 
@@ -43,7 +36,7 @@ struct LinearF32 : LinearOp {
         // is_a/b_reshaped = false, reshape_b_only_on_first_run = true,
         // broadcast_bias = true (bias is [N], not [M, N]).
         arm_compute::GEMMInfo gi(false, false, true, 0, false, false, {}, false, false, true,
-                                 acl_activation(desc.activation));
+                                 common::acl_activation(desc.activation));
         gi.set_pretranspose_B(true);
         const arm_compute::ITensorInfo *bi = bias.empty() ? nullptr : b_.info();
         check_valid(arm_compute::NEGEMM::validate(x_.info(), w_.info(), bi, y_.info(), 1.0f,

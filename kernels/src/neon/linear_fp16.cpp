@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "gemm_fp16.h"
 #include "ops.h"
 #include "vmath_fp16.h"
@@ -39,19 +39,19 @@ struct LinearF16 : LinearOp {
         const uint16_t *a16 = static_cast<const uint16_t *>(x->host());
         int lda = K;
         if (fmlal && !x16.empty()) {
-            host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+            common::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
                 for (int64_t m = m0; m < m1; ++m)
                     std::memcpy(&x16[size_t(m) * w.Kp], xp + m * K, sizeof(uint16_t) * K);
             });
             a16 = x16.data();
             lda = w.Kp;
         } else if (!fmlal) {
-            host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+            common::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
                 f16_to_f32_row(xp + m0 * K, x32.data() + m0 * K, size_t(m1 - m0) * K);
             });
         }
         const float *b = bias.empty() ? nullptr : bias.data();
-        host::parallel_for(*ctx, w.panels(), [&](int64_t p0, int64_t p1, int t) {
+        common::parallel_for(*ctx, w.panels(), [&](int64_t p0, int64_t p1, int t) {
             float *c = scratch.data() + size_t(t) * per_thread;
             for (int p = int(p0); p < int(p1); ++p) {
                 if (fmlal)

@@ -1,7 +1,7 @@
 // INT8 linear on NEGEMMLowpMatrixMultiplyCore: int8 x int8 -> int32 only.
 // Scales stay ours: dynamic per-row input scales have no place in ACL's
 // per-tensor output stage, so ACL returns the raw int32 sums and the host
-// backend's epilogue (host::dequant_row) dequantizes, adds the fp32 outlier
+// backend's epilogue (common::dequant_row) dequantizes, adds the fp32 outlier
 // part and the bias and applies the activation. Both offsets are 0 (symmetric
 // quantization), so GEMMLowp's offset terms (it adds them) vanish.
 #include <algorithm>
@@ -11,8 +11,9 @@
 #include "arm_compute/runtime/NEON/functions/NEGEMMLowpMatrixMultiplyCore.h"
 
 #include "../core/tensor.h"
-#include "../host/gemm.h"
-#include "../host/parallel.h"
+#include "../common/blas.h"
+#include "../common/int8.h"
+#include "../common/parallel.h"
 #include "acl.h"
 #include "ops.h"
 #include "quantize_s8.h"
@@ -69,7 +70,7 @@ struct LinearS8 : LinearOp {
         float *yp = data_of<float>(y);
         const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
         arm_compute::NEGEMMLowpMatrixMultiplyCore &mm = configured(gemm, "linear (int8)");
-        host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+        common::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
             quantize_rows_s8(xp + m0 * K, int(m1 - m0), K, desc.input_scale, inv,
                              xq.data() + m0 * K, row_scale.data() + m0);
             for (int64_t m = m0; O && m < m1; ++m)
@@ -80,14 +81,14 @@ struct LinearS8 : LinearOp {
             mm.run();
         }
         if (O)  // LLM.int8() outlier columns in fp32, over the same team
-            host::parallel_for(*ctx, (N + 31) / 32, [&](int64_t b0, int64_t b1, int) {
+            common::parallel_for(*ctx, (N + 31) / 32, [&](int64_t b0, int64_t b1, int) {
                 int n0 = int(b0) * 32, n1 = std::min(N, int(b1) * 32);
-                host::sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
+                common::sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
                                outlier_w.data() + size_t(n0) * O, O, 0.0f, extra.data() + n0, N);
             });
-        host::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
+        common::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
             for (int64_t m = m0; m < m1; ++m)
-                host::dequant_row(acc.data() + m * N, N, row_scale[m], col_scale.data(),
+                common::dequant_row(acc.data() + m * N, N, row_scale[m], col_scale.data(),
                                   O ? extra.data() + m * N : nullptr,
                                   bias.empty() ? nullptr : bias.data(), desc.activation,
                                   yp + m * N);
@@ -105,20 +106,10 @@ LinearOp *new_linear_s8(const armbert_linear_desc &d) {
         for (size_t k = 0; k < K; ++k) op->w_kn[k * N + n] = d.weight_i8[n * K + k];
     op->col_scale.assign(d.weight_scale, d.weight_scale + N);
     if (d.bias) op->bias.assign(d.bias, d.bias + N);
-    if (d.input_smooth || d.num_outliers > 0) {
-        op->inv_smooth.assign(K, 1.0f);
-        if (d.input_smooth)
-            for (size_t k = 0; k < K; ++k) op->inv_smooth[k] = 1.0f / d.input_smooth[k];
-        // An outlier channel is computed in fp32: drop it from the int8 part.
-        for (int32_t j = 0; j < d.num_outliers; ++j) op->inv_smooth[d.outlier_channels[j]] = 0;
-        op->outliers.assign(d.outlier_channels, d.outlier_channels + d.num_outliers);
-        op->outlier_w.assign(d.outlier_weight, d.outlier_weight + N * size_t(d.num_outliers));
-    }
-    op->desc = d;
-    op->desc.weight_i8 = nullptr;  // the caller's memory is not kept
-    op->desc.weight_scale = op->desc.bias = op->desc.input_smooth = nullptr;
-    op->desc.outlier_channels = nullptr;
-    op->desc.outlier_weight = nullptr;
+    op->inv_smooth = common::inverse_smoothing(d);
+    op->outliers.assign(d.outlier_channels, d.outlier_channels + d.num_outliers);
+    op->outlier_w.assign(d.outlier_weight, d.outlier_weight + N * size_t(d.num_outliers));
+    op->desc = common::without_weights(d);  // the caller's memory is not kept
     return op.release();
 }
 

@@ -18,7 +18,7 @@
 #include "arm_compute/runtime/IScheduler.h"
 #include "arm_compute/runtime/Scheduler.h"
 
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 
 namespace armbert::neon {
 namespace {
@@ -49,6 +49,12 @@ class ContextScheduler final : public arm_compute::IScheduler {
   protected:
     // Dynamic hints can ask for more workloads than threads: each thread then
     // takes every n-th one, keeping its thread_id (its workspace slot).
+    //
+    // The two rules of common::parallel_for hold here too: no exception leaves the
+    // OpenMP region (ACL throws std::runtime_error; each thread catches, the first
+    // is rethrown on the calling thread after the region, where the ABI's guard()
+    // turns it into a status), and the calling thread's CPU affinity is restored
+    // after the work that pinned it.
     void run_workloads(std::vector<Workload> &workloads) override {
         const int total = int(workloads.size());
         const int n = std::min(total, int(num_threads()));
@@ -56,18 +62,24 @@ class ContextScheduler final : public arm_compute::IScheduler {
         arm_compute::ThreadInfo info;
         info.cpu_info = &cpu_info();
         info.num_threads = std::max(1, n);
+        std::unique_ptr<common::AffinityRestore> restore;
+        if (ctx) restore = std::make_unique<common::AffinityRestore>(*ctx);
         if (n <= 1) {
-            if (ctx) host::pin_current_thread(*ctx, 0);
+            if (ctx) common::pin_current_thread(*ctx, 0);
             for (auto &w : workloads) w(info);
             return;
         }
+        common::FirstException first;
 #pragma omp parallel num_threads(n) firstprivate(info)
         {
-            const int t = omp_get_thread_num();
-            if (ctx) host::pin_current_thread(*ctx, t);
-            info.thread_id = t;
-            for (int i = t; i < total; i += n) workloads[size_t(i)](info);
+            first.run([&] {
+                const int t = omp_get_thread_num();
+                if (ctx) common::pin_current_thread(*ctx, t);
+                info.thread_id = t;
+                for (int i = t; i < total; i += n) workloads[size_t(i)](info);
+            });
         }
+        first.rethrow();
     }
 
   private:

@@ -10,7 +10,7 @@
 #include "arm_compute/runtime/NEON/functions/NESoftmaxLayer.h"
 
 #include "../core/tensor.h"
-#include "../host/parallel.h"
+#include "../common/parallel.h"
 #include "acl.h"
 #include "ops.h"
 #include "scheduler.h"
@@ -50,7 +50,7 @@ struct AclSoftmax : SoftmaxOp {
         const float *xp = data_of<float>(x);
         const float *mk = mask ? data_of<float>(mask) : nullptr;
         const float scale = desc.scale;
-        host::parallel_for(*ctx, total, [&](int64_t r0, int64_t r1, int) {
+        common::parallel_for(*ctx, total, [&](int64_t r0, int64_t r1, int) {
             for (int64_t r = r0; r < r1; ++r) {
                 const float *in = xp + r * S;
                 float *o = tmp.data() + r * S;
@@ -69,10 +69,6 @@ struct AclSoftmax : SoftmaxOp {
 
 }  // namespace
 
-SoftmaxOp *new_softmax(const armbert_softmax_desc &d) {
-    auto *op = new AclSoftmax();
-    op->desc = d;
-    return op;
-}
+SoftmaxOp *new_softmax(const armbert_softmax_desc &d) { return new_op<AclSoftmax>(d); }
 
 }  // namespace armbert::neon

@@ -8,7 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../host/vecmath.h"
+#include "../common/vecmath.h"
+#include "../core/tensor.h"
 #include "armbert.h"
 
 namespace armbert::neon {
@@ -81,8 +82,8 @@ inline void bias_activation_row(float *v, const float *bias, int n, armbert_acti
     }
     for (; i < n; ++i) {
         float x = v[i] + (bias ? bias[i] : 0.0f);
-        if (act == ARMBERT_ACTIVATION_GELU) x = host::gelu(x);
-        else if (act == ARMBERT_ACTIVATION_TANH) x = host::fast_tanh(x);
+        if (act == ARMBERT_ACTIVATION_GELU) x = common::gelu(x);
+        else if (act == ARMBERT_ACTIVATION_TANH) x = common::fast_tanh(x);
         v[i] = x;
     }
 }
@@ -114,5 +115,39 @@ inline void layernorm_row(float *v, int n, const float *gamma, const float *beta
     }
     for (; i < n; ++i) v[i] = (v[i] - mean) * rstd * gamma[i] + beta[i];
 }
+
+// softmax_fp16.cpp: scale * row + mask, then softmax, in place in fp32.
+void softmax_row_f32(float *row, int n, float scale, const float *mask);
+
+// The row-op policy of the FP16 kernels (common/rowops.h): fp16 tensors, rows
+// widened to fp32 and narrowed once, four lanes at a time.
+struct F16Rows {
+    static const float *read(const armbert_tensor *t, int64_t offset, int n, float *scratch) {
+        f16_to_f32_row(as_f16(t->host()) + offset, scratch, size_t(n));
+        return scratch;
+    }
+    static void write(armbert_tensor *t, int64_t offset, const float *row, int n) {
+        f32_to_f16_row(row, as_f16(t->host()) + offset, size_t(n));
+    }
+    static void add3(float *dst, const float *a, const float *b, const float *c, int n) {
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            vst1q_f32(dst + i,
+                      vaddq_f32(vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)), vld1q_f32(c + i)));
+        for (; i < n; ++i) dst[i] = a[i] + b[i] + c[i];
+    }
+    static void add(float *dst, const float *a, int n) {
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(a + i)));
+        for (; i < n; ++i) dst[i] += a[i];
+    }
+    static void layernorm(float *row, int n, const float *gamma, const float *beta, float eps) {
+        layernorm_row(row, n, gamma, beta, eps);
+    }
+    static void softmax(float *row, int n, float scale, const float *mask) {
+        softmax_row_f32(row, n, scale, mask);
+    }
+};
 
 }  // namespace armbert::neon

@@ -2,7 +2,7 @@
 
 #include <omp.h>
 
-namespace armbert::host {
+namespace armbert::common {
 
 namespace {
 thread_local int t_pinned_core = -1;
@@ -41,4 +41,4 @@ int team_size(const armbert_context &ctx, int64_t work_items) {
     return int(std::max<int64_t>(1, std::min<int64_t>(ctx.threads, work_items)));
 }
 
-}  // namespace armbert::host
+}  // namespace armbert::common

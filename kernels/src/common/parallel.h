@@ -1,5 +1,6 @@
-// Host threading: OpenMP teams sized by the context, each thread pinned to
-// the context's cores (when it has any) so a stage can own a cluster.
+// Thread teams of every CPU backend (host; NEON's own loops and its ACL
+// scheduler, neon/scheduler.cpp): OpenMP teams sized by the context, each thread
+// pinned to the context's cores (when it has any) so a stage can own a cluster.
 //
 // Two rules hold for every parallel_for:
 // - No exception crosses the OpenMP region (that is std::terminate, not the
@@ -18,7 +19,7 @@
 
 #include "../core/context.h"
 
-namespace armbert::host {
+namespace armbert::common {
 
 // Pins the calling thread to ctx.cores[index % n]; cheap when already there.
 void pin_current_thread(const armbert_context &ctx, int index);
@@ -81,4 +82,4 @@ template <typename F> void parallel_for(const armbert_context &ctx, int64_t n, F
     first.rethrow();
 }
 
-}  // namespace armbert::host
+}  // namespace armbert::common

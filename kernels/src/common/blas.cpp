@@ -1,8 +1,8 @@
 #include <cblas.h>
 
-#include "gemm.h"
+#include "blas.h"
 
-namespace armbert::host {
+namespace armbert::common {
 
 void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
@@ -16,4 +16,4 @@ void sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int 
                 C, ldc);
 }
 
-}  // namespace armbert::host
+}  // namespace armbert::common
