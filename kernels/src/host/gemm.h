@@ -5,6 +5,7 @@
 // its epilogue is common/int8.h's.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../common/blas.h"
@@ -55,6 +56,19 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *
                      int block_begin, int block_end, const float *row_scale,
                      const float *col_scale, const float *extra, const float *bias,
                      armbert_activation act, float *y, int ldy);
+
+// Calls f(std::integral_constant<int, mr>) for a runtime row count mr in
+// [1, MaxMR] (1 for anything else): the micro-kernels are templates on their
+// row count, so each keeps its accumulators in registers.
+template <int MaxMR, typename F>
+inline void for_rows(int mr, F &&f) {
+    if constexpr (MaxMR > 1) {
+        if (mr == MaxMR) return f(std::integral_constant<int, MaxMR>{});
+        return for_rows<MaxMR - 1>(mr, f);
+    } else {
+        return f(std::integral_constant<int, 1>{});
+    }
+}
 
 // The micro-kernels (gemm_s8_<isa>.cpp; x86 ones are only called after the
 // context's table said the CPU has their instructions).

@@ -67,14 +67,9 @@ ARMBERT_AVX2 void tile(const int8_t *w, const int16_t *x, size_t ldx, int kc, in
 void tile_s8_avx2(const int8_t *w, const void *xv, size_t ldx, int kc, int mr, int32_t *acc,
                   bool accumulate) {
     const int16_t *x = static_cast<const int16_t *>(xv);
-    switch (mr) {
-    case 6: return tile<6>(w, x, ldx, kc, acc, accumulate);
-    case 5: return tile<5>(w, x, ldx, kc, acc, accumulate);
-    case 4: return tile<4>(w, x, ldx, kc, acc, accumulate);
-    case 3: return tile<3>(w, x, ldx, kc, acc, accumulate);
-    case 2: return tile<2>(w, x, ldx, kc, acc, accumulate);
-    default: return tile<1>(w, x, ldx, kc, acc, accumulate);
-    }
+    for_rows<6>(mr, [&](auto rows) {
+        tile<decltype(rows)::value>(w, x, ldx, kc, acc, accumulate);
+    });
 }
 
 }  // namespace armbert::host
