@@ -4,6 +4,8 @@
 // (gemm_s8_<isa>.cpp), picked through the context's HostKernels table (isa.h);
 // its epilogue is common/int8.h's.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -82,6 +84,24 @@ void tile_s8_avxvnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
 void tile_s8_avx512vnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
                         int32_t *acc, bool accumulate);
 #endif
+
+// The steps of quantize_rows_u8 that every implementation shares, so the
+// vectorized ones give the portable loop's bytes: row m of x times inv_smooth
+// (into tmp) when given; the per-row scale from the row's max |x|; one value's
+// uint8 (q + 128, q rounded to nearest even and clamped to [-127, 127]).
+inline const float *smoothed_row(const float *x, int m, int K, const float *inv_smooth,
+                                 float *tmp) {
+    const float *xr = x + size_t(m) * K;
+    if (!inv_smooth) return xr;
+    for (int k = 0; k < K; ++k) tmp[k] = xr[k] * inv_smooth[k];
+    return tmp;
+}
+inline float scale_from_absmax(float amax) { return amax > 0 ? amax / 127.0f : 1.0f; }
+inline uint8_t quantize_u8(float v, float inv) {
+    float q = std::nearbyint(v * inv);
+    q = std::min(127.0f, std::max(-127.0f, q));
+    return uint8_t(int(q) + 128);
+}
 
 // Quantizes rows of x to u8 (q + 128), static scale when scale > 0 else per
 // row; inv_smooth (may be NULL) multiplies each input channel first.

@@ -118,24 +118,16 @@ void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scal
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
                       const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp) {
     for (int m = 0; m < M; ++m) {
-        const float *xr = x + size_t(m) * K;
-        if (inv_smooth) {
-            for (int k = 0; k < K; ++k) tmp[k] = xr[k] * inv_smooth[k];
-            xr = tmp;
-        }
+        const float *xr = smoothed_row(x, m, K, inv_smooth, tmp);
         float s = scale;
         if (!(s > 0)) {
             float amax = 0;
             for (int k = 0; k < K; ++k) amax = std::max(amax, std::fabs(xr[k]));
-            s = amax > 0 ? amax / 127.0f : 1.0f;
+            s = scale_from_absmax(amax);
         }
         float inv = 1.0f / s;
         uint8_t *o = out + size_t(m) * Kp;
-        for (int k = 0; k < K; ++k) {
-            float q = std::nearbyint(xr[k] * inv);
-            q = std::min(127.0f, std::max(-127.0f, q));
-            o[k] = uint8_t(int(q) + 128);
-        }
+        for (int k = 0; k < K; ++k) o[k] = quantize_u8(xr[k], inv);
         for (int k = K; k < Kp; ++k) o[k] = 128;
         row_scale[m] = s;
     }

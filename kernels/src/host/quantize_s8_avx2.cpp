@@ -21,11 +21,7 @@ __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
                  hi = _mm256_set1_ps(127.0f);
     const __m256i offset = _mm256_set1_epi32(128), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int m = 0; m < M; ++m) {
-        const float *xr = x + size_t(m) * K;
-        if (inv_smooth) {
-            for (int k = 0; k < K; ++k) tmp[k] = xr[k] * inv_smooth[k];
-            xr = tmp;
-        }
+        const float *xr = smoothed_row(x, m, K, inv_smooth, tmp);
         float s = scale;
         if (!(s > 0)) {
             __m256 amax8 = _mm256_setzero_ps();
@@ -37,7 +33,7 @@ __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
             float amax = 0;  // max is exact and order-free on non-NaN values
             for (float v : lanes) amax = std::max(amax, v);
             for (; k < K; ++k) amax = std::max(amax, std::fabs(xr[k]));
-            s = amax > 0 ? amax / 127.0f : 1.0f;
+            s = scale_from_absmax(amax);
         }
         const float inv = 1.0f / s;
         const __m256 inv8 = _mm256_set1_ps(inv);
@@ -55,11 +51,7 @@ __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
             __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
             _mm256_storeu_si256((__m256i *)(o + k), u);
         }
-        for (; k < K; ++k) {
-            float q = std::nearbyint(xr[k] * inv);
-            q = std::min(127.0f, std::max(-127.0f, q));
-            o[k] = uint8_t(int(q) + 128);
-        }
+        for (; k < K; ++k) o[k] = quantize_u8(xr[k], inv);
         for (int k2 = K; k2 < Kp; ++k2) o[k2] = 128;
         row_scale[m] = s;
     }
