@@ -87,6 +87,21 @@ def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
     return _quantize(x, scales[:, None]), scales
 
 
+def int8_matmul_t(q_x: np.ndarray, q_w: np.ndarray) -> np.ndarray:
+    """q_x [rows, K] @ q_w[out, K]^T of int8 values, exactly, as int32.
+
+    Through float64 BLAS: every product is below 2^14 and a sum of K of them below
+    K * 2^14, an integer float64 holds exactly while it is under 2^53, so for any K
+    below 2^39 the result is the exact integer (numpy's integer matmul has no BLAS
+    and is ~50x slower, minutes under the emulated test bed). int32 holds it for
+    K < 133,000 (|acc| <= K * 127 * 127); past that it is refused, not wrapped."""
+    k = q_x.shape[-1]
+    if k * 127 * 127 >= 2**31:
+        raise InvalidArgumentError(f"int8 matmul over K={k} could overflow int32")
+    acc = q_x.astype(np.float64) @ q_w.astype(np.float64).T
+    return acc.astype(np.int32)
+
+
 def linear_int8_reference(x: np.ndarray, q_w: np.ndarray, w_scale: np.ndarray,
                           bias: np.ndarray | None, input_scale: float | None) -> np.ndarray:
     """y = float(acc_int32) * (scale_x * w_scale[n]) + b[n], all float32, in that order."""
@@ -97,9 +112,7 @@ def linear_int8_reference(x: np.ndarray, q_w: np.ndarray, w_scale: np.ndarray,
     if x.ndim != 2 or x.shape[1] != q_w.shape[1]:
         raise InvalidArgumentError(f"x {x.shape} does not fit weight {q_w.shape}")
     q_x, sx = quantize_rows(x, input_scale)
-    # int64 matmul then a cast: numpy's int32 matmul is exact too, but int64 makes
-    # overflow impossible to hide (|acc| <= K * 127 * 127 fits int32 for K < 133k).
-    acc = (q_x.astype(np.int64) @ q_w.astype(np.int64).T).astype(np.int32)
+    acc = int8_matmul_t(q_x, q_w)
     combined = sx[:, None] * np.asarray(w_scale, dtype=_F32)[None, :]
     y = acc.astype(_F32) * combined
     if bias is not None:
@@ -196,7 +209,7 @@ def linear_int8_outliers_reference(x, prepared: Mapping[str, np.ndarray], bias,
     xi = x.copy()
     xi[:, oc] = 0
     q_x, sx = quantize_rows(xi, input_scale)
-    acc = (q_x.astype(np.int64) @ prepared["weight_i8"].astype(np.int64).T).astype(np.int32)
+    acc = int8_matmul_t(q_x, prepared["weight_i8"])
     y = acc.astype(_F32) * (sx[:, None] * prepared["weight_scale"][None, :])
     if oc.size:
         y = y + (x[:, oc].astype(np.float64) @ prepared["outlier_weight"].T.astype(np.float64)

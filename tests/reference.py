@@ -106,6 +106,14 @@ def _product_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return y
 
 
+def int8_product_t(q_x: np.ndarray, q_w: np.ndarray) -> np.ndarray:
+    """q_x W^T of int8 operands, the exact integers as float64 (exact while below
+    2^53: armbert.quant.int8_matmul_t says why), kept like the float products."""
+    q_x, q_w = np.asarray(q_x), np.asarray(q_w)
+    assert q_x.dtype == np.int8 and q_w.dtype == np.int8, (q_x.dtype, q_w.dtype)
+    return _product_t(_f64(q_x), _f64(q_w))
+
+
 def linear(x, w, b, activation: str = "none") -> np.ndarray:
     """act(x W^T + b); x [rows, in], w [out, in]; activation "none" | "gelu" | "tanh"."""
     y = _product_t(_f64(x), _f64(w))

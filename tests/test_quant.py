@@ -6,8 +6,8 @@ import pytest
 
 from armbert.calibrate import AbsMaxObserver, PercentileObserver
 from armbert.errors import InvalidArgumentError
-from armbert.quant import (QuantizationParams, linear_int8_reference, linear_names,
-                           quantize_rows, quantize_weight_per_channel)
+from armbert.quant import (QuantizationParams, int8_matmul_t, linear_int8_reference,
+                           linear_names, quantize_rows, quantize_weight_per_channel)
 
 F32 = np.float32
 # |w - q*s| <= s/2 holds exactly for w * (1/s); the float32 products that reconstruct
@@ -113,6 +113,23 @@ def test_linear_int8_without_bias_and_wide_accumulation():
     y = linear_int8_reference(x, qw, np.ones(3, F32), None, None)
     # Every input quantizes to 127 with scale 1/127: acc = k * 127 * 127, no overflow.
     np.testing.assert_array_equal(y, np.full((2, 3), F32(k * 127 * 127) * (F32(1) / F32(127))))
+
+
+def test_int8_matmul_is_exact_up_to_the_int32_bound(rng):
+    # Through float64: exact for every K int32 can hold, extremes included (all
+    # -127 against all 127, and mixed random values against numpy's integer matmul);
+    # beyond the int32 bound it refuses rather than wraps.
+    for k in (1, 37, 4096, 133_000):
+        qx = np.full((2, k), -127, np.int8)
+        qw = np.full((3, k), 127, np.int8)
+        np.testing.assert_array_equal(int8_matmul_t(qx, qw), np.full((2, 3), -k * 127 * 127))
+    qx = rng.integers(-127, 128, (9, 1031)).astype(np.int8)
+    qw = rng.integers(-127, 128, (13, 1031)).astype(np.int8)
+    acc = int8_matmul_t(qx, qw)
+    assert acc.dtype == np.int32
+    np.testing.assert_array_equal(acc, qx.astype(np.int64) @ qw.astype(np.int64).T)
+    with pytest.raises(InvalidArgumentError, match="overflow"):
+        int8_matmul_t(np.ones((1, 134_000), np.int8), np.ones((1, 134_000), np.int8))
 
 
 def test_linear_int8_rejects_bad_operands(rng):

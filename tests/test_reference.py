@@ -164,6 +164,17 @@ def test_remembered_products_are_by_content_and_not_shared():
         np.testing.assert_array_equal(ref.linear(xi, w, None), xi @ w.T)
 
 
+def test_int8_products_are_exact_and_refuse_other_dtypes():
+    rng = np.random.default_rng(9)
+    qx = rng.integers(-127, 128, (6, 1536)).astype(np.int8)
+    qw = rng.integers(-127, 128, (5, 1536)).astype(np.int8)
+    exact = qx.astype(np.int64) @ qw.astype(np.int64).T
+    np.testing.assert_array_equal(ref.int8_product_t(qx, qw), exact)
+    np.testing.assert_array_equal(ref.int8_product_t(qx, qw), exact)  # the kept one
+    with pytest.raises(AssertionError):
+        ref.int8_product_t(qx.astype(np.int16), qw)
+
+
 def test_embeddings_checks_ranges():
     rng = np.random.default_rng(4)
     word, pos, tt = rng.standard_normal((10, 6)), rng.standard_normal((4, 6)), \

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,8 +48,25 @@ precision_params = pytest.mark.armbert_precisions
 # emulation PoCL compiles each new shape of an ACL OpenCL kernel as a new program
 # (ACL bakes sizes into its build options; 40-110 s each, measured), while the
 # arithmetic checked does not depend on the sizes beyond edge handling.
+# ARMBERT_CL_SHAPES=short:attention,softmax gives the short list to the named
+# components only (test_<name>.py) and the sweep to the others: the rusticl lane
+# uses it for attention, whose FP16 CLMatMul programs Mesa compiles slowest
+# (tools/arm64_suite.sh has the figures).
 shape_params = pytest.mark.armbert_shapes
 CL_SHAPES = os.environ.get("ARMBERT_CL_SHAPES", "all")
+
+
+def cl_short_for(module_name: str) -> bool:
+    """Whether the CL cases of tests/kernels/<module_name> take the short list."""
+    if CL_SHAPES in ("all", "short"):
+        return CL_SHAPES == "short"
+    kind, _, names = CL_SHAPES.partition(":")
+    components = {n.strip() for n in names.split(",") if n.strip()}
+    known = {p.stem.removeprefix("test_") for p in Path(__file__).parent.glob("test_*.py")}
+    assert kind == "short" and components and components <= known, (
+        f"ARMBERT_CL_SHAPES={CL_SHAPES}: all, short, or short:<components> "
+        f"with components among {sorted(known)}")
+    return module_name.rsplit(".", 1)[-1].removeprefix("test_") in components
 
 
 @functools.cache
@@ -99,8 +117,7 @@ def pytest_generate_tests(metafunc):
         names, every = shapes.args
         cl = shapes.kwargs.get("cl", every)
         assert all(c in every for c in cl), "CL shapes are a subset of the sweep"
-        assert CL_SHAPES in ("all", "short"), f"ARMBERT_CL_SHAPES={CL_SHAPES}: all or short"
-        cl = cl if CL_SHAPES == "short" else every
+        cl = cl if cl_short_for(metafunc.module.__name__) else every
         metafunc.parametrize(f"backend,precision,{names}",
                              shaped_params(backend_precision_params(), names, every, cl))
     elif by_backend and by_precision:
