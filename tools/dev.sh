@@ -37,8 +37,14 @@ arm64_suite() {
     # All of it: the sentence-transformers recipe (modules.json, 1_Pooling/) is read too.
     mkdir -p "$cache/minilm" && cp -ru "$src"/. "$cache/minilm/"
     rm -f "$cache/ci-phases.txt"
+    # The dev box's side of tests/arm/test_wheel_arm.py: the int8 .armbert of the
+    # bundled MiniLM and this machine's host-backend output, which the aarch64 wheel
+    # must reproduce on NEON and CL.
+    phase "x86: board reference (tools/board_reference.py)" \
+        python3 tools/board_reference.py "$cache/board-reference" || return 1
     local rc=0
-    python3 tools/testbed.py run \
+    python3 tools/testbed.py run --tools \
+        --env ARMBERT_BOARD_REFERENCE=/cache/board-reference \
         --env ARMBERT_EXPECT_BACKENDS="${ARMBERT_EXPECT_BACKENDS:-host,neon,cl}" \
         --env ARMBERT_MODEL_DIR=/cache/minilm --env ARMBERT_OBJ_DIR=/cache/build-aarch64 \
         --env PHASE_T0="$PHASE_T0" \

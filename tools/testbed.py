@@ -14,7 +14,7 @@ on import), so runs see an aarch64 /proc/cpuinfo instead (see MIDR below).
 
 Usage, as root on the host:
     python3 tools/testbed.py ensure
-    python3 tools/testbed.py run [--cpu cortex-a76] [--env K=V ...] [--peers] -- CMD ARGS...
+    python3 tools/testbed.py run [--cpu cortex-a76] [--env K=V ...] [--peers] [--tools] -- CMD ARGS...
     python3 tools/testbed.py shell | status | clean [--all]
 From Python: ensure() -> Path of the tree; run(cmd, cpu=None, env=None) -> exit code.
 
@@ -64,6 +64,9 @@ VENV = "/opt/venv"
 # python3-pip nor python3-pip-whl is installed (their ca-certificates dependency
 # rehashes every certificate under qemu) and nothing is byte-compiled under emulation.
 VENV_PACKAGES = ("onnxruntime", "tokenizers", "matplotlib", "auditwheel")
+# What tests/arm/test_wheel_arm.py builds and repairs the aarch64 wheel with (pure
+# Python; `run --tools`, which tools/dev.sh passes for the arm64 suite).
+WHEEL_TOOLS = ("setuptools", "wheel", "auditwheel")
 PIP_WHEELS = "/opt/pip-wheel"
 PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host settings that let apt and pip reach their registries the way the host does.
@@ -353,11 +356,13 @@ def _post_setup(tree):
             raise SetupError(f"could not create {VENV} in the tree")
 
 
-def _install_peers(tree):
-    """pip-installs VENV_PACKAGES into the tree's venv once (benchmarks, wheels); the
-    suites need none of them, so a CI run never pays for them. Call with the tree mounted."""
-    marker = tree / VENV.lstrip("/") / "armbert-peers.txt"
-    wanted = "\n".join(VENV_PACKAGES) + "\n"
+def _install_peers(tree, packages=None, marker_name="armbert-peers.txt"):
+    """pip-installs `packages` (VENV_PACKAGES: benchmarks' peers) into the tree's venv
+    once; the suites need none of them, so a CI run never pays for them. WHEEL_TOOLS
+    (--tools) is the small set the aarch64 wheel test needs. Call with the tree mounted."""
+    packages = VENV_PACKAGES if packages is None else packages
+    marker = tree / VENV.lstrip("/") / marker_name
+    wanted = "\n".join(packages) + "\n"
     if marker.exists() and marker.read_text() == wanted:
         return
     wheel_dir = tree / PIP_WHEELS.lstrip("/")
@@ -369,7 +374,7 @@ def _install_peers(tree):
     pip = [f"{VENV}/bin/python3", f"{PIP_WHEELS}/{wheels[-1].name}/pip", "install",
            "--no-cache-dir", "--no-compile", "--disable-pip-version-check",
            "--cert", "/" + CA_BUNDLE]
-    for pkg in VENV_PACKAGES:
+    for pkg in packages:
         log(f"pip install {pkg}")
         # Binary only: building tokenizers' Rust under emulation would take hours.
         if _chroot(tree, pip + [f"--only-binary={pkg}", pkg], _pip_env()):
@@ -444,17 +449,20 @@ def ensure():
         return _ensure()
 
 
-def run(cmd, cpu=None, env=None, peers=False):
+def run(cmd, cpu=None, env=None, peers=False, tools=False):
     """Runs `cmd` (a list) in /src inside the test bed; returns its exit code.
 
     cpu: a QEMU_CPU model such as "cortex-a76"; env: extra variables (a dict);
-    peers: first pip-install the venv's PyPI peers (onnxruntime, ...), once per tree.
+    peers: first pip-install the venv's PyPI peers (onnxruntime, ...), once per tree;
+    tools: likewise the wheel tools (setuptools, wheel, auditwheel).
     """
     with _locked():
         tree = _ensure()
         with _mounted(tree, cpu):
             if peers:
                 _install_peers(tree)
+            if tools:
+                _install_peers(tree, WHEEL_TOOLS, "armbert-wheel-tools.txt")
             return _chroot(tree, list(cmd), _env(cpu, env))
 
 
@@ -508,6 +516,8 @@ def main(argv=None):
         p.add_argument("--env", action="append", default=[], metavar="K=V")
         p.add_argument("--peers", action="store_true",
                        help="first pip-install the venv's PyPI peers (" + ", ".join(VENV_PACKAGES) + ")")
+        p.add_argument("--tools", action="store_true",
+                       help="first pip-install the wheel tools (" + ", ".join(WHEEL_TOOLS) + ")")
     run_p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     sub.add_parser("status", help="key, path, built or not, size")
     clean_p = sub.add_parser("clean", help="remove the trees")
@@ -523,9 +533,9 @@ def main(argv=None):
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not cmd:
                 parser.error("run needs a command: run -- CMD ARGS...")
-            return run(cmd, args.cpu, _parse_env(args.env), args.peers)
+            return run(cmd, args.cpu, _parse_env(args.env), args.peers, args.tools)
         elif args.command == "shell":
-            return run(["bash"], args.cpu, _parse_env(args.env), args.peers)
+            return run(["bash"], args.cpu, _parse_env(args.env), args.peers, args.tools)
         elif args.command == "status":
             status()
         elif args.command == "clean":
