@@ -22,10 +22,11 @@
 #                 four shapes, measured under "max" before DEFAULT_CPU), and MiniLM
 #                 FP16 on CL
 #
-# Under emulation the first OpenCL compile of each ACL kernel costs tens of
-# seconds (clang/LLVM run under qemu too), so PoCL's, Mesa's and ACL's program
-# caches live in /cache. Measured there, cold: PoCL compiles an ACL GEMM for a new
-# shape in 80-110 s, hence the short CL shape list on PoCL, and one generic
+# Under emulation the first OpenCL compile of each ACL kernel costs seconds
+# (clang/LLVM run under qemu too; tens of seconds before the test bed's core lost
+# pointer authentication, tools/testbed.py DEFAULT_CPU), so PoCL's, Mesa's and ACL's
+# program caches live in /cache. Measured on qemu's plain "max", cold: PoCL compiled
+# an ACL GEMM for a new shape in 80-110 s, hence the short CL shape list on PoCL, and one generic
 # work-group function per kernel (POCL_WORK_GROUP_SPECIALIZATION=0) instead of one
 # per local size and offset (the adapter splits non-uniform launches); llvmpipe
 # compiles without LLVM's optimisation passes and kernel variants (GALLIVM_PERF=nopt,

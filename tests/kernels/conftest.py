@@ -46,7 +46,7 @@ precision_params = pytest.mark.armbert_precisions
 # MiniLM-sized shape per component, those of tests/arm/test_cl_engine.py, so their
 # programs are compiled once for both. The test bed's PoCL lane sets it: under
 # emulation PoCL compiles each new shape of an ACL OpenCL kernel as a new program
-# (ACL bakes sizes into its build options; 40-110 s each, measured), while the
+# (ACL bakes sizes into its build options; 40-110 s each on qemu's plain "max" core, seconds on the test bed's DEFAULT_CPU), while the
 # arithmetic checked does not depend on the sizes beyond edge handling.
 # ARMBERT_CL_SHAPES=short:attention,softmax gives the short list to the named
 # components only (test_<name>.py) and the sweep to the others: the rusticl lane
