@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -169,8 +170,13 @@ def compile_one(cxx: str, source: Path, flags: list[str], stamp: str) -> Path:
     return obj
 
 
-def build(backends: list[str] | None = None, debug: bool = False, jobs: int | None = None) -> Path:
+def build(backends: list[str] | None = None, debug: bool = False, jobs: int | None = None,
+          lib_dir: Path | None = None) -> Path:
+    """Compiles and links; writes the library, backends.txt and build.json into lib_dir
+    (default armbert/_lib/<machine>/, where the source tree imports it from)."""
     p = plan(backends, debug)
+    lib_dir = Path(lib_dir) if lib_dir else LIB_DIR
+    library = lib_dir / LIBRARY.name
     cxx = os.environ.get("CXX", "g++")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     stamp = headers_digest() + version
@@ -178,21 +184,26 @@ def build(backends: list[str] | None = None, debug: bool = False, jobs: int | No
     with concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
         objs = list(pool.map(
             lambda s: compile_one(cxx, s, p.cxxflags + file_flags(s), stamp), p.sources))
-    LIB_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = LIBRARY.with_suffix(".so.tmp")
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    tmp = library.with_suffix(".so.tmp")
     cmd = [cxx, *map(str, objs), "-o", str(tmp), *p.ldflags]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout + r.stderr)
         raise SystemExit("build.py: linking failed:\n  " + " ".join(cmd))
-    os.replace(tmp, LIBRARY)  # atomic: a running process keeps its old mapping
-    (LIB_DIR / "backends.txt").write_text("\n".join(p.backends) + "\n")
+    os.replace(tmp, library)  # atomic: a running process keeps its old mapping
+    (lib_dir / "backends.txt").write_text("\n".join(p.backends) + "\n")
+    # How it was compiled: "native" builds are for this CPU only (-march=native on x86).
+    (lib_dir / "build.json").write_text(json.dumps(
+        {"machine": MACHINE, "target": "native" if "-march=native" in p.cxxflags else "portable",
+         "backends": p.backends, "cxxflags": [f for f in p.cxxflags if not f.startswith("-I")]},
+        indent=1) + "\n")
     if not SANITIZE:
         # The header the library was built from, as package data: armbert/_native.py
         # reads its cffi declarations there when installed outside the source tree.
-        shutil.copyfile(KERNELS / "include" / "armbert.h", LIB_DIR.parent / "armbert.h")
-    print(f"build.py: wrote {LIBRARY.relative_to(ROOT)}", flush=True)
-    return LIBRARY
+        shutil.copyfile(KERNELS / "include" / "armbert.h", lib_dir.parent / "armbert.h")
+    print(f"build.py: wrote {library}", flush=True)
+    return library
 
 
 def main() -> None:

@@ -80,8 +80,14 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path):
     assert not wheel.name.endswith("-any.whl") and wheel.name.endswith(
         f"-py3-none-linux_{os.uname().machine}.whl"), wheel.name
     names = set(zipfile.ZipFile(wheel).namelist())
+    machine = os.uname().machine
     assert "armbert/_lib/armbert.h" in names
-    assert f"armbert/_lib/{os.uname().machine}/libarmbert.so" in names
+    assert f"armbert/_lib/{machine}/libarmbert.so" in names
+    assert all(n.startswith((f"armbert/_lib/{machine}/", "armbert/_lib/armbert.h"))
+               for n in names if n.startswith("armbert/_lib/")), sorted(names)
+    # A wheel travels: built for the baseline ISA (setup.py), whatever this CPU has.
+    built = json.loads(zipfile.ZipFile(wheel).read(f"armbert/_lib/{machine}/build.json"))
+    assert built["target"] == "portable" and "-march=native" not in built["cxxflags"], built
     print(f"\n{wheel.name}: {wheel.stat().st_size / 1e6:.2f} MB")
 
     # The model file and the reference result, from the tree.
@@ -124,7 +130,16 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path):
                          env=env, cwd=tmp_path).strip().splitlines()[-1])
     assert info["armbert"].startswith(str(venv)) and info["precision"] == "QuantizedModel"
     got = np.load(tmp_path / "got.npy")
-    np.testing.assert_array_equal(got, want.last_hidden_state)
+    tree = json.loads((REPO / "armbert" / "_lib" / machine / "build.json").read_text())
+    if tree["cxxflags"] == built["cxxflags"]:
+        np.testing.assert_array_equal(got, want.last_hidden_state)
+    else:
+        # The tree's library is tuned for this CPU, the wheel's is not: the int8 GEMMs
+        # are the same run-time-dispatched kernels (exact integers), the float code
+        # around them may vectorize its sums differently (fp32 rounding, ~1e-6
+        # relative per op over 6 layers), so 1e-4 is loose by 10x and still far below
+        # any real difference (a wrong op moves values by 1e-1 and more).
+        np.testing.assert_allclose(got, want.last_hidden_state, rtol=1e-4, atol=1e-4)
 
 
 def _has_minilm():

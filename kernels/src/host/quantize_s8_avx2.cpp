@@ -13,6 +13,21 @@
 #include "gemm.h"
 
 namespace armbert::host {
+namespace {
+
+// 8 values to u8 codes (+128, still as int32 lanes). A function of its own, not a
+// lambda: a lambda does not inherit the target attribute of the function it is in, so
+// a build without -march=native (ARMBERT_PORTABLE=1, every wheel) could not inline
+// the AVX intrinsics into it.
+__attribute__((target("avx2,fma"))) inline __m256i q8(const float *p, __m256 inv8, __m256 lo,
+                                                      __m256 hi, __m256i offset) {
+    __m256 q = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p), inv8),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(q), offset);
+}
+
+}  // namespace
 
 __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
     const float *x, int M, int K, int Kp, float scale, const float *inv_smooth, uint8_t *out,
@@ -38,16 +53,12 @@ __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
         const float inv = 1.0f / s;
         const __m256 inv8 = _mm256_set1_ps(inv);
         uint8_t *o = out + size_t(m) * Kp;
-        auto q8 = [&](const float *p) {
-            __m256 q = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p), inv8),
-                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            q = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
-            return _mm256_add_epi32(_mm256_cvtps_epi32(q), offset);
-        };
         int k = 0;
         for (; k + 32 <= K; k += 32) {
-            __m256i a = _mm256_packs_epi32(q8(xr + k), q8(xr + k + 8));
-            __m256i b = _mm256_packs_epi32(q8(xr + k + 16), q8(xr + k + 24));
+            __m256i a = _mm256_packs_epi32(q8(xr + k, inv8, lo, hi, offset),
+                                           q8(xr + k + 8, inv8, lo, hi, offset));
+            __m256i b = _mm256_packs_epi32(q8(xr + k + 16, inv8, lo, hi, offset),
+                                           q8(xr + k + 24, inv8, lo, hi, offset));
             __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
             _mm256_storeu_si256((__m256i *)(o + k), u);
         }
