@@ -146,40 +146,10 @@ def load_torch_and_armbert(name: str):
     raise ValueError(f"unknown model {name!r}: choose from {MODELS}")
 
 
-def _io_wrapper(module):
-    """A module with positional inputs and tuple outputs, which the legacy exporter wants."""
-    import torch
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            o = self.m(input_ids=input_ids, attention_mask=attention_mask,
-                       token_type_ids=token_type_ids)
-            return o.last_hidden_state, o.pooler_output
-
-    # eval() matters: export restores the wrapper's mode afterwards, and a fresh
-    # module is in training mode, which would switch dropout on in `module` too.
-    return Wrapped(module).eval()
-
-
 def export_onnx(module, path: Path) -> Path:
-    import torch
-    ids = torch.full((1, 16), 1000, dtype=torch.long)
-    axes = {0: "batch", 1: "seq"}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
-        torch.onnx.export(
-            _io_wrapper(module), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
-            dynamo=False, opset_version=OPSET,
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["last_hidden_state", "pooler_output"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
-                          "last_hidden_state": axes, "pooler_output": {0: "batch"}})
-    module.eval()
-    return path
+    """The legacy (TorchScript) export ORT's BERT fusions expect (tools/onnx_export.py)."""
+    from tools.onnx_export import export_legacy
+    return export_legacy(module, path, OPSET)
 
 
 def fuse_onnx(src: Path, dst: Path, module) -> Path:

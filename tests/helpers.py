@@ -59,26 +59,13 @@ def small_state_dict() -> dict[str, np.ndarray]:
 
 def export_legacy_onnx(hf, path, opset=20):
     """``hf`` (a transformers BertModel) exported by torch's legacy (TorchScript) ONNX
-    exporter to ``path``, with dynamic batch and sequence axes; returns ``path``."""
+    exporter to ``path`` (tools/onnx_export.py), with dynamic batch and sequence axes;
+    returns ``path``."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
+    from tools.onnx_export import export_legacy
 
-    class Outputs(torch.nn.Module):  # transformers 5's forward cannot be traced positionally
-        def __init__(self):
-            super().__init__()
-            self.bert = hf
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                            token_type_ids=token_type_ids)
-            return out.last_hidden_state, out.pooler_output
-
-    ids = torch.randint(0, SMALL["vocab_size"], (2, 7))
-    axes = {name: {0: "batch", 1: "seq"}
-            for name in ("input_ids", "attention_mask", "token_type_ids")}
-    torch.onnx.export(Outputs(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(path),
-                      input_names=list(axes), output_names=["last_hidden_state", "pooler_output"],
-                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    export_legacy(hf, path, opset, example_ids=torch.randint(0, SMALL["vocab_size"], (2, 7)))
     return path
 
 
