@@ -8,6 +8,8 @@ The wheel holds a compiled library, so it is platform-specific (a linux_x86_64
 or linux_aarch64 tag, never py3-none-any)."""
 import importlib.util
 import os
+import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -40,21 +42,21 @@ _WHEEL = {"building": False}
 
 class BuildPy(build_py):
     def run(self):
-        if not _WHEEL["building"]:
-            build_native()
-            super().run()
-            return
         build_native()  # the source tree's library and header, as package data
         super().run()
+        if _WHEEL["building"]:
+            self.portable_library()
+
+    def portable_library(self):
+        """Replaces the staged library with one built for the baseline ISA, and drops
+        any other machine's library a test bed left in the source tree."""
+        libs = Path(self.build_lib) / "armbert" / "_lib"
+        for other in libs.iterdir():
+            if other.is_dir() and other.name != platform.machine():
+                shutil.rmtree(other)
         old = os.environ.get("ARMBERT_PORTABLE")
         os.environ.setdefault("ARMBERT_PORTABLE", "1")
         try:
-            import platform
-            import shutil
-            libs = Path(self.build_lib) / "armbert" / "_lib"
-            for other in libs.iterdir():  # another machine's library, left by a test bed
-                if other.is_dir() and other.name != platform.machine():
-                    shutil.rmtree(other)
             build_native(libs / platform.machine())
         finally:
             if old is None:

@@ -201,12 +201,18 @@ class Int8Weight:
 
 
 def linear_int8_outliers_reference(x, prepared: Mapping[str, np.ndarray], bias,
-                                   input_scale: float | None) -> np.ndarray:
-    """The header's int8 linear with outlier channels: int8 part on x with the
-    outliers zeroed, plus the float32 outlier part, plus bias (float32, in order)."""
+                                   input_scale: float | None,
+                                   input_smooth: np.ndarray | None = None) -> np.ndarray:
+    """The header's int8 linear with outlier channels: int8 part on x' = x * (1 / smooth)
+    (x itself without SmoothQuant factors) with the outliers zeroed, plus the float32
+    outlier part on the raw x, plus bias (float32, in order)."""
     x = np.asarray(x, dtype=_F32)
     oc = prepared["outlier_channels"]
-    xi = x.copy()
+    if input_smooth is None:
+        xi = x.copy()
+    else:
+        inv = _F32(1) / np.asarray(input_smooth, dtype=_F32)
+        xi = (x * inv[None, :]).astype(_F32)
     xi[:, oc] = 0
     q_x, sx = quantize_rows(xi, input_scale)
     acc = int8_matmul_t(q_x, prepared["weight_i8"])

@@ -57,6 +57,13 @@ def small_state_dict() -> dict[str, np.ndarray]:
     return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
 
 
+def token_cosines(a, b, mask) -> np.ndarray:
+    """Cosine of each real token's hidden state in ``a`` [B, S, H] with ``b``'s; the
+    padded positions (mask 0) are left out."""
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return cos[mask > 0]
+
+
 def export_legacy_onnx(hf, path, opset=20):
     """``hf`` (a transformers BertModel) exported by torch's legacy (TorchScript) ONNX
     exporter to ``path`` (tools/onnx_export.py), with dynamic batch and sequence axes;

@@ -19,9 +19,10 @@ import pytest
 
 import armbert
 from armbert import _native as nat
-from armbert import errors, quant
+from armbert import errors
 from armbert.plan import Device, Placement, Plan
 
+from ..helpers import token_cosines
 from ..kernels.conftest import cl_device_has_fp16
 
 pytestmark = pytest.mark.usefixtures("cl_is_built")
@@ -47,11 +48,6 @@ def batch_of(arrays):
     for i, a in enumerate(arrays):
         ids[i, :len(a)], mask[i, :len(a)] = a, 1
     return ids, mask
-
-
-def token_cosines(a, b, mask):
-    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return cos[mask > 0]
 
 
 @pytest.fixture(scope="module")
@@ -118,34 +114,3 @@ def test_plan_neon_then_cl_matches_all_neon(minilm):
     assert [(a, b) for a, b, _ in mixed.last_transfers] == [("neon/fp32", "gpu/fp32")]
     assert diff <= FP32_ATOL
     assert np.abs(out.pooler_output - neon.pooler_output).max() <= FP32_ATOL
-
-
-def test_cl_int8_linear_with_outliers_and_smoothing():
-    """The INT8 features the kernel tests leave out, against armbert.quant: SmoothQuant
-    factors and LLM.int8() outlier channels, dynamic and static scales."""
-    ctx = nat.Context("cl")
-    rng = np.random.default_rng(7)
-    # The odd linear shape of tests/kernels/test_linear.py (14 x 100 -> 37).
-    x = rng.standard_normal((14, 100)).astype(np.float32)
-    x[:, [3, 17]] *= 30  # outlier channels
-    w = rng.standard_normal((37, 100)).astype(np.float32)
-    b = rng.standard_normal(37).astype(np.float32)
-    smooth = rng.uniform(0.5, 2.0, 100).astype(np.float32)
-    prepared = quant.prepare_int8_linear(w * smooth[None, :], [3, 17])
-    # What the header specifies: x' = x * (1/smooth), outliers in fp32 on raw x.
-    inv = (np.float32(1.0) / smooth).astype(np.float32)
-    for scale in (0.0, 0.05):
-        op = nat.Linear(ctx, None, b, "int8", input_scale=scale, input_smooth=smooth, **prepared)
-        op.reshape(1, 14)
-        y = nat.Tensor(ctx, (14, 37))
-        op.run(nat.Tensor.from_numpy(ctx, x), y)
-        xs = (x * inv[None, :]).astype(np.float32)
-        xs[:, [3, 17]] = 0
-        q, sx = quant.quantize_rows(xs, scale or None)
-        acc = quant.int8_matmul_t(q, prepared["weight_i8"]).astype(np.float32)
-        expected = acc * (sx[:, None] * prepared["weight_scale"][None, :])
-        expected += (x[:, [3, 17]].astype(np.float64) @
-                     prepared["outlier_weight"].T.astype(np.float64)).astype(np.float32)
-        expected += b
-        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-4,
-                                   err_msg=f"input_scale={scale}")

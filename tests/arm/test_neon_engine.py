@@ -10,6 +10,8 @@ import pytest
 
 import armbert
 
+from ..helpers import token_cosines
+
 FP32_ATOL = 1e-4
 FP16_MIN_COS = 0.999
 INT8_MIN_COS = 0.99
@@ -43,11 +45,6 @@ def setup():
     return model, ids, mask, ref
 
 
-def cosines(a, b, mask):
-    c = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return c[mask > 0]
-
-
 def test_minilm_neon_fp32_matches_host(setup):
     model, ids, mask, ref = setup
     out = armbert.Engine(model, backend="neon", precision="fp32").run(ids, mask)
@@ -60,7 +57,7 @@ def test_minilm_neon_fp32_matches_host(setup):
 def test_minilm_neon_fp16_cosine(setup):
     model, ids, mask, ref = setup
     out = armbert.Engine(model, backend="neon", precision="fp16").run(ids, mask)
-    cos = cosines(out.last_hidden_state, ref.last_hidden_state, mask).min()
+    cos = token_cosines(out.last_hidden_state, ref.last_hidden_state, mask).min()
     print(f"neon fp16 vs host fp32: min token cosine {cos:.5f}")
     assert cos >= FP16_MIN_COS
 
@@ -69,6 +66,6 @@ def test_minilm_neon_int8_cosine(setup):
     model, ids, mask, ref = setup
     q = armbert.quantize(model, CALIBRATION, backend="neon")
     out = armbert.Engine(q, backend="neon").run(ids, mask)
-    cos = cosines(out.last_hidden_state, ref.last_hidden_state, mask).min()
+    cos = token_cosines(out.last_hidden_state, ref.last_hidden_state, mask).min()
     print(f"neon int8 (calibrated) vs host fp32: min token cosine {cos:.5f}")
     assert cos >= INT8_MIN_COS

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..helpers import token_cosines
 from .conftest import ROOT
 
 INT8_SAME_MATH_COS = 0.999
@@ -87,11 +88,6 @@ def reference(tmp_path: Path) -> Path:
     out = tmp_path / "reference"
     runpy.run_path(str(ROOT / "tools" / "board_reference.py"))["write"](out)
     return out
-
-
-def token_cosines(a, b, mask):
-    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return cos[mask > 0]
 
 
 def test_repaired_wheel_runs_the_dev_box_model_on_neon_and_cl(tmp_path):

@@ -21,7 +21,7 @@ import pytest
 import armbert
 from armbert.loaders.bundled import model_dir
 from armbert.text import Tokenizer, l2_normalize, mean_pool
-from tests.helpers import SMALL, export_legacy_onnx, small_hf_model
+from tests.helpers import SMALL, export_legacy_onnx, small_hf_model, token_cosines
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -45,11 +45,6 @@ HELD_OUT = [
     "Two dogs are playing in the snow.", "How do I reset my password?",
     "The committee postponed its decision until next spring.", "ok",
 ]
-
-
-def token_cosines(a, b, mask):
-    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
-    return cos[mask > 0]
 
 
 def hf_run(hf, enc):

@@ -1,6 +1,7 @@
 """The INT8 linear's optional features on every backend, against armbert.quant:
 LLM.int8() outlier channels (kept in fp32), SmoothQuant factors (x / smooth before
-quantizing), dynamic and static input scales.
+quantizing), dynamic and static input scales. (On CL this replaces the CL-only test
+tests/arm/test_cl_engine.py had, same shape, seed and bound.)
 
 Tolerance: the int8 part is exact integers scaled in float32 (the header fixes that
 order); the fp32 outlier sum's order is left open by the header (sgemm, NEON or
@@ -36,23 +37,12 @@ def test_int8_outliers_and_smoothing_match_reference(contexts, backend, smoothed
     smooth = rng.uniform(0.5, 2.0, 100).astype(np.float32) if smoothed else None
     prepared = quant.prepare_int8_linear(w if smooth is None else w * smooth[None, :],
                                          OUTLIERS)
-    extra = {} if smooth is None else {"input_smooth": smooth}
-    op = nat.Linear(ctx, None, b, "int8", input_scale=scale, **extra, **prepared)
+    op = nat.Linear(ctx, None, b, "int8", input_scale=scale, input_smooth=smooth, **prepared)
     op.reshape(1, 14)
     y = nat.Tensor(ctx, (14, 37))
     op.run(nat.Tensor.from_numpy(ctx, x), y)
 
-    # The header: x' = x * (1 / smooth), outlier channels zeroed and quantized per row
-    # (or with the static scale), plus the fp32 outlier part on the raw x, plus bias.
-    xs = x if smooth is None else (x * (np.float32(1) / smooth)[None, :]).astype(np.float32)
-    xs = xs.copy()
-    xs[:, OUTLIERS] = 0
-    q, sx = quant.quantize_rows(xs, scale or None)
-    acc = quant.int8_matmul_t(q, prepared["weight_i8"]).astype(np.float32)
-    expected = acc * (sx[:, None] * prepared["weight_scale"][None, :])
-    expected += (x[:, OUTLIERS].astype(np.float64) @
-                 prepared["outlier_weight"].T.astype(np.float64)).astype(np.float32)
-    expected += b
+    expected = quant.linear_int8_outliers_reference(x, prepared, b, scale or None, smooth)
     got = y.numpy()
     print(f"\n{backend} int8 outliers {'smoothed' if smoothed else 'raw'} "
           f"{'static' if scale else 'dynamic'}: max |diff| {np.abs(got - expected).max():.2e}"
