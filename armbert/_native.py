@@ -32,6 +32,7 @@ HEADERS = (Path(__file__).resolve().parent / "_lib" / "armbert.h",
 BACKENDS = ("host", "neon", "cl")
 PRECISIONS = ("fp32", "fp16", "int8")
 ACTIVATIONS = ("none", "gelu", "tanh")
+POOLINGS = ("mean", "cls", "max", "mean_sqrt_len")  # armbert_pooling, in order
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int8): 2,
            np.dtype(np.int32): 3}
 _NP = {v: k for k, v in _DTYPES.items()}
@@ -277,6 +278,17 @@ class Op(_Handle):
             self._shape = (batch, seq)
 
 
+def unsupported(ctx: Context, validate, desc) -> Optional[str]:
+    """None when ``ctx``'s backend runs the op ``desc`` describes (``validate`` is its
+    armbert_X_validate), else the library's reason. Any other problem with the
+    descriptor raises as create would."""
+    status = validate(ctx._handle(), desc)
+    if status == lib().ARMBERT_ERR_UNSUPPORTED:
+        return ffi.string(lib().armbert_last_error()).decode(errors="replace")
+    check(status)
+    return None
+
+
 class Embeddings(Op):
     def __init__(self, ctx, word, position, token_type, gamma, beta, eps, precision="fp32"):
         self._keep = [_f32(word), _f32(position), _f32(token_type), _f32(gamma), _f32(beta)]
@@ -404,3 +416,35 @@ class Add(Op):
 
     def run(self, a: Tensor, b: Tensor, y: Tensor) -> None:
         check(lib().armbert_add_run(self._handle(), _h(a), _h(b), _h(y)))
+
+
+class Pool(Op):
+    """Pooling over the sequence (armbert.h, armbert_pool_desc): x [batch*seq, hidden]
+    and the additive mask [batch, seq] to y [batch, hidden]; ``mode`` one of POOLINGS,
+    ``normalize`` an L2 normalization after it. Host backend only so far:
+    :meth:`unsupported` says why another context cannot run it."""
+
+    def __init__(self, ctx, hidden: int, mode: str = "mean", normalize: bool = False,
+                 precision: str = "fp32"):
+        super().__init__(ctx, self._desc(hidden, mode, normalize, precision),
+                         lib().armbert_pool_create)
+        self.hidden, self.mode, self.normalize = hidden, mode, bool(normalize)
+        self.precision = precision
+
+    @staticmethod
+    def _desc(hidden, mode, normalize, precision):
+        d = ffi.new("armbert_pool_desc *")
+        d.hidden = argcheck.integer(hidden, "hidden", errors.InvalidArgumentError, 1, 2**31 - 1)
+        d.mode = _index(mode, POOLINGS, "pooling")
+        d.normalize = 1 if normalize else 0
+        d.precision = _index(precision, PRECISIONS, "precision")
+        return d
+
+    @classmethod
+    def unsupported(cls, ctx, hidden: int, mode: str = "mean", normalize: bool = False,
+                    precision: str = "fp32") -> Optional[str]:
+        return unsupported(ctx, lib().armbert_pool_validate,
+                           cls._desc(hidden, mode, normalize, precision))
+
+    def run(self, x: Tensor, mask: Optional[Tensor], y: Tensor) -> None:
+        check(lib().armbert_pool_run(self._handle(), _h(x), _h(mask), _h(y)))

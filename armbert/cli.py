@@ -6,6 +6,7 @@
     armbert plan ...                # search a plan (planner.search.cli)
     armbert profile / predict / evaluate / transfer   # latency campaigns, predictors (planner.cli)
     armbert convert SRC --precision int8 -o m.armbert   # a ready-to-run model file
+    armbert bench [MODEL] --backend --precision --threads --seq --batch --json F  # per-op times
     armbert info                    # backends in this build, CPU features, devices
 """
 from __future__ import annotations
@@ -194,6 +195,8 @@ def main(argv=None) -> int:
         sp.set_defaults(fn=None, planner=(module, fn))
     from .convert import add_parser as add_convert
     add_convert(sub)
+    from .bench import add_parser as add_bench
+    add_bench(sub, _count)
     i = sub.add_parser("info", help="backends, CPU features, devices")
     i.set_defaults(fn=cmd_info)
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -7,7 +7,8 @@ activation buffers for the current (batch, seq). Activations cross contexts by c
 (:func:`armbert.segment.run_segments`), so a plan can put layers on different
 backends or core sets without the layers knowing. Where the rest lives:
 :mod:`armbert.layer` (the layer as data and its ops), :mod:`armbert.segment`
-(segments, transfers, the segment loop), :mod:`armbert.quant` (the quantizer,
+(segments, transfers, the segment loop), :mod:`armbert.placement` (an op the segment's
+backend lacks, run on the host), :mod:`armbert.quant` (the quantizer,
 :class:`~armbert.quant.QuantizedModel`), :mod:`armbert.calibrate` (the calibrator and
 :func:`~armbert.calibrate.quantize`).
 """
@@ -22,6 +23,7 @@ from . import _native as nat
 from . import argcheck, errors, quant
 from .layer import EncoderLayer, Linear, Observer
 from .model import BertModel
+from .placement import Placed, place
 from .plan import Placement, Plan
 from .quant import QuantizedModel
 from .segment import Output, Segment, run_segments, seg_name, transfer
@@ -126,6 +128,11 @@ class Engine:
         self.ctx = self.contexts[plan.embeddings.device]
         self.segments = self._build_segments(model, plan, q)
         self.last_transfers: list[tuple[str, str, float]] = []
+        # Ops after the encoder built on first use (embed's pooling), by key, with
+        # where they run (armbert.placement); their buffers for the current shape.
+        self.placed: dict[tuple, Placed] = {}
+        self._placed_io: dict[tuple, dict[str, nat.Tensor]] = {}
+        self._host_ctx: Optional[nat.Context] = None
 
     def _build_segments(self, model: BertModel, plan: Plan, q) -> list[Segment]:
         cfg, eps = model.config, model.config.layer_norm_eps
@@ -166,8 +173,14 @@ class Engine:
             self._closed = True
             for seg in self.segments:
                 seg.close()
-            for ctx in self.contexts.values():
-                ctx.close()
+            for io in self._placed_io.values():
+                for t in io.values():
+                    t.close()
+            for p in self.placed.values():
+                p.op.close()
+            for ctx in list(self.contexts.values()) + [self._host_ctx]:
+                if ctx is not None:
+                    ctx.close()
 
     @property
     def closed(self) -> bool:
@@ -190,6 +203,7 @@ class Engine:
             units = seg.units
             span = units[0] if len(units) == 1 else f"{units[0]}..{units[-1]}"
             parts.append(f"[stage {seg.stage}] {span}: {seg.precision} on {seg.ctx.describe()}")
+        parts += [f"[after] {p.describe()}" for p in self.placed.values()]
         return "\n".join(parts)
 
     # -- input checking: every bad input is an exception naming the problem --
@@ -250,6 +264,77 @@ class Engine:
         with self._lock:
             self._check_open()
             return self._run(ids, add_mask, tt, observe)
+
+    def embed(self, input_ids, attention_mask=None, token_type_ids=None,
+              pooling: str = "mean", normalize: bool = False) -> np.ndarray:
+        """Sentence vectors [batch, hidden] float32: the encoder, then the pool op
+        (armbert.h, ``armbert_pool``; ``pooling`` one of mean, cls, max, mean_sqrt_len,
+        as sentence-transformers; ``normalize`` an L2 normalization). The op runs on
+        the last segment's device when its backend has it, else on a host context on
+        the same cores (:mod:`armbert.placement`; ``describe()`` says which)."""
+        if pooling not in nat.POOLINGS:
+            raise errors.InvalidArgumentError(
+                f"unknown pooling {pooling!r}: choose one of {list(nat.POOLINGS)}")
+        ids, add_mask, tt = self.prepare(input_ids, attention_mask, token_type_ids)
+        with self._lock:
+            self._check_open()
+            batch, seq = ids.shape
+            hidden = self.config.hidden_size
+            self.last_transfers = []
+            h = run_segments(self.segments, batch, seq, hidden, add_mask, ids, tt,
+                             transfers=self.last_transfers)
+            placed = self._pool(pooling, bool(normalize))
+            io = self._pool_buffers(placed, batch, seq)
+            seg = self.segments[-1]
+            if placed.ctx is seg.ctx:  # on the segment's device: its own tensors
+                x, mask = h, seg.buffers(batch, seq, hidden)["mask"]
+            else:
+                x, mask = io["x"], io["mask"]
+                transfer(h, x)
+                mask.write(add_mask)
+            placed.op.reshape(batch, seq)
+            placed.op.run(x, mask, io["y"])
+            return io["y"].numpy().astype(np.float32)
+
+    def _pool(self, pooling: str, normalize: bool) -> Placed:
+        key = ("pool", pooling, normalize)
+        seg, hidden = self.segments[-1], self.config.hidden_size
+
+        def precision(ctx):  # the segment's on its context; fp32 on the host fallback
+            return seg.precision if ctx is seg.ctx else "fp32"
+
+        if key not in self.placed:
+            self.placed[key] = place(
+                "pool", seg.ctx, seg.device,
+                lambda ctx: nat.Pool.unsupported(ctx, hidden, pooling, normalize,
+                                                 precision(ctx)),
+                lambda ctx: nat.Pool(ctx, hidden, pooling, normalize, precision(ctx)),
+                self._host_fallback)
+        return self.placed[key]
+
+    def _host_fallback(self) -> nat.Context:
+        """The host context that runs ops the plan's backends lack: one thread on the
+        last segment's cores (a pooling is a few microseconds of work per row)."""
+        if self._host_ctx is None:
+            cores = self.plan.devices[self.segments[-1].device].cores
+            self._host_ctx = nat.Context("host", threads=1, cores=cores[:1] or None)
+        return self._host_ctx
+
+    def _pool_buffers(self, placed: Placed, batch: int, seq: int) -> dict[str, nat.Tensor]:
+        key = (id(placed), batch, seq)
+        if key not in self._placed_io:
+            for io in self._placed_io.values():
+                for t in io.values():
+                    t.close()
+            self._placed_io.clear()
+            hidden, c = self.config.hidden_size, placed.ctx
+            dt = np.float16 if placed.op.precision == "fp16" else np.float32
+            io = {"y": nat.Tensor(c, (batch, hidden), dt)}
+            if placed.fallback:
+                io["x"] = nat.Tensor(c, (batch * seq, hidden), np.float32)
+                io["mask"] = nat.Tensor(c, (batch, seq), np.float32)
+            self._placed_io[key] = io
+        return self._placed_io[key]
 
     def _run(self, ids, add_mask, tt, observe) -> Output:
         batch, seq = ids.shape

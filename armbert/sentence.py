@@ -17,7 +17,7 @@ import numpy as np
 from .engine import Engine
 from .errors import InvalidArgumentError, UnsupportedError
 from .sentence_config import SentenceConfig
-from .text import Tokenizer, l2_normalize, mean_pool
+from .text import Tokenizer, mean_pool
 
 # encode() shows a progress bar (tqdm, on stderr) from this many engine batches on.
 PROGRESS_BATCHES = 8
@@ -33,7 +33,9 @@ def tokenizer_for(model) -> Tokenizer:
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
-    """[B, S, H], [B, S] -> [B, H] as sentence-transformers' Pooling module."""
+    """[B, S, H], [B, S] -> [B, H] as sentence-transformers' Pooling module, in numpy:
+    the reference of the native pool op that :meth:`Engine.embed` runs
+    (tests/kernels/test_pool.py), and for a hidden state from elsewhere."""
     if how == "mean":
         return mean_pool(hidden, mask)
     if how == "cls":
@@ -91,7 +93,6 @@ class SentenceEncoder:
             seq = int(lengths[rows].max())
             ids, mask, types = (enc[k][rows, :seq] for k in
                                 ("input_ids", "attention_mask", "token_type_ids"))
-            hidden = self.engine.run(ids, mask, types).last_hidden_state
-            vecs = pool(hidden, mask, self.config.pooling)
-            out[rows] = l2_normalize(vecs) if self.config.normalize else vecs
+            out[rows] = self.engine.embed(ids, mask, types, self.config.pooling,
+                                          self.config.normalize)
         return out

@@ -2,8 +2,10 @@
  * armbert.h: the only ABI of libarmbert.
  *
  * BERT components (embeddings, linear, attention, softmax, layernorm, GELU,
- * residual add) in FP32, FP16 and INT8 on three backends (portable host,
- * ACL NEON, ACL OpenCL). Every function returns an armbert_status; on failure
+ * residual add, sentence pooling) in FP32, FP16 and INT8 on three backends
+ * (portable host, ACL NEON, ACL OpenCL). Not every backend has every op:
+ * armbert_X_validate answers ARMBERT_ERR_UNSUPPORTED, naming the op, the
+ * precision and the backend, for one it lacks (pooling is host-only so far). Every function returns an armbert_status; on failure
  * armbert_last_error() holds a per-thread message. No C++ exception and no
  * abort() crosses this header.
  *
@@ -42,7 +44,7 @@ extern "C" {
 
 /* ARMBERT_CDEF_BEGIN */
 
-enum { ARMBERT_ABI_VERSION = 2 };
+enum { ARMBERT_ABI_VERSION = 3 };
 
 typedef enum armbert_status {
     ARMBERT_OK = 0,
@@ -291,6 +293,37 @@ ARMBERT_API armbert_status armbert_add_create(armbert_context *ctx,
                                               armbert_op **out);
 ARMBERT_API armbert_status armbert_add_run(armbert_op *op, const armbert_tensor *a,
                                            const armbert_tensor *b, armbert_tensor *y);
+
+/* ---- pooling over the sequence: one vector per batch row ----
+ * As sentence-transformers' Pooling (and Normalize when normalize != 0).
+ * run: x [batch*seq, hidden]; mask F32 [batch, seq] additive as attention's
+ * (0 keeps a token, a negative value drops it; NULL keeps every token);
+ * y [batch, hidden]. x and y hold the precision's activation dtype.
+ *   MEAN: sum of kept rows / max(count, 1e-9) (no kept token gives zeros)
+ *   CLS: the first token's row
+ *   MAX: elementwise max over the sequence, dropped tokens counting as -1e9
+ *   MEAN_SQRT_LEN: sum of kept rows / sqrt(max(count, 1e-9))
+ * normalize: then v / max(||v||_2, 1e-12). Accumulation in fp32.
+ * Backends: host (NEON and CL answer UNSUPPORTED; the engine pools on the host). */
+typedef enum armbert_pooling {
+    ARMBERT_POOL_MEAN = 0,
+    ARMBERT_POOL_CLS = 1,
+    ARMBERT_POOL_MAX = 2,
+    ARMBERT_POOL_MEAN_SQRT_LEN = 3
+} armbert_pooling;
+typedef struct armbert_pool_desc {
+    int32_t hidden;
+    armbert_pooling mode;
+    int32_t normalize;
+    armbert_precision precision;
+} armbert_pool_desc;
+ARMBERT_API armbert_status armbert_pool_validate(armbert_context *ctx,
+                                                 const armbert_pool_desc *desc);
+ARMBERT_API armbert_status armbert_pool_create(armbert_context *ctx,
+                                               const armbert_pool_desc *desc,
+                                               armbert_op **out);
+ARMBERT_API armbert_status armbert_pool_run(armbert_op *op, const armbert_tensor *x,
+                                            const armbert_tensor *mask, armbert_tensor *y);
 
 /* ARMBERT_CDEF_END */
 

@@ -21,6 +21,8 @@ import armbert
 from armbert import _native as nat
 from armbert import errors
 from armbert.plan import Device, Placement, Plan
+from armbert.sentence import pool
+from armbert.text import l2_normalize
 
 from ..helpers import token_cosines
 from ..kernels.conftest import cl_device_has_fp16
@@ -61,12 +63,21 @@ def minilm():
 
 def test_minilm_fp32_on_cl_matches_host(minilm):
     model, ids, mask, host = minilm
-    out = armbert.Engine(model, backend="cl", precision="fp32").run(ids, mask)
+    engine = armbert.Engine(model, backend="cl", precision="fp32")
+    out = engine.run(ids, mask)
     diff = np.abs(out.last_hidden_state - host.last_hidden_state).max()
     pooled = np.abs(out.pooler_output - host.pooler_output).max()
     print(f"\nMiniLM fp32 cl vs host: max |d hidden| {diff:.2e}, max |d pooled| {pooled:.2e}")
     assert diff <= FP32_ATOL
     assert pooled <= FP32_ATOL
+    # The sentence pooling is host-only (kernels/src/host/pool.cpp): the engine asks
+    # the CL context, hears UNSUPPORTED, and pools the read-back state on the host.
+    vecs = engine.embed(ids, mask, pooling="mean", normalize=True)
+    placed = engine.placed[("pool", "mean", True)]
+    assert placed.fallback and "pool in fp32 is not implemented on the cl backend" in \
+        placed.reason
+    want = l2_normalize(pool(host.last_hidden_state, mask, "mean"))
+    assert np.abs(vecs - want).max() <= FP32_ATOL
 
 
 def test_minilm_int8_on_cl_cosine(minilm):

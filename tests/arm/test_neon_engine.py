@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import armbert
+from armbert.sentence import pool
+from armbert.text import l2_normalize
 
 from ..helpers import token_cosines
 
@@ -47,11 +49,20 @@ def setup():
 
 def test_minilm_neon_fp32_matches_host(setup):
     model, ids, mask, ref = setup
-    out = armbert.Engine(model, backend="neon", precision="fp32").run(ids, mask)
+    engine = armbert.Engine(model, backend="neon", precision="fp32")
+    out = engine.run(ids, mask)
     diff = np.abs(out.last_hidden_state - ref.last_hidden_state)[mask > 0].max()
     print(f"neon fp32 vs host: max abs {diff:.2e}")
     assert diff <= FP32_ATOL
     assert np.abs(out.pooler_output - ref.pooler_output).max() <= FP32_ATOL
+    # The sentence pooling is host-only so far: the engine places it on a host
+    # context on the same cores (armbert/placement.py).
+    vecs = engine.embed(ids, mask, pooling="mean", normalize=True)
+    placed = engine.placed[("pool", "mean", True)]
+    assert placed.fallback and placed.ctx.backend == "host"
+    assert "pool in fp32 is not implemented on the neon backend" in placed.reason
+    want = l2_normalize(pool(ref.last_hidden_state, mask, "mean"))
+    assert np.abs(vecs - want).max() <= FP32_ATOL
 
 
 def test_minilm_neon_fp16_cosine(setup):

@@ -117,3 +117,42 @@ def test_directory_recipes(tmp_path):
     model.sentence = cfg
     with pytest.raises(UnsupportedError, match="Dense"):
         armbert.SentenceEncoder(armbert.Engine(model, backend="host"))
+
+
+def test_embed_pools_on_the_segment_device_when_its_backend_has_the_op(minilm_engine):
+    ids = armbert.sentence.tokenizer_for(minilm_engine.model)(["a pooled sentence", "b"])
+    vecs = minilm_engine.embed(ids["input_ids"], ids["attention_mask"], pooling="mean",
+                               normalize=True)
+    placed = minilm_engine.placed[("pool", "mean", True)]
+    assert placed.ctx is minilm_engine.segments[-1].ctx and not placed.fallback
+    assert "[after] pool on cpu" in minilm_engine.describe()
+    hidden = minilm_engine.run(ids["input_ids"], ids["attention_mask"]).last_hidden_state
+    want = l2_normalize(pool(hidden, ids["attention_mask"], "mean"))
+    np.testing.assert_allclose(vecs, want, rtol=0, atol=1e-6)
+
+
+def test_embed_falls_back_to_the_host_when_the_backend_lacks_pool(monkeypatch):
+    """The engine's fallback path (armbert/placement.py) on this machine: the segment's
+    context is made to answer UNSUPPORTED, as NEON and CL do (tests/arm run the real
+    ones); the pool then runs on a host context of its own, after a copy."""
+    model = armbert.load()
+    engine = armbert.Engine(model, backend="host", precision="fp16")
+    seg_ctx = engine.segments[-1].ctx
+    real = armbert._native.Pool.unsupported.__func__
+
+    def lacks_pool_on_the_segment(cls, ctx, *args):
+        return "pool in fp16 is not implemented here" if ctx is seg_ctx else real(cls, ctx, *args)
+
+    monkeypatch.setattr(armbert._native.Pool, "unsupported",
+                        classmethod(lacks_pool_on_the_segment))
+    ids = armbert.sentence.tokenizer_for(model)(["fall back to the host", "x"])
+    vecs = engine.embed(ids["input_ids"], ids["attention_mask"], pooling="max")
+    placed = engine.placed[("pool", "max", False)]
+    assert placed.fallback and placed.ctx is not seg_ctx and placed.ctx.backend == "host"
+    assert placed.op.precision == "fp32"  # the fp16 hidden state is widened on the copy
+    assert "fallback: pool in fp16 is not implemented here" in engine.describe()
+    hidden = engine.run(ids["input_ids"], ids["attention_mask"]).last_hidden_state
+    np.testing.assert_allclose(vecs, pool(hidden, ids["attention_mask"], "max"), rtol=0,
+                               atol=1e-6)
+    engine.close()
+    assert placed.ctx.closed

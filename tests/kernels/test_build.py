@@ -12,5 +12,5 @@ def test_expected_backends_are_compiled():
 
 def test_abi_version_and_status_strings():
     lib = nat.lib()
-    assert lib.armbert_abi_version() == lib.ARMBERT_ABI_VERSION == 2
+    assert lib.armbert_abi_version() == lib.ARMBERT_ABI_VERSION == 3
     assert nat.ffi.string(lib.armbert_status_string(3)) == b"out of range"

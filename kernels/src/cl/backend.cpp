@@ -192,7 +192,32 @@ void init_locked(Runtime &r, const armbert_context &ctx) {
     std::atexit(at_exit);
 }
 
+// FP16 entries need cl_khr_fp16 on the device.
+template <typename Desc> void needs_cl_fp16(const Desc &, const char *component) {
+    if (!fp16_available())
+        fail(ARMBERT_ERR_UNSUPPORTED,
+             std::string("cl: ") + component +
+                 " in fp16 needs the OpenCL extension cl_khr_fp16, which " + rt().device +
+                 " does not report (use fp32 or int8 on this device)");
+}
+
+// One implementation per op serves every precision (F16 or F32 buffers).
+template <typename Desc, typename Make> void register_ops(OpEntries<Desc> &e, Make make) {
+    register_all(e, make);
+    e[ARMBERT_PRECISION_FP16].supports = needs_cl_fp16<Desc>;
+}
+
 struct ClBackend : Backend {
+    ClBackend() {
+        register_ops(ops.embeddings, opencl::new_embeddings);
+        register_ops(ops.linear, opencl::new_linear);
+        register_ops(ops.softmax, opencl::new_softmax);
+        register_ops(ops.attention, opencl::new_attention);
+        register_ops(ops.layernorm, opencl::new_layernorm);
+        register_ops(ops.gelu, opencl::new_gelu);
+        register_ops(ops.add, opencl::new_add);
+        // no pool: the engine reads the hidden state back and pools on the host
+    }
     ~ClBackend() override {
         try {
             save_caches();
@@ -209,33 +234,11 @@ struct ClBackend : Backend {
         if (dtype == ARMBERT_I32) return new_host_tensor(ctx, dtype, dims);  // token ids
         return new_cl_tensor(ctx, dtype, dims);
     }
-    void check_precision(armbert_precision p, const char *component) const override {
-        if (p == ARMBERT_PRECISION_FP16 && !fp16_available())
-            fail(ARMBERT_ERR_UNSUPPORTED,
-                 std::string("cl: ") + component +
-                     " in fp16 needs the OpenCL extension cl_khr_fp16, which " + rt().device +
-                     " does not report (use fp32 or int8 on this device)");
-    }
-    EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) override {
-        return opencl::new_embeddings(d);
-    }
-    LinearOp *new_linear(const armbert_linear_desc &d) override { return opencl::new_linear(d); }
     void synchronize() override {
         cl_int err = opencl::queue().finish();
         if (err != CL_SUCCESS)
             fail(ARMBERT_ERR_BACKEND, "cl: clFinish failed with error " + std::to_string(err));
     }
-    SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
-        return opencl::new_softmax(d);
-    }
-    AttentionOp *new_attention(const armbert_attention_desc &d) override {
-        return opencl::new_attention(d);
-    }
-    LayerNormOp *new_layernorm(const armbert_layernorm_desc &d) override {
-        return opencl::new_layernorm(d);
-    }
-    GeluOp *new_gelu(const armbert_eltwise_desc &d) override { return opencl::new_gelu(d); }
-    AddOp *new_add(const armbert_eltwise_desc &d) override { return opencl::new_add(d); }
 };
 
 [[noreturn]] void rethrow_cl(const cl::Error &e, const std::string &what) {

@@ -18,7 +18,6 @@ using arm_compute::DataType;
 using arm_compute::TensorShape;
 
 struct ClEmbeddings : EmbeddingsOp {
-    std::vector<float> word, position, token_type;
     std::unique_ptr<RowNorm> norm;
     Kernel narrow{"armbert_convert_add"};
     struct Config {
@@ -71,14 +70,8 @@ struct ClEmbeddings : EmbeddingsOp {
 
 EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) {
     auto op = std::make_unique<ClEmbeddings>();
-    const size_t H = size_t(d.hidden);
-    op->word.assign(d.word, d.word + size_t(d.vocab_size) * H);
-    op->position.assign(d.position, d.position + size_t(d.max_positions) * H);
-    op->token_type.assign(d.token_type, d.token_type + size_t(d.type_vocab_size) * H);
-    op->norm = std::make_unique<RowNorm>(d.gamma, d.beta, d.hidden, d.eps);
-    op->desc = d;
-    op->desc.word = op->desc.position = op->desc.token_type = nullptr;
-    op->desc.gamma = op->desc.beta = nullptr;
+    op->keep(d);
+    op->norm = std::make_unique<RowNorm>(op->gamma.data(), op->beta.data(), d.hidden, d.eps);
     return op.release();
 }
 

@@ -27,7 +27,7 @@ namespace armbert::common {
 // Word + position + token-type rows (fp32 tables in every precision: each row is
 // read once per token), summed and normalized in fp32, written once.
 template <typename P> struct RowEmbeddings : EmbeddingsOp {
-    std::vector<float> word, position, token_type, gamma, beta, scratch;
+    std::vector<float> scratch;
     void on_reshape() override { scratch.assign(size_t(ctx->threads) * desc.hidden, 0.0f); }
     void compute(const int32_t *ids, const int32_t *type_ids, armbert_tensor *out) override {
         const int H = desc.hidden;
@@ -47,15 +47,7 @@ template <typename P> struct RowEmbeddings : EmbeddingsOp {
 
 template <typename P> EmbeddingsOp *new_row_embeddings(const armbert_embeddings_desc &d) {
     auto op = std::make_unique<RowEmbeddings<P>>();
-    const size_t H = size_t(d.hidden);
-    op->word.assign(d.word, d.word + size_t(d.vocab_size) * H);
-    op->position.assign(d.position, d.position + size_t(d.max_positions) * H);
-    op->token_type.assign(d.token_type, d.token_type + size_t(d.type_vocab_size) * H);
-    op->gamma.assign(d.gamma, d.gamma + H);
-    op->beta.assign(d.beta, d.beta + H);
-    op->desc = d;
-    op->desc.word = op->desc.position = op->desc.token_type = nullptr;
-    op->desc.gamma = op->desc.beta = nullptr;
+    op->keep(d);
     return op.release();
 }
 

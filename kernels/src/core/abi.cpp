@@ -41,19 +41,14 @@ template <typename F> armbert_status guard(const char *fn, F &&body) {
     }
 }
 
-// An op's run under its mutex (see armbert_op::mu).
-template <typename T, typename F> void run_locked(armbert_op *op, F &&body) {
-    T *t = op_cast<T>(op);
-    std::lock_guard<std::mutex> lock(t->mu);
-    body(t);
-}
-
-template <typename T> void set_out(T **out, T *value) {
-    if (!out) {
-        delete value;
-        fail(ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
-    }
-    *out = value;
+// An op's run, under its mutex (see armbert_op::mu), inside guard().
+template <typename T, typename... Args>
+armbert_status run(const char *fn, armbert_op *op, Args... args) {
+    return guard(fn, [&] {
+        T *t = op_cast<T>(op);
+        std::lock_guard<std::mutex> lock(t->mu);
+        t->run(args...);
+    });
 }
 
 Backend &backend_of(armbert_context *ctx) {
@@ -62,21 +57,30 @@ Backend &backend_of(armbert_context *ctx) {
     return *ctx->impl;
 }
 
-// validate/create share this: descriptor checks, then what the backend supports.
-template <typename Desc> void validate(armbert_context *ctx, const Desc *desc,
-                                       const char *component) {
+// validate/create share this: the descriptor checks, then the backend's table
+// entry for (op, precision) and its supports() answer.
+template <typename Desc>
+const OpEntry<Desc> &entry(armbert_context *ctx, const Desc *desc,
+                           OpEntries<Desc> OpTable::*field, const char *component) {
     Backend &b = backend_of(ctx);
     require(desc != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "descriptor is NULL");
-    check_desc(*desc);
-    b.check_precision(desc->precision, component);
+    check_desc(*desc);  // includes a known precision: the index below is in range
+    const OpEntry<Desc> &e = (b.ops.*field)[size_t(desc->precision)];
+    if (!e.make)
+        fail(ARMBERT_ERR_UNSUPPORTED, std::string(component) + " in " +
+                                          precision_name(desc->precision) +
+                                          " is not implemented on the " +
+                                          backend_name(ctx->backend) + " backend");
+    if (e.supports) e.supports(*desc, component);
+    return e;
 }
 
-template <typename Desc, typename Make>
-void create(armbert_context *ctx, const Desc *desc, armbert_op **out, const char *component,
-            Make make) {
-    validate(ctx, desc, component);
+template <typename Desc>
+void create(armbert_context *ctx, const Desc *desc, armbert_op **out,
+            OpEntries<Desc> OpTable::*field, const char *component) {
+    const OpEntry<Desc> &e = entry(ctx, desc, field, component);
     require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
-    armbert_op *op = make(backend_of(ctx), *desc);
+    armbert_op *op = e.make(*desc);
     op->ctx = ctx;
     retain(ctx);
     *out = op;
@@ -227,54 +231,57 @@ void armbert_op_destroy(armbert_op *op) {
     release(ctx);
 }
 
-#define ARMBERT_COMPONENT(name, Desc, method)                                                 \
+// validate and create of one op: its table field in OpTable is its name.
+#define ARMBERT_COMPONENT(name, Desc)                                                         \
     armbert_status armbert_##name##_validate(armbert_context *ctx, const Desc *desc) {        \
-        return guard("armbert_" #name "_validate", [&] { validate(ctx, desc, #name); });       \
+        return guard("armbert_" #name "_validate",                                            \
+                     [&] { entry(ctx, desc, &OpTable::name, #name); });                        \
     }                                                                                          \
     armbert_status armbert_##name##_create(armbert_context *ctx, const Desc *desc,            \
                                            armbert_op **out) {                                 \
-        return guard("armbert_" #name "_create", [&] {                                        \
-            create(ctx, desc, out, #name,                                                      \
-                   [](Backend &b, const Desc &d) -> armbert_op * { return b.method(d); });     \
-        });                                                                                    \
+        return guard("armbert_" #name "_create",                                              \
+                     [&] { create(ctx, desc, out, &OpTable::name, #name); });                  \
     }
 
-ARMBERT_COMPONENT(embeddings, armbert_embeddings_desc, new_embeddings)
-ARMBERT_COMPONENT(linear, armbert_linear_desc, new_linear)
-ARMBERT_COMPONENT(softmax, armbert_softmax_desc, new_softmax)
-ARMBERT_COMPONENT(attention, armbert_attention_desc, new_attention)
-ARMBERT_COMPONENT(layernorm, armbert_layernorm_desc, new_layernorm)
-ARMBERT_COMPONENT(gelu, armbert_eltwise_desc, new_gelu)
-ARMBERT_COMPONENT(add, armbert_eltwise_desc, new_add)
+ARMBERT_COMPONENT(embeddings, armbert_embeddings_desc)
+ARMBERT_COMPONENT(linear, armbert_linear_desc)
+ARMBERT_COMPONENT(softmax, armbert_softmax_desc)
+ARMBERT_COMPONENT(attention, armbert_attention_desc)
+ARMBERT_COMPONENT(layernorm, armbert_layernorm_desc)
+ARMBERT_COMPONENT(gelu, armbert_eltwise_desc)
+ARMBERT_COMPONENT(add, armbert_eltwise_desc)
+ARMBERT_COMPONENT(pool, armbert_pool_desc)
 #undef ARMBERT_COMPONENT
 
 armbert_status armbert_embeddings_run(armbert_op *op, const armbert_tensor *ids,
                                       const armbert_tensor *type_ids, armbert_tensor *out) {
-    return guard("armbert_embeddings_run",
-                 [&] { run_locked<EmbeddingsOp>(op, [&](EmbeddingsOp *o) { o->run(ids, type_ids, out); }); });
+    return run<EmbeddingsOp>("armbert_embeddings_run", op, ids, type_ids, out);
 }
 armbert_status armbert_linear_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
-    return guard("armbert_linear_run", [&] { run_locked<LinearOp>(op, [&](LinearOp *o) { o->run(x, y); }); });
+    return run<LinearOp>("armbert_linear_run", op, x, y);
 }
 armbert_status armbert_softmax_run(armbert_op *op, const armbert_tensor *x,
                                    const armbert_tensor *mask, armbert_tensor *y) {
-    return guard("armbert_softmax_run", [&] { run_locked<SoftmaxOp>(op, [&](SoftmaxOp *o) { o->run(x, mask, y); }); });
+    return run<SoftmaxOp>("armbert_softmax_run", op, x, mask, y);
 }
 armbert_status armbert_attention_run(armbert_op *op, const armbert_tensor *qkv,
                                      const armbert_tensor *mask, armbert_tensor *out) {
-    return guard("armbert_attention_run", [&] { run_locked<AttentionOp>(op, [&](AttentionOp *o) { o->run(qkv, mask, out); }); });
+    return run<AttentionOp>("armbert_attention_run", op, qkv, mask, out);
 }
 armbert_status armbert_layernorm_run(armbert_op *op, const armbert_tensor *x,
                                      const armbert_tensor *residual, armbert_tensor *y) {
-    return guard("armbert_layernorm_run",
-                 [&] { run_locked<LayerNormOp>(op, [&](LayerNormOp *o) { o->run(x, residual, y); }); });
+    return run<LayerNormOp>("armbert_layernorm_run", op, x, residual, y);
 }
 armbert_status armbert_gelu_run(armbert_op *op, const armbert_tensor *x, armbert_tensor *y) {
-    return guard("armbert_gelu_run", [&] { run_locked<GeluOp>(op, [&](GeluOp *o) { o->run(x, y); }); });
+    return run<GeluOp>("armbert_gelu_run", op, x, y);
 }
 armbert_status armbert_add_run(armbert_op *op, const armbert_tensor *a, const armbert_tensor *b,
                                armbert_tensor *y) {
-    return guard("armbert_add_run", [&] { run_locked<AddOp>(op, [&](AddOp *o) { o->run(a, b, y); }); });
+    return run<AddOp>("armbert_add_run", op, a, b, y);
+}
+armbert_status armbert_pool_run(armbert_op *op, const armbert_tensor *x,
+                                const armbert_tensor *mask, armbert_tensor *y) {
+    return run<PoolOp>("armbert_pool_run", op, x, mask, y);
 }
 
 }  // extern "C"

@@ -5,21 +5,13 @@
 namespace armbert {
 
 const char *backend_name(armbert_backend backend) {
-    switch (backend) {
-    case ARMBERT_BACKEND_HOST: return "host";
-    case ARMBERT_BACKEND_NEON: return "neon";
-    case ARMBERT_BACKEND_CL: return "cl";
-    }
-    return "?";
+    static const char *const names[] = {"host", "neon", "cl"};
+    return unsigned(backend) < 3 ? names[backend] : "?";
 }
 
 const char *precision_name(armbert_precision p) {
-    switch (p) {
-    case ARMBERT_PRECISION_FP32: return "fp32";
-    case ARMBERT_PRECISION_FP16: return "fp16";
-    case ARMBERT_PRECISION_INT8: return "int8";
-    }
-    return "?";
+    static const char *const names[] = {"fp32", "fp16", "int8"};
+    return unsigned(p) < 3 ? names[p] : "?";
 }
 
 void retain(armbert_context *ctx) {
@@ -29,7 +21,5 @@ void retain(armbert_context *ctx) {
 void release(armbert_context *ctx) {
     if (ctx && ctx->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete ctx;
 }
-
-void Backend::check_precision(armbert_precision, const char *) const {}
 
 }  // namespace armbert

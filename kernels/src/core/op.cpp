@@ -40,6 +40,7 @@ const char *op_kind_name(OpKind kind) {
     case OpKind::LayerNorm: return "layernorm";
     case OpKind::Gelu: return "gelu";
     case OpKind::Add: return "add";
+    case OpKind::Pool: return "pool";
     }
     return "?";
 }
@@ -50,6 +51,18 @@ static void require_reshaped(const armbert_op *op) {
                 ": the last reshape failed; reshape again before run");
     require(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
+}
+
+void EmbeddingsOp::keep(const armbert_embeddings_desc &d) {
+    const size_t H = size_t(d.hidden);
+    word.assign(d.word, d.word + size_t(d.vocab_size) * H);
+    position.assign(d.position, d.position + size_t(d.max_positions) * H);
+    token_type.assign(d.token_type, d.token_type + size_t(d.type_vocab_size) * H);
+    gamma.assign(d.gamma, d.gamma + H);
+    beta.assign(d.beta, d.beta + H);
+    desc = d;
+    desc.word = desc.position = desc.token_type = nullptr;
+    desc.gamma = desc.beta = nullptr;
 }
 
 void EmbeddingsOp::run(const armbert_tensor *ids, const armbert_tensor *type_ids,
@@ -167,6 +180,16 @@ void AddOp::run(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor
     compute(a, b, y);
 }
 
+void PoolOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y) {
+    require_reshaped(this);
+    armbert_dtype dt = activation_dtype(desc.precision);
+    check_tensor(x, "pool input", ctx, dt, rows(), desc.hidden);
+    check_tensor(y, "pool output", ctx, dt, batch, desc.hidden);
+    check_mask(this, mask);
+    require(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "pool: input and output must differ");
+    compute(x, mask, y);
+}
+
 static void check_precision_value(armbert_precision p, const char *who) {
     require(p == ARMBERT_PRECISION_FP32 || p == ARMBERT_PRECISION_FP16 ||
                 p == ARMBERT_PRECISION_INT8,
@@ -267,6 +290,15 @@ void check_desc(const armbert_layernorm_desc &d) {
 
 void check_desc(const armbert_eltwise_desc &d) { check_precision_value(d.precision, "eltwise"); }
 
+void check_desc(const armbert_pool_desc &d) {
+    check_precision_value(d.precision, "pool");
+    positive(d.hidden, "pool: hidden");
+    require(d.mode >= ARMBERT_POOL_MEAN && d.mode <= ARMBERT_POOL_MEAN_SQRT_LEN,
+            ARMBERT_ERR_INVALID_ARGUMENT, "pool: unknown mode " + std::to_string(int(d.mode)));
+    require(d.normalize == 0 || d.normalize == 1, ARMBERT_ERR_INVALID_ARGUMENT,
+            "pool: normalize must be 0 or 1, got " + std::to_string(d.normalize));
+}
+
 template <typename T> T *op_cast(armbert_op *op) {
     require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
     T *t = dynamic_cast<T *>(op);
@@ -282,5 +314,6 @@ template AttentionOp *op_cast<AttentionOp>(armbert_op *);
 template LayerNormOp *op_cast<LayerNormOp>(armbert_op *);
 template GeluOp *op_cast<GeluOp>(armbert_op *);
 template AddOp *op_cast<AddOp>(armbert_op *);
+template PoolOp *op_cast<PoolOp>(armbert_op *);
 
 }  // namespace armbert

@@ -4,12 +4,13 @@
 // that do not depend on the backend live here, so backends only compute.
 #pragma once
 #include <mutex>
+#include <vector>
 
 #include "armbert.h"
 #include "context.h"
 #include "tensor.h"
 
-enum class OpKind { Embeddings, Linear, Softmax, Attention, LayerNorm, Gelu, Add };
+enum class OpKind { Embeddings, Linear, Softmax, Attention, LayerNorm, Gelu, Add, Pool };
 
 struct armbert_op {
     armbert_context *ctx = nullptr;  // holds a reference (see armbert_context)
@@ -41,6 +42,11 @@ template <typename T> T *op_cast(armbert_op *op);
 
 struct EmbeddingsOp : armbert_op {
     armbert_embeddings_desc desc{};  // weight pointers are not kept
+    // The op's own copies of the caller's tables, fp32 in every precision (each row
+    // is read once per token); backends may pack them further.
+    std::vector<float> word, position, token_type, gamma, beta;
+    // Copies the tables of d and keeps d without its pointers: every backend's factory.
+    void keep(const armbert_embeddings_desc &d);
     OpKind kind() const override { return OpKind::Embeddings; }
     void run(const armbert_tensor *ids, const armbert_tensor *type_ids, armbert_tensor *out);
     virtual void compute(const int32_t *ids, const int32_t *type_ids, armbert_tensor *out) = 0;
@@ -93,6 +99,15 @@ struct AddOp : armbert_op {
     virtual void compute(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) = 0;
 };
 
+struct PoolOp : armbert_op {
+    armbert_pool_desc desc{};
+    OpKind kind() const override { return OpKind::Pool; }
+    void run(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y);
+    // x [batch*seq, hidden], y [batch, hidden]
+    virtual void compute(const armbert_tensor *x, const armbert_tensor *mask,
+                         armbert_tensor *y) = 0;
+};
+
 // The factory of an op whose descriptor keeps no pointer to the caller's memory
 // (softmax, attention, eltwise): a new T with its descriptor.
 template <typename T, typename Desc> T *new_op(const Desc &d) {
@@ -108,5 +123,6 @@ void check_desc(const armbert_softmax_desc &d);
 void check_desc(const armbert_attention_desc &d);
 void check_desc(const armbert_layernorm_desc &d);
 void check_desc(const armbert_eltwise_desc &d);
+void check_desc(const armbert_pool_desc &d);
 
 }  // namespace armbert

@@ -12,7 +12,19 @@ namespace {
 
 struct HostBackend : Backend {
     const host::HostKernels &kernels;
-    explicit HostBackend(const host::HostKernels &k) : kernels(k) {}
+    explicit HostBackend(const host::HostKernels &k) : kernels(k) {
+        // Every op in every precision: the host backend is the reference and the
+        // engine's fallback (INT8's non-linear ops run on FP32 activations).
+        register_all(ops.embeddings, host::new_embeddings);
+        register_all(ops.linear,
+                     [&k](const armbert_linear_desc &d) { return host::new_linear(d, k); });
+        register_all(ops.softmax, host::new_softmax);
+        register_all(ops.attention, host::new_attention);
+        register_all(ops.layernorm, host::new_layernorm);
+        register_all(ops.gelu, host::new_gelu);
+        register_all(ops.add, host::new_add);
+        register_all(ops.pool, host::new_pool);
+    }
     std::string describe() const override {
         return "portable C++ + OpenBLAS; " + host::describe_kernels(kernels);
     }
@@ -20,23 +32,6 @@ struct HostBackend : Backend {
                                const std::vector<int64_t> &dims) override {
         return new_host_tensor(ctx, dtype, dims);
     }
-    EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) override {
-        return host::new_embeddings(d);
-    }
-    LinearOp *new_linear(const armbert_linear_desc &d) override {
-        return host::new_linear(d, kernels);
-    }
-    SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
-        return host::new_softmax(d);
-    }
-    AttentionOp *new_attention(const armbert_attention_desc &d) override {
-        return host::new_attention(d);
-    }
-    LayerNormOp *new_layernorm(const armbert_layernorm_desc &d) override {
-        return host::new_layernorm(d);
-    }
-    GeluOp *new_gelu(const armbert_eltwise_desc &d) override { return host::new_gelu(d); }
-    AddOp *new_add(const armbert_eltwise_desc &d) override { return host::new_add(d); }
 };
 
 }  // namespace

@@ -24,6 +24,7 @@ AttentionOp *new_attention(const armbert_attention_desc &d);
 LayerNormOp *new_layernorm(const armbert_layernorm_desc &d);
 GeluOp *new_gelu(const armbert_eltwise_desc &d);
 AddOp *new_add(const armbert_eltwise_desc &d);
+PoolOp *new_pool(const armbert_pool_desc &d);
 
 // The kernel table of a context: its own for host contexts, else the default.
 inline const HostKernels &kernels_of(const armbert_context *ctx) {

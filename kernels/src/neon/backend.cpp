@@ -25,9 +25,37 @@ bool fp16_gemm_uses_fmlal() {
 
 namespace {
 
-bool is_fp16(armbert_precision p) { return p == ARMBERT_PRECISION_FP16; }
+// FP16 entries need the Armv8.2 FP16 arithmetic extension.
+template <typename Desc> void needs_asimdhp(const Desc &, const char *component) {
+    if (!has_feature(ARMBERT_CPU_ASIMDHP))
+        fail(ARMBERT_ERR_UNSUPPORTED,
+             std::string("neon ") + component +
+                 ": FP16 needs the Armv8.2 FP16 arithmetic extension (HWCAP asimdhp), "
+                 "which this core lacks (e.g. Cortex-A53, Cortex-A73); Debian's ACL "
+                 "has no F16 CPU kernels either. Use fp32 or int8 on this core");
+}
+
+// ACL for FP32 and for INT8 (whose non-linear ops run on FP32 activations); our
+// NEON kernels for FP16, where the core has the extension.
+template <typename Desc, typename Acl, typename F16>
+void register_ops(OpEntries<Desc> &e, Acl acl, F16 fp16) {
+    e[ARMBERT_PRECISION_FP32] = {acl, {}};
+    e[ARMBERT_PRECISION_INT8] = {acl, {}};
+    e[ARMBERT_PRECISION_FP16] = {fp16, needs_asimdhp<Desc>};
+}
 
 struct NeonBackend : Backend {
+    NeonBackend() {
+        register_ops(ops.embeddings, neon::new_embeddings, neon::new_embeddings_fp16);
+        register_ops(ops.linear, neon::new_linear_f32, neon::new_linear_fp16);
+        ops.linear[ARMBERT_PRECISION_INT8] = {neon::new_linear_s8, {}};
+        register_ops(ops.softmax, neon::new_softmax, neon::new_softmax_fp16);
+        register_ops(ops.attention, neon::new_attention, neon::new_attention_fp16);
+        register_ops(ops.layernorm, neon::new_layernorm, neon::new_layernorm_fp16);
+        register_ops(ops.gelu, neon::new_gelu, neon::new_gelu_fp16);
+        register_ops(ops.add, neon::new_add, neon::new_add_fp16);
+        // no pool: the engine pools NEON segments' output on the host
+    }
     // Kept under ~420 characters: callers' buffers (armbert/_native.py) are 512.
     std::string describe() const override {
         const uint64_t f = cpu_features();
@@ -51,37 +79,6 @@ struct NeonBackend : Backend {
     armbert_tensor *new_tensor(armbert_context *ctx, armbert_dtype dtype,
                                const std::vector<int64_t> &dims) override {
         return new_host_tensor(ctx, dtype, dims);
-    }
-    void check_precision(armbert_precision p, const char *component) const override {
-        if (is_fp16(p) && !has_feature(ARMBERT_CPU_ASIMDHP))
-            fail(ARMBERT_ERR_UNSUPPORTED,
-                 std::string("neon ") + component +
-                     ": FP16 needs the Armv8.2 FP16 arithmetic extension (HWCAP asimdhp), "
-                     "which this core lacks (e.g. Cortex-A53, Cortex-A73); Debian's ACL "
-                     "has no F16 CPU kernels either. Use fp32 or int8 on this core");
-    }
-    EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_embeddings_fp16(d) : neon::new_embeddings(d);
-    }
-    LinearOp *new_linear(const armbert_linear_desc &d) override {
-        if (is_fp16(d.precision)) return neon::new_linear_fp16(d);
-        if (d.precision == ARMBERT_PRECISION_INT8) return neon::new_linear_s8(d);
-        return neon::new_linear_f32(d);
-    }
-    SoftmaxOp *new_softmax(const armbert_softmax_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_softmax_fp16(d) : neon::new_softmax(d);
-    }
-    AttentionOp *new_attention(const armbert_attention_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_attention_fp16(d) : neon::new_attention(d);
-    }
-    LayerNormOp *new_layernorm(const armbert_layernorm_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_layernorm_fp16(d) : neon::new_layernorm(d);
-    }
-    GeluOp *new_gelu(const armbert_eltwise_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_gelu_fp16(d) : neon::new_gelu(d);
-    }
-    AddOp *new_add(const armbert_eltwise_desc &d) override {
-        return is_fp16(d.precision) ? neon::new_add_fp16(d) : neon::new_add(d);
     }
 };
 

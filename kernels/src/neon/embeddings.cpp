@@ -23,7 +23,7 @@ using arm_compute::TensorInfo;
 using arm_compute::TensorShape;
 
 struct AclEmbeddings : EmbeddingsOp {
-    std::vector<float> word, position, token_type, sum, types_sum;
+    std::vector<float> sum, types_sum;
     std::vector<int32_t> zero_types;  // type_ids == NULL means all 0
     AclNorm norm;
     Borrowed word_, type_, pos_, ids_, tids_, sum_, tsum_, sum3_;
@@ -97,16 +97,10 @@ struct AclEmbeddings : EmbeddingsOp {
 
 EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d) {
     auto op = std::make_unique<AclEmbeddings>();
-    const size_t H = size_t(d.hidden);
-    op->word.assign(d.word, d.word + size_t(d.vocab_size) * H);
-    op->position.assign(d.position, d.position + size_t(d.max_positions) * H);
-    op->token_type.assign(d.token_type, d.token_type + size_t(d.type_vocab_size) * H);
-    op->norm.gamma.assign(d.gamma, d.gamma + H);
-    op->norm.beta.assign(d.beta, d.beta + H);
+    op->keep(d);
+    op->norm.gamma = op->gamma;
+    op->norm.beta = op->beta;
     op->norm.eps = d.eps;
-    op->desc = d;
-    op->desc.word = op->desc.position = op->desc.token_type = nullptr;
-    op->desc.gamma = op->desc.beta = nullptr;
     return op.release();
 }
 
