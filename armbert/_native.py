@@ -146,9 +146,11 @@ class _Handle:
 
 
 class Context(_Handle):
-    """A backend with its thread count and (optionally) the cores it is pinned to.
-    ``threads``: None (one per core of ``cores``, or the backend default) or an int in
-    [1, 4 x os.cpu_count()]; ``cores``: distinct core numbers of this machine."""
+    """A backend with its thread count and the cores it is pinned to.
+    ``threads``: None or an int in [1, 4 x os.cpu_count()]; ``cores``: distinct core
+    numbers of this machine. Neither: one thread per physical core of the fastest
+    cluster, pinned (armbert.h, armbert_context_options); ``threads`` alone: that many,
+    not pinned; ``cores`` alone: one pinned thread per core."""
 
     _what = "context"
 

@@ -115,10 +115,16 @@ ARMBERT_API uint64_t armbert_cpu_features(void);
  * is ARMBERT_ERR_UNSUPPORTED, an unknown name ARMBERT_ERR_INVALID_ARGUMENT). */
 ARMBERT_API const char *armbert_host_isa_levels(void);
 
-/* ---- context: a backend, its threads and the cores they run on ---- */
+/* ---- context: a backend, its threads and the cores they run on ----
+ * Neither num_threads nor cores given (options NULL, or num_threads <= 0 and
+ * num_cores 0): one thread per physical core of the fastest cluster among the
+ * CPUs the process may run on (the largest cpu_capacity, else cpuinfo_max_freq;
+ * SMT siblings once), each pinned to its core. num_threads alone: that many
+ * threads, not pinned. cores alone: one thread per core, pinned. The calling
+ * thread's affinity is restored after each op. */
 typedef struct armbert_context_options {
-    int32_t num_threads;     /* <= 0: one per core in `cores`, or the backend default */
-    const int32_t *cores;    /* may be NULL: threads are not pinned */
+    int32_t num_threads;     /* <= 0: one per core in `cores` (see above) */
+    const int32_t *cores;    /* may be NULL: see above */
     int32_t num_cores;
     const char *cache_dir;   /* may be NULL: where CL keeps program caches / tuner files */
 } armbert_context_options;

@@ -13,6 +13,7 @@
 #include "host/isa.h"
 #include "op.h"
 #include "tensor.h"
+#include "topology.h"
 
 using namespace armbert;
 
@@ -144,7 +145,12 @@ armbert_status armbert_context_create(armbert_backend backend,
                 "num_threads " + std::to_string(threads) + " is more than " +
                     std::to_string(kMaxThreadsPerCpu) + " per online core (" +
                     std::to_string(online_cpus()) + " cores)");
-        if (threads <= 0) threads = ctx->cores.empty() ? online_cpus() : int(ctx->cores.size());
+        if (threads <= 0) {
+            // Nothing asked: one pinned thread per physical core of the fastest
+            // cluster (core/topology.h); a core list alone: one thread per core.
+            if (ctx->cores.empty()) ctx->cores = default_cores();
+            threads = int(ctx->cores.size());
+        }
         ctx->threads = threads;
         ctx->impl = make_backend(ctx.get());
         *out = ctx.release();
