@@ -258,16 +258,16 @@ class Meter:
         return self.profiler.allowed(cfg, self.purpose)
 
     def __call__(self, cfg: ModelConfig) -> Measurement:
-        m = self.profiler.measure(cfg, self.purpose)
-        if cfg not in self.budget.models:
-            self.budget.models.add(cfg)
-            self.budget.seconds += m.timed_s
-        return m
+        return self._charge(self.budget.models, cfg, self.profiler.measure(cfg, self.purpose))
 
     def ops(self, bundle: Bundle) -> OpMeasurement:
-        m = self.profiler.measure_ops(bundle, self.purpose)
-        if bundle not in self.budget.op_bundles:
-            self.budget.op_bundles.add(bundle)
+        return self._charge(self.budget.op_bundles, bundle,
+                            self.profiler.measure_ops(bundle, self.purpose))
+
+    def _charge(self, seen: set, key, m):
+        """The measurement's timed seconds go to the budget once per key."""
+        if key not in seen:
+            seen.add(key)
             self.budget.seconds += m.timed_s
         return m
 

@@ -1,8 +1,14 @@
-"""Session-wide: the pytest summary names the backends of this build and the
-device each ACL backend runs on (which OpenCL driver ran the CL cases)."""
-import armbert
-from armbert import _native as nat
-from armbert import errors
+"""Session-wide: no test reaches a model hub (transformers and sentence-transformers
+read HF_HUB_OFFLINE when first imported, after this file); the pytest summary names
+the backends of this build and the device each ACL backend runs on (which OpenCL
+driver ran the CL cases)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import armbert  # noqa: E402
+from armbert import _native as nat  # noqa: E402
+from armbert import errors  # noqa: E402
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,9 +1,6 @@
 """Loaders: every source gives the same BertModel; every broken input a clear CheckpointError."""
 import json
-import os
 from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub
 
 import numpy as np
 import pytest

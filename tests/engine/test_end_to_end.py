@@ -11,10 +11,6 @@ that need them) and uncalibrated dynamic scales (no outlier channels) are
 measurably worse on all-MiniLM (token 0.984 / 0.987, sentence 0.988 / 0.982),
 so they are held to INT8_WEAK_* bounds: still tested, but not over-promised.
 """
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
 import pytest
 

@@ -8,10 +8,6 @@ token 99.84 % of 4,965 tokens); question answering: start and end argmax agreeme
 >= INT8_MIN_QA_AGREEMENT (measured 99.90 % of 1,000) and the best span (start <= end
 < start + 8) reported with -s (measured 99.6 % identical).
 """
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
 import pytest
 

@@ -4,9 +4,6 @@ it is in the test extra) on the bundled all-MiniLM-L6-v2: fp32 cosine >= ST_MIN_
 each of 20 texts of 5 to 700 tokens (measured: min 0.99999994), texts longer than the
 model's max_seq_length (256) truncated as sentence-transformers truncates them."""
 import json
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest

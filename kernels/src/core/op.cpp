@@ -206,9 +206,12 @@ static void non_null(const void *p, const char *what) {
     require(p != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
 }
 
-static void eps_ok(float eps, const char *who) {
+// The normalization every layernorm-like descriptor carries: eps, gamma, beta.
+static void norm_ok(float eps, const float *gamma, const float *beta, const std::string &who) {
     require(std::isfinite(eps) && eps > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(who) + ": eps must be finite and > 0");
+            who + ": eps must be finite and > 0");
+    non_null(gamma, (who + ": gamma").c_str());
+    non_null(beta, (who + ": beta").c_str());
 }
 
 void check_desc(const armbert_embeddings_desc &d) {
@@ -217,12 +220,10 @@ void check_desc(const armbert_embeddings_desc &d) {
     positive(d.max_positions, "embeddings: max_positions");
     positive(d.type_vocab_size, "embeddings: type_vocab_size");
     positive(d.hidden, "embeddings: hidden");
-    eps_ok(d.eps, "embeddings");
+    norm_ok(d.eps, d.gamma, d.beta, "embeddings");
     non_null(d.word, "embeddings: word table");
     non_null(d.position, "embeddings: position table");
     non_null(d.token_type, "embeddings: token type table");
-    non_null(d.gamma, "embeddings: gamma");
-    non_null(d.beta, "embeddings: beta");
 }
 
 void check_desc(const armbert_linear_desc &d) {
@@ -283,9 +284,7 @@ void check_desc(const armbert_attention_desc &d) {
 void check_desc(const armbert_layernorm_desc &d) {
     check_precision_value(d.precision, "layernorm");
     positive(d.hidden, "layernorm: hidden");
-    eps_ok(d.eps, "layernorm");
-    non_null(d.gamma, "layernorm: gamma");
-    non_null(d.beta, "layernorm: beta");
+    norm_ok(d.eps, d.gamma, d.beta, "layernorm");
 }
 
 void check_desc(const armbert_eltwise_desc &d) { check_precision_value(d.precision, "eltwise"); }
