@@ -33,7 +33,7 @@ from . import argcheck
 from .engine import Engine, QuantizedModel
 from .errors import InvalidArgumentError
 from .loaders import load
-from .segment import transfer
+from .segment import run_segments
 
 CLS = 101
 
@@ -73,35 +73,24 @@ def token_ids(vocab: int, batch: int, seq: int) -> np.ndarray:
 
 
 def timed_ops(engine: Engine, ids: np.ndarray) -> dict[str, float]:
-    """One inference op by op: {"embeddings": ms, "layer.<i>.<step>": ms,
-    "transfer.<k>": ms}, each after its device has finished."""
+    """One inference op by op (the engine's segment loop with a clock around each op):
+    {"embeddings": ms, "layer.<i>.<step>": ms, "transfer.<k>": ms}, each after its
+    device has finished; transfer.<k> is the copy into segment k."""
     batch, seq = ids.shape
-    hidden = engine.config.hidden_size
     ids32, add_mask, types = engine.prepare(ids)
     times: dict[str, float] = {}
-    prev = None
-    for k, seg in enumerate(engine.segments):
-        io = seg.buffers(batch, seq, hidden)
-        io["mask"].write(add_mask)
-        if seg.embeddings:
-            io["ids"].write(ids32)
-            io["types"].write(types)
-            t = time.perf_counter()
-            seg.embeddings.run(io["ids"], io["types"], io["h"])
-            seg.synchronize()
-            times["embeddings"] = (time.perf_counter() - t) * 1e3
-        elif prev is not None:
-            prev[0].synchronize()
-            t = time.perf_counter()
-            transfer(prev[1]["h"], io["h"])
-            times[f"transfer.{k}"] = (time.perf_counter() - t) * 1e3
-        for layer in seg.layers:
-            for name, call in layer.calls(io["h"], io["mask"], batch, seq):
-                t = time.perf_counter()
-                call()
-                seg.synchronize()
-                times[f"layer.{layer.index}.{name}"] = (time.perf_counter() - t) * 1e3
-        prev = (seg, io)
+
+    def timed(seg, name, call) -> None:
+        t = time.perf_counter()
+        call()
+        seg.synchronize()
+        times[name] = (time.perf_counter() - t) * 1e3
+
+    transfers: list = []
+    run_segments(engine.segments, batch, seq, engine.config.hidden_size, add_mask, ids32,
+                 types, transfers=transfers, step=timed)
+    for k, (_, _, ms) in enumerate(transfers, start=1):  # only the first segment embeds
+        times[f"transfer.{k}"] = ms
     return times
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _native as nat
 from . import argcheck, errors, quant
-from .layer import EncoderLayer, Linear, Observer
+from .layer import EncoderLayer, Linear, Observer, close_buffers
 from .model import BertModel
 from .placement import Placed, place
 from .plan import Placement, Plan
@@ -173,9 +173,7 @@ class Engine:
             self._closed = True
             for seg in self.segments:
                 seg.close()
-            for io in self._placed_io.values():
-                for t in io.values():
-                    t.close()
+            close_buffers(self._placed_io)
             for p in self.placed.values():
                 p.op.close()
             for ctx in list(self.contexts.values()) + [self._host_ctx]:
@@ -280,9 +278,7 @@ class Engine:
             self._check_open()
             batch, seq = ids.shape
             hidden = self.config.hidden_size
-            self.last_transfers = []
-            h = run_segments(self.segments, batch, seq, hidden, add_mask, ids, tt,
-                             transfers=self.last_transfers)
+            h = self._encode(ids, add_mask, tt)
             placed = self._pool(pooling, bool(normalize))
             io = self._pool_buffers(placed, batch, seq)
             seg = self.segments[-1]
@@ -323,10 +319,7 @@ class Engine:
     def _pool_buffers(self, placed: Placed, batch: int, seq: int) -> dict[str, nat.Tensor]:
         key = (id(placed), batch, seq)
         if key not in self._placed_io:
-            for io in self._placed_io.values():
-                for t in io.values():
-                    t.close()
-            self._placed_io.clear()
+            close_buffers(self._placed_io)  # one shape at a time, as the segments
             hidden, c = self.config.hidden_size, placed.ctx
             dt = np.float16 if placed.op.precision == "fp16" else np.float32
             io = {"y": nat.Tensor(c, (batch, hidden), dt)}
@@ -336,13 +329,18 @@ class Engine:
             self._placed_io[key] = io
         return self._placed_io[key]
 
+    def _encode(self, ids, add_mask, tt, observe=None) -> nat.Tensor:
+        """Every segment on one input (copy times in last_transfers); the last
+        segment's hidden state tensor."""
+        batch, seq = ids.shape
+        self.last_transfers = []
+        return run_segments(self.segments, batch, seq, self.config.hidden_size, add_mask,
+                            ids, tt, transfers=self.last_transfers, observe=observe)
+
     def _run(self, ids, add_mask, tt, observe) -> Output:
         batch, seq = ids.shape
-        hidden_size = self.config.hidden_size
-        self.last_transfers = []
-        run_segments(self.segments, batch, seq, hidden_size, add_mask, ids, tt,
-                     transfers=self.last_transfers, observe=observe)
-        return self.segments[-1].finish(batch, seq, hidden_size, observe)
+        self._encode(ids, add_mask, tt, observe)
+        return self.segments[-1].finish(batch, seq, self.config.hidden_size, observe)
 
     __call__ = run
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -97,12 +97,16 @@ class Segment:
                 op.close()
 
     def run(self, io: dict[str, nat.Tensor], batch: int, seq: int,
-            observe: Optional[Observer] = None) -> None:
-        """Runs the embeddings (if here) and the layers on io["h"], in place."""
+            observe: Optional[Observer] = None, step: "StepRunner" = None) -> None:
+        """Runs the embeddings (if here) and the layers on io["h"], in place. Each op
+        runs through ``step(segment, name, call)`` when given (names "embeddings" and
+        "layer.<i>.<step>"; armbert bench times them), else is called directly."""
+        step = step or _call
         if self.embeddings:
-            self.embeddings.run(io["ids"], io["types"], io["h"])
+            step(self, "embeddings", lambda: self.embeddings.run(io["ids"], io["types"], io["h"]))
         for layer in self.layers:
-            layer.run(io["h"], io["mask"], batch, seq, observe)
+            for name, call in layer.calls(io["h"], io["mask"], batch, seq, observe):
+                step(self, f"layer.{layer.index}.{name}", call)
 
     def pool(self, io: dict[str, nat.Tensor], hidden: np.ndarray,
              observe: Optional[Observer] = None) -> np.ndarray:
@@ -139,6 +143,14 @@ class Segment:
         return out
 
 
+# Runs one op of a segment: (segment, op name, the call that runs it).
+StepRunner = Optional[Callable[[Segment, str, Callable[[], None]], None]]
+
+
+def _call(seg: Segment, name: str, call: Callable[[], None]) -> None:
+    call()
+
+
 def seg_name(seg: Segment) -> str:
     return seg.name
 
@@ -155,7 +167,7 @@ def run_segments(segments: Sequence[Segment], batch: int, seq: int, hidden_size:
                  add_mask: np.ndarray, ids: np.ndarray, types: np.ndarray,
                  hidden: Optional[np.ndarray] = None,
                  transfers: Optional[list] = None,
-                 observe: Optional[Observer] = None) -> nat.Tensor:
+                 observe: Optional[Observer] = None, step: StepRunner = None) -> nat.Tensor:
     """Runs ``segments`` in order on one input; returns the last one's hidden state
     tensor (on its context).
 
@@ -163,7 +175,8 @@ def run_segments(segments: Sequence[Segment], batch: int, seq: int, hidden_size:
     previous segment's hidden state by :func:`transfer`, or ``hidden`` ([B*S, H],
     numpy) when it is the first (a pipeline stage after the first). With
     ``transfers`` (a list), each copy is timed after the source device has finished
-    its queued work, and (source, destination, ms) is appended.
+    its queued work, and (source, destination, ms) is appended. ``step``: see
+    :meth:`Segment.run`.
     """
     prev_seg: Optional[Segment] = None
     prev_io: Optional[dict[str, nat.Tensor]] = None
@@ -182,6 +195,6 @@ def run_segments(segments: Sequence[Segment], batch: int, seq: int, hidden_size:
             t = time.perf_counter()
             transfer(prev_io["h"], io["h"])
             transfers.append((prev_seg.name, seg.name, (time.perf_counter() - t) * 1e3))
-        seg.run(io, batch, seq, observe)
+        seg.run(io, batch, seq, observe, step)
         prev_seg, prev_io = seg, io
     return prev_io["h"]
