@@ -61,6 +61,46 @@ def library_path() -> Path:
     return Path(__file__).resolve().parent / "_lib" / platform.machine() / "libarmbert.so"
 
 
+# OpenBLAS (the fp32 GEMM) picks its kernels from the CPU model at load time; a model
+# newer than the OpenBLAS build (0.3.21 on Debian 12 for Xeon model 207, for one)
+# falls back to its SSE3 "Prescott" kernels, 2-3x slower. Unless the user set
+# OPENBLAS_CORETYPE, it is set from the CPU's features while the library loads (and
+# restored after): SkylakeX with AVX-512, Haswell with AVX2 + FMA.
+_SKYLAKEX_FLAGS = {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}
+
+
+def openblas_coretype(flags: set[str]) -> Optional[str]:
+    """The OPENBLAS_CORETYPE for x86 CPU flags (/proc/cpuinfo's), None elsewhere."""
+    if _SKYLAKEX_FLAGS <= flags:
+        return "SKYLAKEX"
+    if {"avx2", "fma"} <= flags:
+        return "HASWELL"
+    return None
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _dlopen(path: Path):
+    core = None
+    if platform.machine() == "x86_64" and "OPENBLAS_CORETYPE" not in os.environ:
+        core = openblas_coretype(_cpu_flags())
+    if core is None:
+        return ffi.dlopen(str(path))
+    os.environ["OPENBLAS_CORETYPE"] = core
+    try:
+        return ffi.dlopen(str(path))
+    finally:
+        del os.environ["OPENBLAS_CORETYPE"]
+
+
 ffi = FFI()
 ffi.cdef(_cdef_text())
 _lib = None
@@ -77,7 +117,7 @@ def lib():
                     raise errors.UnsupportedError(
                         f"native library not found at {path}: run `python3 build.py` "
                         "(or set ARMBERT_LIBRARY)")
-                loaded = ffi.dlopen(str(path))
+                loaded = _dlopen(path)
                 if loaded.armbert_abi_version() != loaded.ARMBERT_ABI_VERSION:
                     raise errors.UnsupportedError(
                         f"{path} has ABI {loaded.armbert_abi_version()}, this package "

@@ -9,6 +9,8 @@ rounding, so y must equal numpy's exact int64 product cast to float32 bit for bi
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -181,3 +183,40 @@ def test_fp16_conversions_bit_identical_across_levels(isa_context):
     for level in LEVELS[1:]:
         for a, s in zip(outs[level], outs["scalar"]):
             np.testing.assert_array_equal(a, s, err_msg=level)
+
+
+# The fused attention's fp32 tiles, one per level (scalar: 4x16 without FMA; avx2
+# and avxvnni: 4x16 ymm FMA; avx512vnni: 8x32 zmm FMA): every level against the
+# float64 reference at the fp32 bound of the kernel tests (1e-4; the levels differ
+# by FMA rounding only, ~1e-7 relative per product). Shapes: S=33 (one partial key
+# tile and query block on every level) and S=130 with head_dim 64 and padding.
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("batch,seq,hidden,heads,length",
+                         [(2, 33, 64, 4, 20), (1, 130, 128, 2, 97)])
+def test_attention_every_level(isa_context, rng, level, batch, seq, hidden, heads, length):
+    ctx = isa_context(level)
+    assert f"attention tiles {'avx2' if level == 'avxvnni' else level.replace('vnni', '')}" \
+        in ctx.describe(), ctx.describe()
+    qkv = rng.standard_normal((batch * seq, 3 * hidden)).astype(np.float32)
+    mask = np.zeros((batch, seq), np.float32)
+    mask[0, length:] = np.finfo(np.float32).min
+    with nat.Attention(ctx, hidden, heads) as op:
+        op.reshape(batch, seq)
+        out = nat.Tensor(ctx, (batch * seq, hidden), np.float32)
+        op.run(nat.Tensor.from_numpy(ctx, qkv), nat.Tensor.from_numpy(ctx, mask), out)
+        np.testing.assert_allclose(out.numpy(), ref.attention(qkv, mask, heads),
+                                   rtol=1e-4, atol=1e-4, err_msg=level)
+
+
+def test_openblas_core_follows_cpu_features():
+    """OpenBLAS's own CPU-model table misses CPUs newer than its build and falls back to
+    SSE3 "Prescott" kernels (2-3x slower fp32); armbert/_native.py sets
+    OPENBLAS_CORETYPE from the CPU's features while the library loads."""
+    assert nat.openblas_coretype({"avx2", "fma", "avx512f", "avx512bw", "avx512dq",
+                                  "avx512vl", "avx512cd"}) == "SKYLAKEX"
+    assert nat.openblas_coretype({"avx2", "fma", "avx512f"}) == "HASWELL"
+    assert nat.openblas_coretype({"sse4_2"}) is None
+    desc = nat.Context("host", threads=1).describe()
+    core = desc.split("fp32 gemm OpenBLAS (")[1].split(")")[0]
+    if "avx2" in nat.cpu_features() and "OPENBLAS_CORETYPE" not in os.environ:
+        assert core.lower() not in ("prescott", "core2", "nehalem", "sandybridge"), desc

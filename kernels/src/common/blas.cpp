@@ -10,10 +10,6 @@ void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const f
                 ldc);
 }
 
-void sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-              int ldc) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f,
-                C, ldc);
-}
+const char *blas_core() { return openblas_get_corename(); }
 
 }  // namespace armbert::common

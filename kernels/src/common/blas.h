@@ -1,4 +1,4 @@
-// FP32 GEMM on OpenBLAS, for every CPU backend (the host's linear and attention,
+// FP32 GEMM on OpenBLAS, for every CPU backend (the host's linear,
 // NEON's fp32 outlier columns of the int8 linear). Single-threaded per call: the
 // caller splits the work over its own pinned team (common/parallel.h).
 #pragma once
@@ -8,8 +8,8 @@ namespace armbert::common {
 // C[M, N] = alpha * A[M, K] * B[N, K]^T + beta * C (row-major, leading dims given).
 void sgemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc);
-// C[M, N] = A[M, K] * B[K, N]
-void sgemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-              int ldc);
+// The kernel family OpenBLAS chose for this CPU at load time (e.g. "SkylakeX"; a
+// CPU newer than the OpenBLAS build gets "Prescott", see armbert/_native.py).
+const char *blas_core();
 
 }  // namespace armbert::common

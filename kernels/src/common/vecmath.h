@@ -33,6 +33,23 @@ inline float fast_exp(float x) {
     return nan ? in : p * scale;
 }
 
+// The sum of f(i) for i < n in one fixed order: 16 partial sums (i mod 16), added
+// in lane order, then the tail. GCC vectorizes it at any width (one zmm, two ymm,
+// four xmm or NEON q registers) without changing the order, so a native and a
+// portable build give the same bits (an omp simd reduction's order follows the
+// vector width).
+template <typename F> inline float fixed_order_sum(int n, F &&f) {
+    constexpr int kLanes = 16;
+    float part[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) part[l] += f(i + l);
+    float s = 0;
+    for (int l = 0; l < kLanes; ++l) s += part[l];
+    for (; i < n; ++i) s += f(i);
+    return s;
+}
+
 inline float fast_erf(float x) {
     float a = x < 0 ? -x : x;
     float t = 1.0f / (1.0f + 0.3275911f * a);

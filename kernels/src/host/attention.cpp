@@ -1,62 +1,83 @@
-// Multi-head self-attention core: per (batch, head) task, scores = Q K^T on
-// OpenBLAS, masked softmax, then P V written into the head's columns.
-// FP16 widens the head's Q/K/V to fp32 scratch; INT8 runs in fp32.
+// Multi-head self-attention core, fused per (batch, head). The head's K^T and V
+// are packed once into the thread's scratch (fp32, zero padded to the tile's
+// columns), then the queries go through in blocks of the tile's rows: the
+// block's scores (Q K^T tiles over d), softmax_row with the mask on each row, and
+// P V (tiles over the keys) straight into the output. Only one block of score
+// rows (rows x S floats, in L1) exists at a time, never the S x S matrix, and no
+// call leaves the kernel. The tiles come from the context's ISA table
+// (attention_tile.cpp, isa.h). FP16 widens on read and narrows on write; INT8
+// runs in fp32.
 #include <cmath>
+#include <cstring>
 
 #include "../common/workspace.h"
-#include "gemm.h"
 #include "ops.h"
 
 namespace armbert::host {
 
 namespace {
 
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
 struct HostAttention : AttentionOp {
     std::vector<float> scratch;
     size_t per_thread = 0;
+    int Sp = 0, dp = 0;  // S and d rounded up to the tile's columns
+
     void on_reshape() override {
-        const size_t S = size_t(seq), d = size_t(desc.hidden / desc.heads);
-        per_thread = S * S + 4 * S * d;
+        const AttentionTileKernel &tk = kernels_of(ctx).attention;
+        const int S = seq, d = desc.hidden / desc.heads, R = tk.rows;
+        Sp = round_up(S, tk.cols), dp = round_up(d, tk.cols);
+        // K^T [d][Sp], V [S][dp], Q and out blocks [R][dp], scores [R][Sp], an fp16 row
+        per_thread = size_t(d) * Sp + size_t(S) * dp + 2 * size_t(R) * dp + size_t(R) * Sp +
+                     size_t(dp);
         common::require_host_memory("attention: workspace",
-                                    4.0 * double(ctx->threads) * (double(S) * S + 4.0 * S * d));
+                                    4.0 * double(ctx->threads) * double(per_thread));
         scratch.assign(size_t(ctx->threads) * per_thread, 0.0f);
     }
+
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
-        const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H;
+        const AttentionTileKernel &tk = kernels_of(ctx).attention;
+        const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H, R = tk.rows;
         const float scale = 1.0f / std::sqrt(float(d));
         const float *mk = mask ? data_of<float>(mask) : nullptr;
-        const bool f16 = qkv->dtype == ARMBERT_F16;
         parallel_for(*ctx, int64_t(batch) * A, [&](int64_t t0, int64_t t1, int t) {
-            float *scores = scratch.data() + size_t(t) * per_thread;
-            float *qf = scores + size_t(S) * S, *kf = qf + size_t(S) * d, *vf = kf + size_t(S) * d,
-                  *of = vf + size_t(S) * d;
+            float *kt = scratch.data() + size_t(t) * per_thread;
+            float *vb = kt + size_t(d) * Sp, *qb = vb + size_t(S) * dp;
+            float *ob = qb + size_t(R) * dp, *sc = ob + size_t(R) * dp;
+            float *row = sc + size_t(R) * Sp;
             for (int64_t task = t0; task < t1; ++task) {
-                int b = int(task / A), h = int(task % A);
-                int64_t base = int64_t(b) * S * ld + int64_t(h) * d;
-                const float *q, *k, *v;
-                int lq;
-                if (f16) {
-                    for (int s = 0; s < S; ++s) {
-                        int64_t row = base + int64_t(s) * ld;
-                        read_f32(qkv, row, d, qf + size_t(s) * d);
-                        read_f32(qkv, row + H, d, kf + size_t(s) * d);
-                        read_f32(qkv, row + 2 * H, d, vf + size_t(s) * d);
-                    }
-                    q = qf, k = kf, v = vf, lq = d;
-                } else {
-                    q = data_of<float>(qkv) + base, k = q + H, v = q + 2 * H, lq = ld;
+                const int b = int(task / A), h = int(task % A);
+                const int64_t base = int64_t(b) * S * ld + int64_t(h) * d;
+                const float *bmask = mk ? mk + size_t(b) * S : nullptr;
+                // K^T and V of the head; their padding stays zero from reshape.
+                for (int s = 0; s < S; ++s) {
+                    const int64_t r = base + int64_t(s) * ld;
+                    const float *kr = read_f32(qkv, r + H, d, row);
+                    for (int k = 0; k < d; ++k) kt[size_t(k) * Sp + s] = kr[k];
+                    const float *vr = read_f32(qkv, r + 2 * H, d, row);
+                    std::memcpy(vb + size_t(s) * dp, vr, sizeof(float) * size_t(d));
                 }
-                sgemm_nt(S, S, d, 1.0f, q, lq, k, lq, 0.0f, scores, S);
-                for (int i = 0; i < S; ++i)
-                    softmax_row(scores + size_t(i) * S, S, scale, mk ? mk + size_t(b) * S : nullptr);
-                int64_t obase = int64_t(b) * S * H + int64_t(h) * d;
-                if (f16) {
-                    sgemm_nn(S, d, S, scores, S, v, lq, of, d);
-                    for (int s = 0; s < S; ++s)
-                        write_f32(out, obase + int64_t(s) * H, of + size_t(s) * d, d);
-                } else {
-                    sgemm_nn(S, d, S, scores, S, v, lq, data_of<float>(out) + obase, H);
+                for (int i0 = 0; i0 < S; i0 += R) {
+                    const int rows = std::min(R, S - i0);
+                    for (int r = 0; r < R; ++r) {  // rows past S are zero queries
+                        float *q = qb + size_t(r) * dp;
+                        if (r < rows)
+                            std::memcpy(q, read_f32(qkv, base + int64_t(i0 + r) * ld, d, row),
+                                        sizeof(float) * size_t(d));
+                        else
+                            std::fill(q, q + d, 0.0f);
+                    }
+                    for (int j0 = 0; j0 < Sp; j0 += tk.cols)
+                        tk.tile(qb, dp, kt + j0, Sp, d, sc + j0, Sp);
+                    for (int r = 0; r < rows; ++r)
+                        softmax_row(sc + size_t(r) * Sp, S, scale, bmask);
+                    for (int c0 = 0; c0 < dp; c0 += tk.cols)
+                        tk.tile(sc, Sp, vb + c0, dp, S, ob + c0, dp);
+                    for (int r = 0; r < rows; ++r)
+                        write_f32(out, (int64_t(b) * S + i0 + r) * H + int64_t(h) * d,
+                                  ob + size_t(r) * dp, d);
                 }
             }
         });

@@ -72,6 +72,23 @@ inline void for_rows(int mr, F &&f) {
     }
 }
 
+// FP32 tiles of the fused attention (attention_tile.cpp): for r < rows,
+//   c[r * ldc + j] = sum_{k < K} a[r * lda + k] * bt[k * ldb + j], j < cols.
+using TileF32Fn = void (*)(const float *a, int lda, const float *bt, int ldb, int K, float *c,
+                           int ldc);
+struct AttentionTileKernel {
+    const char *name;  // e.g. "avx512 (zmm fma, 8x32 tile)"
+    int rows, cols;
+    TileF32Fn tile;
+};
+void tile_f32_scalar(const float *a, int lda, const float *bt, int ldb, int K, float *c,
+                     int ldc);
+#if defined(__x86_64__)
+void tile_f32_avx2(const float *a, int lda, const float *bt, int ldb, int K, float *c, int ldc);
+void tile_f32_avx512(const float *a, int lda, const float *bt, int ldb, int K, float *c,
+                     int ldc);
+#endif
+
 // The micro-kernels (gemm_s8_<isa>.cpp; x86 ones are only called after the
 // context's table said the CPU has their instructions).
 void tile_s8_scalar(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,

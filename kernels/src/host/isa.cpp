@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../common/blas.h"
 #include "../core/cpu_features.h"
 #include "../core/error.h"
 #include "fp16.h"
@@ -23,19 +24,22 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
+constexpr AttentionTileKernel kAttnScalar{"scalar (4x16 tile)", 4, 16, tile_f32_scalar};
+constexpr AttentionTileKernel kAttnAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
+constexpr AttentionTileKernel kAttnAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     kQuantScalar, kF16Soft},
+     kQuantScalar, kF16Soft, kAttnScalar},
     {Isa::kAvx2,
      {"avx2 (vpmovsxbw + vpmaddwd, exact 16-bit widening, 6x32 tile)", ActS8::kS16, 6, kKc,
       tile_s8_avx2},
-     kQuantAvx2, kF16C},
+     kQuantAvx2, kF16C, kAttnAvx2},
     {Isa::kAvxVnni,
      {"avxvnni (vpdpbusd ymm, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avxvnni},
-     kQuantAvx2, kF16C},
+     kQuantAvx2, kF16C, kAttnAvx2},
     {Isa::kAvx512Vnni,
      {"avx512vnni (vpdpbusd zmm, 8x32 tile)", ActS8::kU8Offset, 8, kKc, tile_s8_avx512vnni},
-     kQuantAvx2, kF16C},
+     kQuantAvx2, kF16C, kAttnAvx512},
 };
 #else
 #if defined(__aarch64__)
@@ -46,7 +50,7 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"scalar", quantize_rows_u8}, kF16Default},
+     {"scalar", quantize_rows_u8}, kF16Default, {"scalar (4x16 tile)", 4, 16, tile_f32_scalar}},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
@@ -133,8 +137,8 @@ std::string describe_kernels(const HostKernels &k) {
     return std::string("isa ") + isa_name(k.isa) + " (this CPU runs " + supported_isa_list() +
            "; ARMBERT_ISA forces one): int8 gemm " + k.gemm_s8.name + ", K blocks of " +
            std::to_string(k.gemm_s8.kc) + "; int8 quantize " + k.quantize_s8.name +
-           "; fp16 conversions " + k.f16.name +
-           "; fp32 gemm OpenBLAS";
+           "; fp16 conversions " + k.f16.name + "; attention tiles " + k.attention.name +
+           "; fp32 gemm OpenBLAS (" + common::blas_core() + ")";
 }
 
 }  // namespace armbert::host

@@ -8,12 +8,11 @@
 namespace armbert::host {
 
 void layernorm_row(float *row, int n, const float *gamma, const float *beta, float eps) {
-    float mean = 0;
-    for (int i = 0; i < n; ++i) mean += row[i];
-    mean /= float(n);
-    float var = 0;
-    for (int i = 0; i < n; ++i) var += (row[i] - mean) * (row[i] - mean);
-    float rstd = 1.0f / std::sqrt(var / float(n) + eps);
+    // Vectorized sums in one fixed order (fixed_order_sum): the same bits in every build.
+    const float mean = fixed_order_sum(n, [row](int i) { return row[i]; }) / float(n);
+    const float var =
+        fixed_order_sum(n, [row, mean](int i) { return (row[i] - mean) * (row[i] - mean); });
+    const float rstd = 1.0f / std::sqrt(var / float(n) + eps);
     for (int i = 0; i < n; ++i) row[i] = (row[i] - mean) * rstd * gamma[i] + beta[i];
 }
 

@@ -6,18 +6,17 @@
 namespace armbert::host {
 
 void softmax_row(float *row, int n, float scale, const float *mask) {
+    // Vectorized: max is exact in any order (omp simd), the sum's order is fixed
+    // (fixed_order_sum), so every build gives the same bits.
     float mx = -3.402823466e38f;
+#pragma omp simd reduction(max : mx)
     for (int i = 0; i < n; ++i) {
         float v = row[i] * scale + (mask ? mask[i] : 0.0f);
         row[i] = v;
         mx = v > mx ? v : mx;
     }
-    float sum = 0;
-    for (int i = 0; i < n; ++i) {
-        row[i] = fast_exp(row[i] - mx);
-        sum += row[i];
-    }
-    float inv = 1.0f / sum;
+    for (int i = 0; i < n; ++i) row[i] = fast_exp(row[i] - mx);
+    const float inv = 1.0f / fixed_order_sum(n, [row](int i) { return row[i]; });
     for (int i = 0; i < n; ++i) row[i] *= inv;
 }
 
