@@ -54,6 +54,9 @@ if SANITIZE:
 # suffix applies in order, so the later -march wins.
 ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"],
                   "_fhm_fp16.cpp": ["-march=armv8.2-a+fp16+fp16fml"]}
+# On every machine: the attention tiles contract a * b + c into FMA (the rest of the
+# library keeps -ffp-contract=off, so its float sums match the Python references).
+FILE_FLAGS = {"attention_tile.cpp": ["-ffp-contract=fast"]}
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,10 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
 
 
 def file_flags(path: Path) -> list[str]:
-    if MACHINE not in ("aarch64", "arm64"):
-        return []
-    return [f for suffix, flags in ARM_FILE_FLAGS.items() if path.name.endswith(suffix)
-            for f in flags]
+    table = dict(FILE_FLAGS)
+    if MACHINE in ("aarch64", "arm64"):
+        table.update(ARM_FILE_FLAGS)
+    return [f for suffix, flags in table.items() if path.name.endswith(suffix) for f in flags]
 
 
 def headers_digest() -> str:

@@ -33,17 +33,10 @@ class Step:
     op: Any                  # an armbert._native op (Linear, Attention, LayerNorm)
     linear: Optional["Linear"] = None  # the linear wrapper (its quantization name)
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.spec.inputs
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        return self.spec.outputs
+    # The spec's name and tensor names, read by the loops that run steps.
+    name = property(lambda self: self.spec.name)
+    inputs = property(lambda self: self.spec.inputs)
+    outputs = property(lambda self: self.spec.outputs)
 
 
 def act_dtype(precision: str):

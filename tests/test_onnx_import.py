@@ -14,7 +14,8 @@ import pytest
 
 import armbert
 from armbert.errors import CheckpointError, OnnxError
-from tests.helpers import ONNX_ATOL, REPO, SMALL, assert_same_weights, small_hf_model
+from tests.helpers import (FP32_ATOL, ONNX_ATOL, REPO, SMALL, assert_same_weights,
+                           small_hf_model)
 from tests.helpers import export_legacy_onnx as _export_legacy
 
 onnx = pytest.importorskip("onnx")
@@ -23,7 +24,6 @@ transformers = pytest.importorskip("transformers")
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")  # exporter chatter
 
-FP32_ATOL = 1e-4  # engine fp32 against torch, as tests/engine/test_end_to_end.py
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "vocab.txt")
 

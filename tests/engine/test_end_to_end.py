@@ -17,12 +17,12 @@ import pytest
 import armbert
 from armbert.loaders.bundled import model_dir
 from armbert.text import Tokenizer, l2_normalize, mean_pool
-from tests.helpers import SMALL, export_legacy_onnx, small_hf_model, token_cosines
+from tests.helpers import (FP32_ATOL, SMALL, export_legacy_onnx, small_hf_model,
+                           token_cosines)
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-FP32_ATOL = 1e-4
 FP16_MIN_COS = 0.999
 INT8_MIN_TOKEN_COS = 0.99
 INT8_MIN_SENTENCE_COS = 0.995

@@ -13,12 +13,11 @@ import pytest
 
 import armbert
 from armbert.errors import CheckpointError
-from tests.helpers import SMALL
+from tests.helpers import FP32_ATOL, SMALL
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-FP32_ATOL = 1e-4
 # Random weights at std 0.05 (gammas 1 +- 0.2). At std 0.2 (tests/test_loaders' small
 # models) the token states of a random 2-layer model come out nearly alike, so QA
 # logits differ across positions by less than int8's error (0.07 vs 0.07): a property

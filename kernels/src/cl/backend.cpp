@@ -297,9 +297,7 @@ ClTensor *new_cl_tensor(armbert_context *ctx, armbert_dtype dtype,
 }
 
 void ClTensor::write(const void *src, size_t nbytes) {
-    require(nbytes == bytes(), ARMBERT_ERR_SHAPE,
-            "tensor_write: " + std::to_string(nbytes) + " bytes given, tensor " + shape_string() +
-                " holds " + std::to_string(bytes()));
+    require_whole(nbytes, "tensor_write", "given");
     try {
         queue().enqueueWriteBuffer(buf, CL_TRUE, 0, nbytes, src);
     } catch (const cl::Error &e) {
@@ -308,9 +306,7 @@ void ClTensor::write(const void *src, size_t nbytes) {
 }
 
 void ClTensor::read(void *dst, size_t nbytes) const {
-    require(nbytes == bytes(), ARMBERT_ERR_SHAPE,
-            "tensor_read: " + std::to_string(nbytes) + " bytes asked, tensor " + shape_string() +
-                " holds " + std::to_string(bytes()));
+    require_whole(nbytes, "tensor_read", "asked");
     try {
         // Blocking, on the queue the ops were enqueued on: waits for them.
         queue().enqueueReadBuffer(buf, CL_TRUE, 0, nbytes, dst);

@@ -15,17 +15,19 @@ std::string armbert_tensor::shape_string() const {
     return s + "] " + armbert::dtype_name(dtype);
 }
 
-void armbert_tensor::write(const void *src, size_t nbytes) {
+void armbert_tensor::require_whole(size_t nbytes, const char *what, const char *verb) const {
     armbert::require(nbytes == bytes(), ARMBERT_ERR_SHAPE,
-                     "tensor_write: " + std::to_string(nbytes) + " bytes given, tensor " +
-                         shape_string() + " holds " + std::to_string(bytes()));
+                     std::string(what) + ": " + std::to_string(nbytes) + " bytes " + verb +
+                         ", tensor " + shape_string() + " holds " + std::to_string(bytes()));
+}
+
+void armbert_tensor::write(const void *src, size_t nbytes) {
+    require_whole(nbytes, "tensor_write", "given");
     std::memcpy(host(), src, nbytes);
 }
 
 void armbert_tensor::read(void *dst, size_t nbytes) const {
-    armbert::require(nbytes == bytes(), ARMBERT_ERR_SHAPE,
-                     "tensor_read: " + std::to_string(nbytes) + " bytes asked, tensor " +
-                         shape_string() + " holds " + std::to_string(bytes()));
+    require_whole(nbytes, "tensor_read", "asked");
     std::memcpy(dst, host(), nbytes);
 }
 

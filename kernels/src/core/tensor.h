@@ -22,6 +22,9 @@ struct armbert_tensor {
 
     int64_t last_dim() const { return dims.empty() ? 1 : dims.back(); }
     std::string shape_string() const;
+    // write/read copy the whole tensor: throws ARMBERT_ERR_SHAPE unless nbytes is
+    // its size ("tensor_write: 12 bytes given, tensor [2, 3] f32 holds 24").
+    void require_whole(size_t nbytes, const char *what, const char *verb) const;
 };
 
 namespace armbert {

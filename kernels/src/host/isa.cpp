@@ -24,7 +24,7 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
-constexpr AttentionTileKernel kAttnScalar{"scalar (4x16 tile)", 4, 16, tile_f32_scalar};
+constexpr AttentionTileKernel kAttnScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
 constexpr AttentionTileKernel kAttnAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr AttentionTileKernel kAttnAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 const HostKernels kTable[kIsaCount] = {
@@ -50,7 +50,7 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"scalar", quantize_rows_u8}, kF16Default, {"scalar (4x16 tile)", 4, 16, tile_f32_scalar}},
+     {"scalar", quantize_rows_u8}, kF16Default, {"portable (4x16 tile)", 4, 16, tile_f32_scalar}},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
