@@ -19,7 +19,7 @@ from armbert import errors, quant
 
 from .. import reference as ref
 
-ALL_LEVELS = ["scalar", "avx2", "avxvnni", "avx512vnni"]
+ALL_LEVELS = ["scalar", "avx2", "avxvnni", "avx512vnni", "amx"]
 LEVELS = nat.host_isa_levels()  # what this CPU runs, lowest first
 
 # (rows, K, N): K not a multiple of 4 (the packing's k groups) or 32; K = 3072
@@ -195,7 +195,8 @@ def test_fp16_conversions_bit_identical_across_levels(isa_context):
                          [(2, 33, 64, 4, 20), (1, 130, 128, 2, 97)])
 def test_attention_every_level(isa_context, rng, level, batch, seq, hidden, heads, length):
     ctx = isa_context(level)
-    tiles = {"scalar": "portable", "avxvnni": "avx2"}.get(level, level.replace("vnni", ""))
+    tiles = {"scalar": "portable", "avxvnni": "avx2", "amx": "avx512"}.get(
+        level, level.replace("vnni", ""))
     assert f"attention tiles {tiles} " in ctx.describe(), ctx.describe()
     qkv = rng.standard_normal((batch * seq, 3 * hidden)).astype(np.float32)
     mask = np.zeros((batch, seq), np.float32)

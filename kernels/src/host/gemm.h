@@ -42,11 +42,10 @@ using TileS8Fn = void (*)(const int8_t *w, const void *x, size_t ldx, int kc, in
 struct GemmS8Kernel {
     const char *name;  // e.g. "avx2 (vpmovsxbw + vpmaddwd, exact)"
     ActS8 act;
-    int mr;  // rows per tile call, <= kMaxMr
+    int mr;  // rows per tile call (the driver's chunks are 48 rows)
     int kc;  // K block (multiple of 4): the weight slab kc x kNr stays in L1
     TileS8Fn tile;
 };
-constexpr int kMaxMr = 8;
 
 // Activations enter as rows of Kp elements in the kernel's ActS8 format
 // (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
@@ -100,6 +99,11 @@ void tile_s8_avxvnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
                      bool accumulate);
 void tile_s8_avx512vnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
                         int32_t *acc, bool accumulate);
+void tile_s8_amx(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
+                 bool accumulate);  // mr <= 32
+// AMX tiles with int8 on this CPU and the OS's permission for their state
+// (requested once per process): gemm_s8_amx.cpp.
+bool amx_usable();
 #endif
 
 // The steps of quantize_rows_u8 that every implementation shares, so the

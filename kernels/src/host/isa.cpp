@@ -40,6 +40,9 @@ const HostKernels kTable[kIsaCount] = {
     {Isa::kAvx512Vnni,
      {"avx512vnni (vpdpbusd zmm, 8x32 tile)", ActS8::kU8Offset, 8, kKc, tile_s8_avx512vnni},
      kQuantAvx2, kF16C, kAttnAvx512},
+    {Isa::kAmx,
+     {"amx (tdpbusd, 32x32 tile of four 16x16)", ActS8::kU8Offset, 32, kKc, tile_s8_amx},
+     kQuantAvx2, kF16C, kAttnAvx512},
 };
 #else
 #if defined(__aarch64__)
@@ -55,7 +58,7 @@ const HostKernels kTable[1] = {
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
 
-const char *const kNames[kIsaCount] = {"scalar", "avx2", "avxvnni", "avx512vnni"};
+const char *const kNames[kIsaCount] = {"scalar", "avx2", "avxvnni", "avx512vnni", "amx"};
 
 Isa best_isa() {
     for (int i = kRows - 1; i > 0; --i)
@@ -76,7 +79,7 @@ Isa isa_from_env() {
     }
     fail(ARMBERT_ERR_INVALID_ARGUMENT,
          std::string("ARMBERT_ISA=") + env +
-             ": unknown level (scalar, avx2, avxvnni, avx512vnni or auto; this CPU runs " +
+             ": unknown level (scalar, avx2, avxvnni, avx512vnni, amx or auto; this CPU runs " +
              supported_isa_list() + ")");
 }
 
@@ -97,6 +100,7 @@ bool isa_supported(Isa isa) {
     case Isa::kAvx2: return avx2;
     case Isa::kAvxVnni: return avx2 && (f & ARMBERT_CPU_AVX_VNNI);
     case Isa::kAvx512Vnni: return avx2 && (f & ARMBERT_CPU_AVX512_VNNI);
+    case Isa::kAmx: return avx2 && (f & ARMBERT_CPU_AVX512_VNNI) && amx_usable();
     }
     return false;
 #else

@@ -10,6 +10,8 @@
 //   avxvnni     avx2 + AVX-VNNI: int8 GEMM by 256-bit vpdpbusd
 //   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd, attention
 //               tiles by zmm FMA
+//   amx         avx512vnni + AMX-TILE/INT8 (and the OS's permission for the tile
+//               state): int8 GEMM by tdpbusd on 16x64-byte tiles
 // A context takes the highest level this CPU runs, or the one named by
 // ARMBERT_ISA (read at each context creation, so one process can hold contexts
 // at several levels). Every level gives bit-identical int8 sums (exact in int32)
@@ -24,8 +26,8 @@
 
 namespace armbert::host {
 
-enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512Vnni = 3 };
-constexpr int kIsaCount = 4;
+enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512Vnni = 3, kAmx = 4 };
+constexpr int kIsaCount = 5;
 const char *isa_name(Isa isa);
 
 struct F16Kernels {
