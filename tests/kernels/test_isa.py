@@ -197,7 +197,7 @@ def test_attention_every_level(isa_context, rng, level, batch, seq, hidden, head
     ctx = isa_context(level)
     tiles = {"scalar": "portable", "avxvnni": "avx2", "amx": "avx512"}.get(
         level, level.replace("vnni", ""))
-    assert f"attention tiles {tiles} " in ctx.describe(), ctx.describe()
+    assert f"fp32 tiles {tiles} " in ctx.describe(), ctx.describe()
     qkv = rng.standard_normal((batch * seq, 3 * hidden)).astype(np.float32)
     mask = np.zeros((batch, seq), np.float32)
     mask[0, length:] = np.finfo(np.float32).min

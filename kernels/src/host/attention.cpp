@@ -5,7 +5,7 @@
 // P V (tiles over the keys) straight into the output. Only one block of score
 // rows (rows x S floats, in L1) exists at a time, never the S x S matrix, and no
 // call leaves the kernel. The tiles come from the context's ISA table
-// (attention_tile.cpp, isa.h). FP16 widens on read and narrows on write; INT8
+// (tile_f32.cpp, isa.h). FP16 widens on read and narrows on write; INT8
 // runs in fp32.
 #include <cmath>
 #include <cstring>
@@ -25,7 +25,7 @@ struct HostAttention : AttentionOp {
     int Sp = 0, dp = 0;  // S and d rounded up to the tile's columns
 
     void on_reshape() override {
-        const AttentionTileKernel &tk = kernels_of(ctx).attention;
+        const TileF32Kernel &tk = kernels_of(ctx).tile_f32;
         const int S = seq, d = desc.hidden / desc.heads, R = tk.rows;
         Sp = round_up(S, tk.cols), dp = round_up(d, tk.cols);
         // K^T [d][Sp], V [S][dp], Q and out blocks [R][dp], scores [R][Sp], an fp16 row
@@ -38,7 +38,7 @@ struct HostAttention : AttentionOp {
 
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
-        const AttentionTileKernel &tk = kernels_of(ctx).attention;
+        const TileF32Kernel &tk = kernels_of(ctx).tile_f32;
         const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H, R = tk.rows;
         const float scale = 1.0f / std::sqrt(float(d));
         const float *mk = mask ? data_of<float>(mask) : nullptr;

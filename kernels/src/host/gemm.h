@@ -71,11 +71,11 @@ inline void for_rows(int mr, F &&f) {
     }
 }
 
-// FP32 tiles of the fused attention (attention_tile.cpp): for r < rows,
+// FP32 tiles of the fused attention (tile_f32.cpp): for r < rows,
 //   c[r * ldc + j] = sum_{k < K} a[r * lda + k] * bt[k * ldb + j], j < cols.
 using TileF32Fn = void (*)(const float *a, int lda, const float *bt, int ldb, int K, float *c,
                            int ldc);
-struct AttentionTileKernel {
+struct TileF32Kernel {
     const char *name;  // e.g. "avx512 (zmm fma, 8x32 tile)"
     int rows, cols;
     TileF32Fn tile;

@@ -24,25 +24,25 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
-constexpr AttentionTileKernel kAttnScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
-constexpr AttentionTileKernel kAttnAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
-constexpr AttentionTileKernel kAttnAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
+constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
+constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
+constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     kQuantScalar, kF16Soft, kAttnScalar},
+     kQuantScalar, kF16Soft, kTileScalar},
     {Isa::kAvx2,
      {"avx2 (vpmovsxbw + vpmaddwd, exact 16-bit widening, 6x32 tile)", ActS8::kS16, 6, kKc,
       tile_s8_avx2},
-     kQuantAvx2, kF16C, kAttnAvx2},
+     kQuantAvx2, kF16C, kTileAvx2},
     {Isa::kAvxVnni,
      {"avxvnni (vpdpbusd ymm, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avxvnni},
-     kQuantAvx2, kF16C, kAttnAvx2},
+     kQuantAvx2, kF16C, kTileAvx2},
     {Isa::kAvx512Vnni,
      {"avx512vnni (vpdpbusd zmm, 8x32 tile)", ActS8::kU8Offset, 8, kKc, tile_s8_avx512vnni},
-     kQuantAvx2, kF16C, kAttnAvx512},
+     kQuantAvx2, kF16C, kTileAvx512},
     {Isa::kAmx,
      {"amx (tdpbusd, 32x32 tile of four 16x16)", ActS8::kU8Offset, 32, kKc, tile_s8_amx},
-     kQuantAvx2, kF16C, kAttnAvx512},
+     kQuantAvx2, kF16C, kTileAvx512},
 };
 #else
 #if defined(__aarch64__)
@@ -141,7 +141,7 @@ std::string describe_kernels(const HostKernels &k) {
     return std::string("isa ") + isa_name(k.isa) + " (this CPU runs " + supported_isa_list() +
            "; ARMBERT_ISA forces one): int8 gemm " + k.gemm_s8.name + ", K blocks of " +
            std::to_string(k.gemm_s8.kc) + "; int8 quantize " + k.quantize_s8.name +
-           "; fp16 conversions " + k.f16.name + "; attention tiles " + k.attention.name +
+           "; fp16 conversions " + k.f16.name + "; fp32 tiles " + k.tile_f32.name +
            "; fp32 gemm OpenBLAS (" + common::blas_core() + ")";
 }
 

@@ -6,17 +6,17 @@
 // Levels (x86_64; aarch64 has "scalar" alone, its NEON code is the ACL backend):
 //   scalar      portable C++ loops (what the compiler makes of them), software fp16
 //   avx2        AVX2 + FMA + F16C: int8 GEMM by exact 16-bit widening (vpmovsxbw +
-//               vpmaddwd), F16C conversions, attention tiles by ymm FMA
+//               vpmaddwd), F16C conversions, fp32 tiles by ymm FMA
 //   avxvnni     avx2 + AVX-VNNI: int8 GEMM by 256-bit vpdpbusd
-//   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd, attention
+//   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd, fp32
 //               tiles by zmm FMA
 //   amx         avx512vnni + AMX-TILE/INT8 (and the OS's permission for the tile
 //               state): int8 GEMM by tdpbusd on 16x64-byte tiles
 // A context takes the highest level this CPU runs, or the one named by
 // ARMBERT_ISA (read at each context creation, so one process can hold contexts
 // at several levels). Every level gives bit-identical int8 sums (exact in int32)
-// and fp16 conversions (round to nearest even on every path); the fp32 attention
-// tiles differ by FMA rounding only (one chain over k per output on every level).
+// and fp16 conversions (round to nearest even on every path); the fp32 tiles
+// differ by FMA rounding only (one chain over k per output on every level).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -46,7 +46,7 @@ struct HostKernels {
     GemmS8Kernel gemm_s8;  // int8 linear
     QuantizeS8Kernel quantize_s8;  // its activations, fp32 -> u8
     F16Kernels f16;        // fp16 <-> fp32 arrays
-    AttentionTileKernel attention;  // the fused attention's fp32 tiles
+    TileF32Kernel tile_f32;  // the fused attention's fp32 tiles
     // fp32 GEMM is OpenBLAS at every level (it dispatches on the CPU itself).
 };
 
