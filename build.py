@@ -21,7 +21,6 @@ libOpenCL.so at run time, so building it needs no GPU.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import hashlib
 import json
 import os
@@ -30,9 +29,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 KERNELS = ROOT / "kernels"
@@ -155,23 +156,60 @@ def headers_digest() -> str:
     return h.hexdigest()
 
 
-def compile_one(cxx: str, source: Path, flags: list[str], stamp: str) -> Path:
+@dataclass
+class Compile:
+    """One translation unit: its object in the cache (named by the hash of compiler,
+    flags, headers and source), and the command that makes it."""
+    source: Path
+    obj: Path
+    cmd: list[str]
+
+    @property
+    def tmp(self) -> Path:
+        return Path(self.cmd[-1])
+
+
+def compile_job(cxx: str, source: Path, flags: list[str], stamp: str) -> Compile:
     key = hashlib.sha1("\0".join([cxx, *flags, stamp]).encode() + source.read_bytes())
     rel = source.relative_to(KERNELS / "src")
     obj = OBJ_DIR / f"{str(rel).replace('/', '_')}.{key.hexdigest()[:16]}.o"
-    if obj.exists():
-        return obj
-    obj.parent.mkdir(parents=True, exist_ok=True)
     tmp = obj.with_suffix(f".tmp{os.getpid()}.o")
-    cmd = [cxx, *flags, "-c", str(source), "-o", str(tmp)]
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stdout + r.stderr)
-        raise SystemExit(f"build.py: compiling {rel} failed:\n  {' '.join(cmd)}")
-    os.replace(tmp, obj)  # complete objects only, for concurrent builds sharing the cache
-    print(f"  compiled {rel} ({time.time() - t0:.1f} s)", flush=True)
-    return obj
+    return Compile(source, obj, [cxx, *flags, "-c", str(source), "-o", str(tmp)])
+
+
+def compile_all(jobs: list[Compile], parallel: int) -> list[Path]:
+    """Runs the compiles not in the cache, `parallel` at a time, all started from this
+    one thread: forking from a multithreaded Python (a thread pool) under qemu-user
+    can leave the child stuck on a lock before it execs, which hung the arm64 test
+    bed's build. Objects appear complete or not at all (renamed from a temporary),
+    so concurrent builds can share the cache."""
+    todo = [j for j in jobs if not j.obj.exists()]
+    running: list[tuple[Compile, subprocess.Popen, Any, float]] = []  # job, process, log, start
+    while todo or running:
+        while todo and len(running) < parallel:
+            job = todo.pop(0)
+            job.obj.parent.mkdir(parents=True, exist_ok=True)
+            log = tempfile.TemporaryFile(mode="w+")
+            proc = subprocess.Popen(job.cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+            running.append((job, proc, log, time.time()))
+        time.sleep(0.02)
+        for entry in list(running):
+            job, proc, log, t0 = entry
+            if proc.poll() is None:
+                continue
+            running.remove(entry)
+            log.seek(0)
+            output = log.read()
+            log.close()
+            rel = job.source.relative_to(KERNELS / "src")
+            if proc.returncode != 0:
+                for _, other, _, _ in running:
+                    other.kill()
+                sys.stderr.write(output)
+                raise SystemExit(f"build.py: compiling {rel} failed:\n  {' '.join(job.cmd)}")
+            os.replace(job.tmp, job.obj)
+            print(f"  compiled {rel} ({time.time() - t0:.1f} s)", flush=True)
+    return [j.obj for j in jobs]
 
 
 def build(backends: list[str] | None = None, debug: bool = False, jobs: int | None = None,
@@ -185,9 +223,8 @@ def build(backends: list[str] | None = None, debug: bool = False, jobs: int | No
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     stamp = headers_digest() + version
     print(f"build.py: backends {', '.join(p.backends)} for {MACHINE}", flush=True)
-    with concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
-        objs = list(pool.map(
-            lambda s: compile_one(cxx, s, p.cxxflags + file_flags(s), stamp), p.sources))
+    objs = compile_all([compile_job(cxx, s, p.cxxflags + file_flags(s), stamp)
+                        for s in p.sources], jobs or os.cpu_count() or 1)
     lib_dir.mkdir(parents=True, exist_ok=True)
     tmp = library.with_suffix(".so.tmp")
     cmd = [cxx, *map(str, objs), "-o", str(tmp), *p.ldflags]
