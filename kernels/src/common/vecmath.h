@@ -35,9 +35,8 @@ inline float fast_exp(float x) {
 
 // The sum of f(i) for i < n in one fixed order: 16 partial sums (i mod 16), added
 // in lane order, then the tail. GCC vectorizes it at any width (one zmm, two ymm,
-// four xmm or NEON q registers) without changing the order, so a native and a
-// portable build give the same bits (an omp simd reduction's order follows the
-// vector width).
+// four xmm or NEON q registers) without changing the order, so its rounding does
+// not depend on the build (an omp simd reduction's order follows the vector width).
 template <typename F> inline float fixed_order_sum(int n, F &&f) {
     constexpr int kLanes = 16;
     float part[kLanes] = {};
