@@ -14,6 +14,9 @@ double host_memory_bytes();
 // `what` names the op and buffer ("attention: scores workspace").
 void require_fits(const char *what, double bytes, double limit, const char *limit_name);
 
+// x rounded up to a multiple of m (> 0): padded workspace dimensions.
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
 // require_fits against host_memory_bytes().
 inline void require_host_memory(const char *what, double bytes) {
     require_fits(what, bytes, host_memory_bytes(), "this machine's memory");

@@ -17,8 +17,6 @@ namespace armbert::host {
 
 namespace {
 
-inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
-
 struct HostAttention : AttentionOp {
     std::vector<float> scratch;
     size_t per_thread = 0;
@@ -27,7 +25,7 @@ struct HostAttention : AttentionOp {
     void on_reshape() override {
         const TileF32Kernel &tk = kernels_of(ctx).tile_f32;
         const int S = seq, d = desc.hidden / desc.heads, R = tk.rows;
-        Sp = round_up(S, tk.cols), dp = round_up(d, tk.cols);
+        Sp = common::round_up(S, tk.cols), dp = common::round_up(d, tk.cols);
         // K^T [d][Sp], V [S][dp], Q and out blocks [R][dp], scores [R][Sp], an fp16 row
         per_thread = size_t(d) * Sp + size_t(S) * dp + 2 * size_t(R) * dp + size_t(R) * Sp +
                      size_t(dp);

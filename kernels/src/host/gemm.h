@@ -42,7 +42,7 @@ using TileS8Fn = void (*)(const int8_t *w, const void *x, size_t ldx, int kc, in
 struct GemmS8Kernel {
     const char *name;  // e.g. "avx2 (vpmovsxbw + vpmaddwd, exact)"
     ActS8 act;
-    int mr;  // rows per tile call (the driver's chunks are 48 rows)
+    int mr;  // rows per tile call (the driver's chunks are 128 rows, gemm_s8.cpp)
     int kc;  // K block (multiple of 4): the weight slab kc x kNr stays in L1
     TileS8Fn tile;
 };

@@ -17,6 +17,7 @@ namespace {
 // K blocks of 512: the 16 KiB weight slab of one 32-column block stays in L1
 // (32-48 KiB on the x86 cores we target) next to the activation rows of a tile.
 constexpr int kKc = 512;
+constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
 
 #if defined(__x86_64__)
 constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_soft,
@@ -24,7 +25,6 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
-constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
 constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 const HostKernels kTable[kIsaCount] = {
@@ -53,7 +53,7 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"scalar", quantize_rows_u8}, kF16Default, {"portable (4x16 tile)", 4, 16, tile_f32_scalar}},
+     {"scalar", quantize_rows_u8}, kF16Default, kTileScalar},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
@@ -77,10 +77,11 @@ Isa isa_from_env() {
                     supported_isa_list() + ")");
         return Isa(i);
     }
-    fail(ARMBERT_ERR_INVALID_ARGUMENT,
-         std::string("ARMBERT_ISA=") + env +
-             ": unknown level (scalar, avx2, avxvnni, avx512vnni, amx or auto; this CPU runs " +
-             supported_isa_list() + ")");
+    std::string known;
+    for (const char *name : kNames) known += std::string(name) + ", ";
+    fail(ARMBERT_ERR_INVALID_ARGUMENT, std::string("ARMBERT_ISA=") + env + ": unknown level (" +
+                                           known + "or auto; this CPU runs " +
+                                           supported_isa_list() + ")");
 }
 
 }  // namespace

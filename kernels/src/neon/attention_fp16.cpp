@@ -20,15 +20,14 @@ namespace armbert::neon {
 
 namespace {
 
-int round_up(int v, int m) { return (v + m - 1) / m * m; }
-
 struct AttentionF16 : AttentionOp {
     std::vector<float> scratch;
     size_t per_thread = 0;
 
     void on_reshape() override {
-        const size_t S = size_t(seq), Sp = size_t(round_up(seq, kPanel)),
-                     d = size_t(desc.hidden / desc.heads), dp = size_t(round_up(int(d), kPanel));
+        const int dh = desc.hidden / desc.heads;
+        const size_t S = size_t(seq), Sp = size_t(common::round_up(seq, kPanel)), d = size_t(dh),
+                     dp = size_t(common::round_up(dh, kPanel));
         // q [S, d], k panels [Sp/8][d][8], v panels [dp/8][S][8], scores [S, Sp], out [S, d]
         per_thread = S * d + Sp * d + dp * S + S * Sp + S * d;
         common::require_host_memory(
@@ -41,7 +40,7 @@ struct AttentionF16 : AttentionOp {
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
         const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H;
-        const int Sp = round_up(S, kPanel), dp = round_up(d, kPanel);
+        const int Sp = common::round_up(S, kPanel), dp = common::round_up(d, kPanel);
         const float scale = 1.0f / std::sqrt(float(d));
         const float *mk = mask ? data_of<float>(mask) : nullptr;
         const __fp16 *src = as_f16(qkv->host());
