@@ -42,8 +42,13 @@ arm64_suite() {
     # must reproduce on NEON and CL.
     phase "x86: board reference (tools/board_reference.py)" \
         python3 tools/board_reference.py "$cache/board-reference" || return 1
+    # The instruction counter (qemu-user with a TCG plugin) that tests/arm/test_insncount.py
+    # and benchmarks/insn_arm.py run under; built on the host, run inside the tree.
+    local insn
+    insn=$(python3 tools/insncount/insncount.py prepare) || return 1
     local rc=0
     python3 tools/testbed.py run --tools \
+        --env ARMBERT_INSNCOUNT="/cache/insncount/$(basename "$insn")" \
         --env ARMBERT_BOARD_REFERENCE=/cache/board-reference \
         --env ARMBERT_EXPECT_BACKENDS="${ARMBERT_EXPECT_BACKENDS:-host,neon,cl}" \
         --env ARMBERT_MODEL_DIR=/cache/minilm --env ARMBERT_OBJ_DIR=/cache/build-aarch64 \
