@@ -369,7 +369,8 @@ def _predicted_plan(args, runner, model, devices, precisions, choices, predictor
             prec = precisions[0]
             problem = op_graph_problem(costs, names, prec, shape)
             res = genetic_search(problem)
-            per_layer = layer_majority(res.assignment, problem.graph.ops, L)
+            per_layer = layer_majority(res.assignment, problem.graph.ops, L,
+                                       problem.latency_ms, problem.devices)
             plan = chain_plan(devices, costs.table.units, [per_layer[0]] + per_layer, precisions)
             info["ga"] = {**res.to_dict(), "layer_devices": per_layer}
         else:

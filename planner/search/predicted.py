@@ -154,11 +154,22 @@ def op_graph_problem(costs: PredictedCosts, devices: Sequence[str], precision: s
     return MappingProblem(graph, tuple(devices), lat, tr)
 
 
-def layer_majority(assignment: Sequence[str], graph_ops: Sequence[str], L: int) -> list[str]:
+def layer_majority(assignment: Sequence[str], graph_ops: Sequence[str], L: int,
+                   latency_ms: Optional[np.ndarray] = None,
+                   devices: Sequence[str] = ()) -> list[str]:
     """Per-layer device of an op-level mapping (the engine places whole layers): the
-    device that runs most of the layer's predicted time is approximated by op count."""
-    out = []
+    device that runs most of the layer's predicted time (``latency_ms[op, device]``
+    with ``devices`` its columns; without them, most of its ops). A tie goes to the
+    previous layer's device, which saves a switch, else to the first in the mapping."""
+    col = {d: j for j, d in enumerate(devices)}
+    out: list[str] = []
     for l in range(L):
-        devs = [a for a, op in zip(assignment, graph_ops) if op.startswith(f"layer.{l}.")]
-        out.append(max(set(devs), key=devs.count))
+        weight: dict[str, float] = {}
+        for i, (a, op) in enumerate(zip(assignment, graph_ops)):
+            if op.startswith(f"layer.{l}."):
+                w = float(latency_ms[i, col[a]]) if latency_ms is not None else 1.0
+                weight[a] = weight.get(a, 0.0) + w
+        best = max(weight.values())
+        tied = [d for d, w in weight.items() if w >= best * (1 - 1e-12)]
+        out.append(out[-1] if out and out[-1] in tied else tied[0])
     return out

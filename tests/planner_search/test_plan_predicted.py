@@ -10,7 +10,7 @@ import pytest
 from armbert.plan import Device, Plan
 from planner.cli import profile_main
 from planner.search.cli import plan_main
-from planner.search.predicted import Shape, op_graph_problem, predicted_costs
+from planner.search.predicted import Shape, layer_majority, op_graph_problem, predicted_costs
 from planner.search.split import genetic_search
 from planner.predictors import load
 
@@ -120,3 +120,18 @@ def test_precision_search_reads_predicted_layer_latencies(tmp_path, predictor_fi
     text = capsys.readouterr().out
     assert "big/fp32 <- " in text and "big/fp16 <- measured" in text
     assert Plan.load(out).meta["precision"]["measured_deviation"]["cosine"] <= 0.01
+
+
+def test_a_layer_goes_to_the_device_with_most_of_its_time():
+    """The GA maps ops; the engine places layers. Layer 0: three small ops on b, one
+    big op on a -> a (by op count it was b). Layer 1: a tie in time -> the previous
+    layer's device, one switch fewer."""
+    ops = ["layer.0.q", "layer.0.k", "layer.0.v", "layer.0.ffn_in_gelu",
+           "layer.1.q", "layer.1.ffn_in_gelu"]
+    lat = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [9.0, 9.0],
+                    [2.0, 2.0], [2.0, 2.0]])
+    assignment = ["b", "b", "b", "a", "b", "a"]
+    assert layer_majority(assignment, ops, 2, lat, ("a", "b")) == ["a", "a"]
+    assert layer_majority(["b", "b", "b", "a", "a", "b"], ops, 2, lat, ("a", "b")) == ["a", "a"]
+    # without latencies: by op count, as before
+    assert layer_majority(assignment, ops, 2) == ["b", "b"]
