@@ -125,7 +125,7 @@ def plan(backends: list[str] | None, debug: bool) -> Plan:
     # -fno-trapping-math: nothing here reads the floating-point exception flags, and
     # without it gcc's aarch64 vectorizer refuses loops with float selects (the
     # GELU/tanh of common/vecmath.h: "unsupported control flow"), which left the int8
-    # epilogue scalar on NEON: 43 % of MiniLM int8's retired instructions, counted by
+    # epilogue scalar on NEON: 43 % of MiniLM int8's retired instructions at S=32, counted by
     # tools/insncount. It changes no result: it neither reassociates nor contracts.
     p.cxxflags = ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fopenmp", "-Wall",
                   "-Wno-unused-function", "-ffp-contract=off", "-fno-trapping-math",

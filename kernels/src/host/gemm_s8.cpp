@@ -125,9 +125,9 @@ void dequant_pass(const int32_t *q, int n, float row_scale, const float *col_sca
 
 void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
                  const float *extra, const float *bias, armbert_activation act, float *y) {
-    // Same arithmetic order as dequant_one. One pass per condition, as this was
-    // first, cost a pass over y each (NEON int8 MiniLM S=128: 51.0 M instructions in
-    // here with the gelu vectorized, docs/performance.md).
+    // Same arithmetic order as dequant_one. A separate pass for the extra part and
+    // for the bias cost a pass over y each: 51.0 M instructions in here for NEON int8
+    // MiniLM S=128, 24.6 M with one pass (tools/insncount, docs/performance.md).
     if (extra && bias) dequant_pass<true, true>(q, n, row_scale, col_scale, extra, bias, y);
     else if (extra) dequant_pass<true, false>(q, n, row_scale, col_scale, extra, bias, y);
     else if (bias) dequant_pass<false, true>(q, n, row_scale, col_scale, extra, bias, y);
