@@ -20,10 +20,12 @@ class FakeRunner:
 
     def __init__(self, target: Target = Target(), seed: int = 0, noise: float = 0.004,
                  spike_prob: float = 0.0, spike: float = 0.25, gflops: float = 120.0,
-                 llc: float = 32 * 2 ** 20, l2: float = 2 ** 20, dram_gbs: float = 18.0):
+                 llc: float = 32 * 2 ** 20, l2: float = 2 ** 20, dram_gbs: float = 18.0,
+                 copy_gbs: float = 8.0, copy_overhead_ms: float = 0.003):
         self.target, self.seed, self.noise = target, seed, noise
         self.spike_prob, self.spike = spike_prob, spike
         self.gflops, self.llc, self.l2, self.dram_gbs = gflops, llc, l2, dram_gbs
+        self.copy_gbs, self.copy_overhead_ms = copy_gbs, copy_overhead_ms
         self.opened: list[ModelConfig] = []
         self._rng = np.random.default_rng(seed)
 
@@ -102,6 +104,14 @@ class FakeRunner:
         emb = 0.002 + bundle.B * bundle.S * bundle.H * 2e-6
         items = {"emb": emb, **hot}
         return {k: (lambda v=v: self._noisy({"total": v})) for k, v in items.items()}
+
+    copy_method = "fake device (synthetic copy rate)"
+
+    def open_copy(self, rows: int, hidden: int) -> Callable[[], Sample]:
+        """A hidden-state copy at ``copy_gbs`` plus ``copy_overhead_ms``, noiseless
+        (so measuring it draws nothing from the measurement noise)."""
+        ms = self.copy_overhead_ms + rows * hidden * 4 / (self.copy_gbs * 1e6)
+        return lambda: {"total": ms * 1e-3}
 
 
 class _FakeSession:

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .copyrate import CopyRate, measure_copy_rate
 from .measure import FULL, MeasureSettings, Runner, WindowProbe, measure_session
 from .records import Database, Measurement, OpMeasurement, record_key
 from .space import Bundle, ModelConfig, as_columns, flops
@@ -101,6 +102,16 @@ class Profiler:
         self.rejected_windows = 0
         self.reused = 0
         self.truth: frozenset = frozenset()
+        self._copy: Optional[CopyRate] = None
+
+    def copy_rate(self) -> Optional[CopyRate]:
+        """The engine's hidden-state copy on this target (:mod:`planner.copyrate`),
+        measured once per profiler (well under a second); None for a runner that
+        cannot copy."""
+        if self._copy is None and hasattr(self.runner, "open_copy"):
+            self._copy = measure_copy_rate(self.runner.open_copy,
+                                           getattr(self.runner, "copy_method", ""))
+        return self._copy
 
     def exclude(self, truth: Iterable[ModelConfig]) -> None:
         """Held-out models: from now on no purpose but 'truth' may measure them."""

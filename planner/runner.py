@@ -28,6 +28,7 @@ class ArmbertRunner:
         self.target, self.vocab, self.max_depth, self.seed = target, vocab, max_depth, seed
         self._stack: Optional[_Stack] = None
         self._ctx = None
+        self._copy_ctx = None
 
     def fingerprint(self) -> dict:
         nat = self.nat
@@ -53,11 +54,33 @@ class ArmbertRunner:
     def open_ops(self, bundle: Bundle) -> dict[str, Callable[[], Sample]]:
         return self.stack(bundle, 1).isolated_ops()
 
+    copy_method = "armbert.segment.transfer, fp32, between two contexts of the target"
+
+    def open_copy(self, rows: int, hidden: int) -> Callable[[], Sample]:
+        """A hidden-state copy as the engine makes it between two segments
+        (``armbert.segment.transfer``, timed after the source context synchronizes),
+        from this target's context to a second context of the same target."""
+        from armbert.segment import transfer
+        t = self.target
+        if self._copy_ctx is None:
+            self._copy_ctx = self.nat.Context(t.backend, t.threads, list(t.cores) or None)
+        ctx = self.context()
+        src = self.nat.Tensor.from_numpy(ctx, np.ones((rows, hidden), np.float32))
+        dst = self.nat.Tensor(self._copy_ctx, (rows, hidden), np.float32)
+
+        def run() -> Sample:
+            ctx.synchronize()
+            t0 = time.perf_counter()
+            transfer(src, dst)
+            return {"total": time.perf_counter() - t0}
+        return run
+
     def close(self) -> None:
         # Dropping the references frees ops, then the context (the GC order armbert's
         # handles expect); Context.close() would free the context under live ops.
         self._stack = None
         self._ctx = None
+        self._copy_ctx = None
 
 
 class _Stack:

@@ -91,9 +91,12 @@ class Predictor:
                                  f"model(s), e.g. {leaked[0]}")
         self.space = space
         self.budget = meter.budget.to_dict(len(space))
+        prof = getattr(meter, "profiler", None)
         self.meta = {"device": meter.device.get("id"),
-                     "target": meter.profiler.target.to_dict() if hasattr(meter, "profiler")
-                     else None}
+                     "target": prof.target.to_dict() if prof is not None else None}
+        copy = getattr(prof, "copy_rate", lambda: None)()
+        if copy is not None:  # what a plan pays to move the hidden state (planner.copyrate)
+            self.meta["copy"] = copy.to_dict()
 
     def to_dict(self) -> dict:
         return {"version": PREDICTOR_VERSION, "predictor": self.name, "params": self.params,

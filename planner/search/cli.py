@@ -361,7 +361,8 @@ def _predicted_plan(args, runner, model, devices, precisions, choices, predictor
 
     costs = predicted_costs(predictors, devices, shape, need, measure_row)
     say("predicted costs: " + ", ".join(f"{k} <- {v}" for k, v in costs.sources.items())
-        + f"; stated error ±{costs.error_pct:.1f} %")
+        + f"; stated error ±{costs.error_pct:.1f} %"
+        + (f"; transfers: {costs.transfers}" if costs.transfers else ""))
     info: dict = {"predicted_costs": costs.table.to_dict(), "stated_error_pct": costs.error_pct}
     names = list(devices)
     if args.objective == "latency":

@@ -9,12 +9,19 @@ evenly over the layers. A shape outside a predictor's profiled space is answered
 by the parametric fallback with its wider error bar. Devices or precisions that no
 predictor covers are measured (through ``measure_row``), and the table says which.
 
+Moving the hidden state between two devices costs what the predictors of those
+devices recorded when they were profiled (``meta["copy"]``, :mod:`planner.copyrate`:
+the engine's copy, timed), the slower when they differ; a pair no such predictor
+covers (files from before it was recorded) is priced at :data:`HOST_COPY_MS_PER_BYTE`
+and the table's ``meta["transfers"]`` says so.
+
 The per-op costs of the branched layer graph (q, k, v in parallel ...) that the
 genetic search maps come from the same terms and the op shares of the profiled
 run (:func:`op_graph_problem`).
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
@@ -23,11 +30,14 @@ import numpy as np
 
 from armbert.plan import Device
 
+from ..copyrate import CopyRate
 from .costs import CostTable, layer_units
 from .split import MappingProblem, bert_layer_graph
 
-# hidden-state copies between host contexts: bytes at this rate (ms per byte)
+# hidden-state copies between host contexts when no predictor recorded a rate: an
+# assumed 5 GB/s (ms per byte)
 HOST_COPY_MS_PER_BYTE = 1.0 / 5e9 * 1e3
+ASSUMED_COPY = "assumed 5 GB/s (predictor file has no measured copy rate)"
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class PredictedCosts:
     error_pct: float                      # the widest stated error among what was used
     sources: dict = field(default_factory=dict)   # "device/precision" -> what answered
     terms: dict = field(default_factory=dict)     # "device/precision" -> terms (op shares)
+    transfers: str = ""                           # where the transfer costs came from
 
     @property
     def measured_rows(self) -> list[str]:
@@ -60,10 +71,44 @@ def device_threads(d: Device) -> int:
     return int(d.threads or len(d.cores) or os.cpu_count() or 1)
 
 
+def on_device(pred, d: Device) -> bool:
+    t = (pred.meta or {}).get("target") or {}
+    return t.get("backend") == d.backend and int(t.get("threads", -1)) == device_threads(d)
+
+
 def matches(pred, d: Device, precision: str) -> bool:
     t = (pred.meta or {}).get("target") or {}
-    return (t.get("backend") == d.backend and int(t.get("threads", -1)) == device_threads(d)
-            and t.get("precision") == precision)
+    return on_device(pred, d) and t.get("precision") == precision
+
+
+def copy_rates(predictors: Sequence, d: Device) -> list[CopyRate]:
+    """The copy rates recorded by the predictors fitted on ``d`` (any precision)."""
+    rates = (CopyRate.from_meta(p.meta) for p in predictors if on_device(p, d))
+    return [r for r in rates if r is not None]
+
+
+def transfer_costs(predictors: Sequence, devices: Mapping[str, Device],
+                   nbytes: int) -> tuple[dict[str, float], str]:
+    """ms per ordered device pair to copy ``nbytes``: the slowest of the copy rates
+    recorded by the predictors of either device, else the assumed constant; and a
+    line saying which."""
+    rates = {n: copy_rates(predictors, d) for n, d in devices.items()}
+    tr, assumed, used = {}, [], []
+    for a, b in itertools.permutations(devices, 2):
+        rs = rates[a] + rates[b]
+        if rs:
+            used.append(max(rs, key=lambda r: r.ms(nbytes)))
+            tr[f"{a}->{b}"] = used[-1].ms(nbytes)
+        else:
+            tr[f"{a}->{b}"] = nbytes * HOST_COPY_MS_PER_BYTE
+            assumed.append(f"{a}->{b}")
+    said = []
+    if used:
+        slow = max(used, key=lambda r: r.ms(nbytes))
+        said.append(f"copy rate measured at profiling (slowest {slow.describe()})")
+    if assumed:
+        said.append(ASSUMED_COPY + (f" for {', '.join(assumed)}" if used else ""))
+    return tr, "; ".join(said)
 
 
 def _terms(pred, cfg) -> tuple[Optional[dict], float, str]:
@@ -113,11 +158,12 @@ def predicted_costs(predictors: Sequence, devices: Mapping[str, Device], shape: 
             lat[name][prec] = (float(t["emb"]), float(t["enc1"])) + (float(rest),) * (shape.L - 1)
             sources[key], terms[key] = src, t
             errs.append(err)
-    nbytes = shape.B * shape.S * shape.H * 4
-    tr = {f"{a}->{b}": nbytes * HOST_COPY_MS_PER_BYTE for a in devices for b in devices if a != b}
-    table = CostTable(units, lat, tr, {"source": "predicted", "sources": sources,
-                                       "shape": shape.__dict__})
-    return PredictedCosts(table, max(errs) if errs else 0.0, sources, terms)
+    tr, said = transfer_costs(predictors, devices, shape.B * shape.S * shape.H * 4)
+    meta = {"source": "predicted", "sources": sources, "shape": shape.__dict__}
+    if said:
+        meta["transfers"] = said
+    table = CostTable(units, lat, tr, meta)
+    return PredictedCosts(table, max(errs) if errs else 0.0, sources, terms, said)
 
 
 # the branched layer graph's ops -> (the profiled op they come from, share of it)
@@ -148,9 +194,7 @@ def op_graph_problem(costs: PredictedCosts, devices: Sequence[str], precision: s
                 shares = DEFAULT_SHARES
             total = sum(shares[k] for k in DEFAULT_SHARES if k in shares) or 1.0
             lat[i, j] = row[1 + int(layer)] * shares[src] / total * part
-    nbytes = shape.B * shape.S * shape.H * 4
-    tr = np.array([[0.0 if a == b else nbytes * HOST_COPY_MS_PER_BYTE for b in devices]
-                   for a in devices])
+    tr = np.array([[costs.table.transfer(a, b) for b in devices] for a in devices])
     return MappingProblem(graph, tuple(devices), lat, tr)
 
 

@@ -89,3 +89,15 @@ def test_fake_spikes_make_the_rule_work_harder():
     session = r.open(ModelConfig(L=2, H=128, A=2, I=512, S=64, B=1))
     out = measure_session(session.run, RULE)
     assert out.repeats > RULE.min_repeats
+
+
+def test_copy_rate_is_a_line_through_the_timed_sizes(fake_profiler):
+    """The fake device copies at 8 GB/s plus 3 us: the profiler's fit recovers both;
+    a negative intercept (noise at small sizes) is refitted through the origin."""
+    from planner.copyrate import fit_copy_rate
+    rate = fake_profiler.copy_rate()
+    assert rate is fake_profiler.copy_rate()               # measured once per profiler
+    assert rate.ms_per_byte == pytest.approx(1 / 8e6) and rate.overhead_ms == pytest.approx(0.003)
+    assert rate.ms(8e6) == pytest.approx(1.003)
+    through = fit_copy_rate([1000, 2000, 3000], [0.0, 0.1, 0.2])
+    assert through.overhead_ms == 0.0 and through.ms_per_byte > 0

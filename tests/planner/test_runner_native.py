@@ -3,6 +3,7 @@ engine's computation, op by op (no timing is asserted)."""
 import numpy as np
 import pytest
 
+from planner.copyrate import measure_copy_rate
 from planner.measure import OPS, QUICK, Target, measure_session
 from planner.runner import ArmbertRunner
 from planner.space import Bundle
@@ -56,3 +57,13 @@ def test_one_stack_serves_every_depth_and_isolated_ops_run(runner):
 def test_fingerprint_names_the_library_and_the_caches(runner):
     fp = runner.fingerprint()
     assert fp["id"] and fp["library_sha1"] and "host" in fp["backends"]
+
+
+def test_the_copy_rate_is_timed_on_the_engines_transfer(runner):
+    run = runner.open_copy(4, 64)
+    assert run()["total"] >= 0
+    rate = measure_copy_rate(runner.open_copy, runner.copy_method, rows=(8, 64), hidden=64,
+                             repeats=3)
+    assert np.isfinite(rate.ms_per_byte) and rate.ms_per_byte > 0
+    assert np.isfinite(rate.overhead_ms) and rate.overhead_ms >= 0
+    assert rate.bytes == (8 * 64 * 4, 64 * 64 * 4) and "segment.transfer" in rate.method

@@ -10,7 +10,9 @@ import pytest
 from armbert.plan import Device, Plan
 from planner.cli import profile_main
 from planner.search.cli import plan_main
-from planner.search.predicted import Shape, layer_majority, op_graph_problem, predicted_costs
+from planner.copyrate import CopyRate
+from planner.search.predicted import (HOST_COPY_MS_PER_BYTE, Shape, layer_majority,
+                                      op_graph_problem, predicted_costs)
 from planner.search.split import genetic_search
 from planner.predictors import load
 
@@ -41,6 +43,42 @@ def test_costs_come_from_the_predictor_of_each_device(predictor_file):
     assert problem.latency_ms.sum(0) == pytest.approx([sum(row[1:])] * 2, rel=1e-9)
     assert not problem.graph.is_chain()                         # q, k, v branch
     assert genetic_search(problem).latency_ms <= sum(row[1:]) + 1e-9
+
+
+def test_profiling_records_the_copy_rate(predictor_file):
+    rate = CopyRate.from_meta(load(predictor_file).meta)
+    assert rate is not None and np.isfinite(rate.ms_per_byte) and rate.ms_per_byte > 0
+    assert len(rate.bytes) == len(rate.median_ms) > 1
+
+
+def with_copy(pred, ms_per_byte, overhead_ms):
+    pred.meta["copy"] = CopyRate(ms_per_byte, overhead_ms).to_dict()
+    return pred
+
+
+def test_transfers_cost_the_recorded_copy_rate_the_slower_of_two(predictor_file):
+    nbytes = MINILM.B * MINILM.S * MINILM.H * 4
+    fast = with_copy(load(predictor_file), 1e-7, 0.01)
+    costs = predicted_costs([fast], ONE, MINILM, ["fp32"])
+    assert costs.table.transfer("big", "little") == pytest.approx(0.01 + 1e-7 * nbytes)
+    assert costs.table.transfer("big", "little") != pytest.approx(nbytes * HOST_COPY_MS_PER_BYTE)
+    assert "measured" in costs.table.meta["transfers"] and costs.measured_rows == []
+    slow = with_copy(load(predictor_file), 1e-6, 0.0)   # both predictors cover both devices
+    costs = predicted_costs([fast, slow], ONE, MINILM, ["fp32"])
+    assert costs.table.transfer("little", "big") == pytest.approx(1e-6 * nbytes)
+    problem = op_graph_problem(costs, ["big", "little"], "fp32", MINILM)
+    assert problem.transfer_ms[0, 1] == pytest.approx(1e-6 * nbytes)
+
+
+def test_a_file_without_a_copy_rate_assumes_5_gb_s_and_says_so(tmp_path, predictor_file):
+    d = json.loads(predictor_file.read_text())
+    del d["meta"]["copy"]                                # a file from before it was recorded
+    (tmp_path / "old.json").write_text(json.dumps(d))
+    costs = predicted_costs([load(tmp_path / "old.json")], ONE, MINILM, ["fp32"])
+    nbytes = MINILM.B * MINILM.S * MINILM.H * 4
+    assert costs.table.transfer("big", "little") == pytest.approx(nbytes * HOST_COPY_MS_PER_BYTE)
+    assert "assumed 5 GB/s" in costs.table.meta["transfers"] == costs.transfers
+    assert "no measured copy rate" in costs.transfers
 
 
 def test_a_device_no_predictor_covers_is_measured(predictor_file):
