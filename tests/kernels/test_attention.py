@@ -21,10 +21,11 @@ def padding_mask(batch, seq, lengths):
 # (batch, seq, hidden, heads, lengths): S=1, S=7 with padding, head_dim 12 (H=72),
 # MiniLM's attention as tests/arm/test_cl_engine.py runs it, three sequences of
 # which one is a single token, and BERT-base's head_dim 64 over S=130 (the host's
-# fused kernel: several query blocks and key tiles, both padded at the end). The
-# short CL list is the S=7 and the MiniLM case.
+# fused kernel: several query blocks and key tiles, both padded at the end), and
+# head_dim 10 (not a multiple of 4: NEON's key packing and the tail of its k loop
+# over head channels). The short CL list is the S=7 and the MiniLM case.
 CASES = [(1, 1, 72, 6, [1]), (2, 7, 72, 6, [7, 4]), (2, 12, 384, 12, [12, 7]),
-         (3, 33, 64, 4, [33, 1, 20]), (1, 130, 128, 2, [97])]
+         (3, 33, 64, 4, [33, 1, 20]), (1, 130, 128, 2, [97]), (2, 9, 30, 3, [9, 5])]
 CL_CASES = [(2, 7, 72, 6, [7, 4]), (2, 12, 384, 12, [12, 7])]
 
 

@@ -1,5 +1,6 @@
-// The NEON backend: host-memory tensors, ACL functions for FP32/INT8 and our
-// own NEON kernels for FP16. FP16 dispatch happens here and only here.
+// The NEON backend: host-memory tensors, ACL functions for FP32/INT8 (but our
+// fused attention) and our own NEON kernels for FP16. FP16 dispatch happens
+// here and only here.
 #include <asm/hwcap.h>
 #include <cblas.h>
 #include <sys/auxv.h>
@@ -66,7 +67,7 @@ struct NeonBackend : Backend {
         if (f & ARMBERT_CPU_ASIMDDP) s += " dotprod";
         if (f & ARMBERT_CPU_I8MM) s += " i8mm";
         s += "; fp32/int8 on ACL: linear NEGEMM, int8 linear NEGEMMLowpMatrixMultiplyCore "
-             "s8xs8->s32 + armbert epilogue, attention NEMatMul+NESoftmaxLayer, softmax "
+             "s8xs8->s32 + armbert epilogue, attention armbert fused NEON, softmax "
              "NESoftmaxLayer, layernorm/embeddings NEMeanStdDevNormalizationLayer (+NEGather), "
              "gelu NEActivationLayer, add NEArithmeticAddition";
         if (hp)

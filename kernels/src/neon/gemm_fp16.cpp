@@ -24,51 +24,6 @@ PackedF16 pack_f16(const float *w, int N, int K) {
     return p;
 }
 
-namespace {
-
-// MR rows x 8 columns; b advances by kPanel floats per k.
-template <int MR>
-inline void tile_f32(const float *a, int lda, const float *b, int K, float *c, int ldc, int nn) {
-    float32x4_t acc[MR][2];
-    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
-    for (int k = 0; k < K; ++k) {
-        const float32x4_t b0 = vld1q_f32(b + size_t(k) * kPanel);
-        const float32x4_t b1 = vld1q_f32(b + size_t(k) * kPanel + 4);
-        for (int r = 0; r < MR; ++r) {
-            const float av = a[size_t(r) * lda + k];
-            acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av);
-            acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
-        }
-    }
-    for (int r = 0; r < MR; ++r) {
-        float *cr = c + size_t(r) * ldc;
-        if (nn == kPanel) {
-            vst1q_f32(cr, acc[r][0]);
-            vst1q_f32(cr + 4, acc[r][1]);
-        } else {
-            float tmp[kPanel];
-            vst1q_f32(tmp, acc[r][0]);
-            vst1q_f32(tmp + 4, acc[r][1]);
-            std::memcpy(cr, tmp, sizeof(float) * size_t(nn));
-        }
-    }
-}
-
-}  // namespace
-
-void panel_gemm_f32(const float *a, int lda, int M, const float *b, int K, float *c, int ldc,
-                    int nn) {
-    int m = 0;
-    for (; m + 4 <= M; m += 4)
-        tile_f32<4>(a + size_t(m) * lda, lda, b, K, c + size_t(m) * ldc, ldc, nn);
-    switch (M - m) {
-    case 3: tile_f32<3>(a + size_t(m) * lda, lda, b, K, c + size_t(m) * ldc, ldc, nn); break;
-    case 2: tile_f32<2>(a + size_t(m) * lda, lda, b, K, c + size_t(m) * ldc, ldc, nn); break;
-    case 1: tile_f32<1>(a + size_t(m) * lda, lda, b, K, c + size_t(m) * ldc, ldc, nn); break;
-    default: break;
-    }
-}
-
 void gemm_f16_widen(const float *a32, int lda, int M, const PackedF16 &w, int p0, int p1,
                     float *c_out, int ldc, float *panel32) {
     for (int p = p0; p < p1; ++p) {

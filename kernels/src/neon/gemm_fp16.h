@@ -9,9 +9,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "attention_core.h"  // kPanel, panel_gemm_f32
+
 namespace armbert::neon {
 
-constexpr int kPanel = 8;
 constexpr int kKStep = 8;  // the FMLAL loop consumes 8 k at a time
 
 struct PackedF16 {
@@ -34,10 +35,5 @@ void gemm_f16_fmlal(const uint16_t *a16, int lda, int M, const PackedF16 &w, int
 // panel32 is Kp * kPanel floats of scratch.
 void gemm_f16_widen(const float *a32, int lda, int M, const PackedF16 &w, int p0, int p1,
                     float *c_out, int ldc, float *panel32);
-
-// The fp32 core: C[M, nn] = A[M, K] (fp32, stride lda) * B, B one [K][kPanel]
-// fp32 panel; nn <= kPanel columns are stored (stride ldc).
-void panel_gemm_f32(const float *a, int lda, int M, const float *b, int K, float *c, int ldc,
-                    int nn);
 
 }  // namespace armbert::neon

@@ -1,12 +1,13 @@
 // NEON backend ops: FP32 (and INT8, whose non-linear components run in
-// FP32) on ACL functions; FP16 on our own kernels (*_fp16.cpp), because
-// Debian's ACL is built without F16 CPU kernels. backend.cpp picks one.
+// FP32) on ACL functions, except the attention (our fused kernel,
+// attention_core.h); FP16 on our own kernels (*_fp16.cpp), because Debian's
+// ACL is built without F16 CPU kernels. backend.cpp picks one.
 #pragma once
 #include "../core/op.h"
 
 namespace armbert::neon {
 
-// ACL (fp32 activations: FP32 and INT8 precisions)
+// fp32 activations (FP32 and INT8 precisions): ACL, and attention.cpp
 EmbeddingsOp *new_embeddings(const armbert_embeddings_desc &d);
 LinearOp *new_linear_f32(const armbert_linear_desc &d);
 LinearOp *new_linear_s8(const armbert_linear_desc &d);

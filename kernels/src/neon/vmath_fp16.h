@@ -1,7 +1,8 @@
 // NEON helpers of the FP16 kernels: fp16 <-> fp32 rows and fp32 vector
-// exp/erf/tanh (the host's vecmath.h formulas, four lanes at a time). BERT
-// needs fp32 for sums, statistics and transcendental functions; fp16 is the
-// storage format. Include only from *_fp16.cpp files.
+// erf/tanh (the host's vecmath.h formulas, four lanes at a time; exp and the
+// fp32 softmax row are in vmath.h). BERT needs fp32 for sums, statistics and
+// transcendental functions; fp16 is the storage format. Include only from
+// *_fp16.cpp files.
 #pragma once
 #include <arm_neon.h>
 
@@ -11,6 +12,7 @@
 #include "../common/vecmath.h"
 #include "../core/tensor.h"
 #include "armbert.h"
+#include "vmath.h"
 
 namespace armbert::neon {
 
@@ -32,18 +34,6 @@ inline void f32_to_f16_row(const float *s, __fp16 *d, size_t n) {
     for (; i + 8 <= n; i += 8)
         vst1q_f16(d + i, vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(s + i)), vld1q_f32(s + i + 4)));
     for (; i < n; ++i) d[i] = __fp16(s[i]);
-}
-
-inline float32x4_t vexp(float32x4_t x) {
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
-    float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t r = vsubq_f32(x, vmulq_n_f32(n, 0.693145751953125f));
-    r = vsubq_f32(r, vmulq_n_f32(n, 1.428606765330187045e-06f));
-    float32x4_t p = vdupq_n_f32(1.0f / 720.0f);
-    for (float c : {1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
-        p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(c));
-    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vmulq_f32(p, vreinterpretq_f32_s32(bits));
 }
 
 // Abramowitz & Stegun 7.1.26, |error| < 1.5e-7.
@@ -115,9 +105,6 @@ inline void layernorm_row(float *v, int n, const float *gamma, const float *beta
     }
     for (; i < n; ++i) v[i] = (v[i] - mean) * rstd * gamma[i] + beta[i];
 }
-
-// softmax_fp16.cpp: scale * row + mask, then softmax, in place in fp32.
-void softmax_row_f32(float *row, int n, float scale, const float *mask);
 
 // The row-op policy of the FP16 kernels (common/rowops.h): fp16 tensors, rows
 // widened to fp32 and narrowed once, four lanes at a time.
