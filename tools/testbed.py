@@ -305,19 +305,28 @@ def _ensure_binfmt():
         (BINFMT / "register").write_text(BINFMT_LINE)
 
 
+def host_archives():
+    """(URI, suite) of each Debian archive with a main component in the host's
+    `apt-cache policy`, once each, in its order (also tools/insncount's source fetch)."""
+    policy = subprocess.run(["apt-cache", "policy"], capture_output=True, text=True).stdout
+    lines = policy.splitlines()
+    archives = []
+    for entry, meta in zip(lines, lines[1:]):
+        m = re.match(r"\s*\d+\s+(\S+://\S+)\s+([^/\s]+)/main\s+\S+\s+Packages$", entry)
+        if m and "o=Debian," in meta and (m[1], m[2]) not in archives:
+            archives.append((m[1], m[2]))
+    return archives
+
+
 def _host_sources():
     """`deb URI trixie[-x] main` for each Debian archive the host's apt uses (else [])."""
     release = Path("/etc/os-release").read_text()
     codename = re.search(r"^VERSION_CODENAME=\"?(\w+)", release, re.M)
-    policy = subprocess.run(["apt-cache", "policy"], capture_output=True, text=True).stdout
-    lines = policy.splitlines()
-    sources = []
-    for entry, meta in zip(lines, lines[1:]):
-        m = re.match(r"\s*\d+\s+(\S+://\S+)\s+([^/\s]+)/\S+\s+\S+\s+Packages$", entry)
-        if m and codename and "o=Debian," in meta and m[2].startswith(codename[1]):
-            line = f"deb {m[1]} {SUITE}{m[2][len(codename[1]):]} main"
-            if line not in sources:
-                sources.append(line)
+    if not codename:
+        return []
+    sources = [f"deb {uri} {SUITE}{suite[len(codename[1]):]} main"
+               for uri, suite in host_archives() if suite.startswith(codename[1])]
+    sources = list(dict.fromkeys(sources))
     return sorted(sources, key=lambda line: line.split()[2])  # trixie, -security, -updates
 
 

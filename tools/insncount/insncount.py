@@ -82,14 +82,7 @@ def _ensure_qemu() -> str:
 
 def _source_lines() -> list[str]:
     """deb-src lines for the host's own Debian archives (its suites, not trixie)."""
-    policy = _run(["apt-cache", "policy"]).splitlines()
-    lines = []
-    for entry in policy:
-        m = re.match(r"\s*\d+\s+(\S+://\S+)\s+([^/\s]+)/main\s+\S+\s+Packages$", entry)
-        if m:
-            line = f"deb-src {m[1]} {m[2]} main"
-            if line not in lines:
-                lines.append(line)
+    lines = [f"deb-src {uri} {suite} main" for uri, suite in testbed.host_archives()]
     if not lines:
         raise testbed.SetupError("apt-cache policy names no Debian archive to fetch qemu's source from")
     return lines
