@@ -247,6 +247,24 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
+CPU_SYSFS = "/sys/devices/system/cpu"
+
+
+def core_class(cores, root: Optional[str] = None) -> Optional[list[int]]:
+    """What kind of core ``cores`` are, as the kernel ranks them: their distinct
+    cpu_capacity values (big.LITTLE: 1024 for the big cluster, less for LITTLE),
+    else their cpuinfo_max_freq; None when unknown (no cores named, or no sysfs).
+    A predictor fitted on one class says nothing about cores of another."""
+    root, values = root or CPU_SYSFS, set()
+    for c in cores or ():
+        v = _read(f"{root}/cpu{int(c)}/cpu_capacity") or \
+            _read(f"{root}/cpu{int(c)}/cpufreq/cpuinfo_max_freq")
+        if v is None or not v.isdigit():
+            return None
+        values.add(int(v))
+    return sorted(values) or None
+
+
 def _caches() -> list[dict]:
     out = []
     base = Path("/sys/devices/system/cpu/cpu0/cache")

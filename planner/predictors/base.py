@@ -94,6 +94,9 @@ class Predictor:
         prof = getattr(meter, "profiler", None)
         self.meta = {"device": meter.device.get("id"),
                      "target": prof.target.to_dict() if prof is not None else None}
+        if prof is not None:  # which kind of core it was fitted on (plans match on it)
+            from ..measure import core_class
+            self.meta["target"]["core_class"] = core_class(prof.target.cores)
         copy = getattr(prof, "copy_rate", lambda: None)()
         if copy is not None:  # what a plan pays to move the hidden state (planner.copyrate)
             self.meta["copy"] = copy.to_dict()

@@ -31,6 +31,7 @@ import numpy as np
 from armbert.plan import Device
 
 from ..copyrate import CopyRate
+from ..measure import core_class
 from .costs import CostTable, layer_units
 from .split import MappingProblem, bert_layer_graph
 
@@ -72,8 +73,14 @@ def device_threads(d: Device) -> int:
 
 
 def on_device(pred, d: Device) -> bool:
+    """The predictor was fitted on this kind of device: backend, thread count and,
+    where both are known, the class of core (a big-core predictor does not answer
+    for LITTLE cores with the same thread count)."""
     t = (pred.meta or {}).get("target") or {}
-    return t.get("backend") == d.backend and int(t.get("threads", -1)) == device_threads(d)
+    if t.get("backend") != d.backend or int(t.get("threads", -1)) != device_threads(d):
+        return False
+    fitted, here = t.get("core_class"), core_class(d.cores)
+    return not (fitted and here) or list(fitted) == here
 
 
 def matches(pred, d: Device, precision: str) -> bool:

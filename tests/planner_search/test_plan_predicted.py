@@ -173,3 +173,28 @@ def test_a_layer_goes_to_the_device_with_most_of_its_time():
     assert layer_majority(["b", "b", "b", "a", "a", "b"], ops, 2, lat, ("a", "b")) == ["a", "a"]
     # without latencies: by op count, as before
     assert layer_majority(assignment, ops, 2) == ["b", "b"]
+
+
+def test_a_predictor_does_not_answer_for_another_class_of_core(tmp_path, monkeypatch,
+                                                              predictor_file):
+    # big.LITTLE as sysfs ranks it: core 0 capacity 1024 (big), core 1 446 (LITTLE)
+    for cpu, cap in ((0, 1024), (1, 446)):
+        (tmp_path / f"cpu{cpu}").mkdir()
+        (tmp_path / f"cpu{cpu}" / "cpu_capacity").write_text(f"{cap}\n")
+    import planner.measure
+    monkeypatch.setattr(planner.measure, "CPU_SYSFS", str(tmp_path))
+    assert planner.measure.core_class((0, 1)) == [446, 1024]
+    pred = load(predictor_file)
+    pred.meta["target"]["core_class"] = [1024]           # fitted on a big core
+    seen = []
+    costs = predicted_costs([pred], ONE, MINILM, ["fp32"],
+                            lambda n, d, p: seen.append(n) or [1.0] * 7)
+    assert costs.sources["big/fp32"] == "bertperf" and seen == ["little"]
+    assert costs.measured_rows == ["little/fp32"]
+    pred.meta["target"]["core_class"] = None             # unknown: answers for both
+    assert predicted_costs([pred], ONE, MINILM, ["fp32"]).measured_rows == []
+
+
+def test_the_predictor_file_records_its_class_of_core(predictor_file):
+    from planner.measure import core_class
+    assert load(predictor_file).meta["target"]["core_class"] == core_class((0,))
