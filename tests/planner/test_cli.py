@@ -2,6 +2,7 @@
 import json
 
 from planner.cli import evaluate_main, predict_main, profile_main
+from planner.measure import core_class
 
 TINY = ["--fake", "--H", "128", "--S", "64", "--B", "1", "--no-progress", "--quick"]
 
@@ -115,8 +116,9 @@ def test_predict_prints_target_error_bar_and_breakdown(fitted_dir, capsys):
     assert predict_main(["--predictor", str(fitted_dir / "bertperf.json"), "--L", "6"]
                         + SHAPE) == 0
     out = capsys.readouterr().out
-    assert "fitted on target {'backend': 'host', 'cores': [0], 'precision': 'fp32', " \
-           "'threads': 1}" in out
+    klass = core_class((0,))   # [1024] here; None where sysfs does not rank cores
+    assert "fitted on target {'backend': 'host', " f"'core_class': {klass}, 'cores': [0], " \
+           "'precision': 'fp32', 'threads': 1}" in out
     assert "L6-H384-A12-I1536-S128-B1: " in out and " ms ± " in out
     assert "layers 2..6" in out and "layer 1 per op: qkv" in out and "ffn_out" in out
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from planner.fake import FakeRunner
-from planner.measure import MeasureSettings, Target
+from planner.measure import MeasureSettings, Target, core_class
 from planner.predictors.bertperf import BERTPerf
 from planner.profiler import Profiler
 from planner.records import Database
@@ -42,8 +42,9 @@ def test_transfer_measures_only_12_2_and_j(source, space):
         assert info["j_switch"] == src["j_switch"] and info["constant"] == src["constant"]
         want = {12} if src["constant"] else {12, 2, src["j_switch"]}
         assert set(info["measured"]) == want
-    assert moved.meta["target"] == B.to_dict()
-    assert moved.meta["transferred_from"]["target"] == A.to_dict()
+    assert moved.meta["target"] == {**B.to_dict(), "core_class": core_class(B.cores)}
+    assert moved.meta["transferred_from"]["target"] == {**A.to_dict(),
+                                                        "core_class": core_class(A.cores)}
 
 
 def test_transfer_against_a_full_campaign_on_the_new_target(source, space):
