@@ -192,7 +192,7 @@ void attend_head(const float *q, int ldq, const float *mask, float scale, int S,
                  float *scratch, float *out, int ldo) {
     const int Sp = common::round_up(S, kPanel), dp = common::round_up(d, kPanel);
     const float *kp = scratch_keys(scratch, S, d), *vp = scratch_values(scratch, S, d);
-    float *scores = scratch + size_t(Sp) * d + size_t(dp) * S;
+    float *scores = scratch_values(scratch, S, d) + size_t(dp) * S;  // after the panels
     for (int i0 = 0; i0 < S; i0 += kQueryBlock) {
         const int M = std::min(kQueryBlock, S - i0);
         // Q K^T: padding keys' columns (>= S) are never stored.

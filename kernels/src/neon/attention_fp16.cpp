@@ -1,6 +1,6 @@
 // FP16 attention: fp16 in and out, fp32 inside. Per (batch, head) task a
-// thread widens its head's Q into fp32 rows and its K and V into fp32 panels,
-// runs attention_core.h's fused Q K^T -> masked softmax -> P V, and rounds
+// thread widens its head's Q, K and V rows to fp32, packs K and V into the
+// core's panels (attention_core.h), runs attention_core.h's fused Q K^T -> masked softmax -> P V, and rounds
 // the head's output once to fp16. Scores and probabilities never round to
 // fp16: at seq 128 that would cost more accuracy than the fp16 output itself.
 #include <cmath>
@@ -40,19 +40,20 @@ struct AttentionF16 : AttentionOp {
         common::parallel_for(*ctx, int64_t(batch) * A, [&](int64_t t0, int64_t t1, int t) {
             float *work = scratch.data() + size_t(t) * per_thread;
             float *q = work + head_scratch_floats(S, d), *o = q + size_t(S) * d;
-            float *kp = scratch_keys(work, S, d), *vp = scratch_values(work, S, d);
+            // o holds the widened keys, then the widened values, before the output
+            const auto widen = [&](const __fp16 *base, int offset, float *rows) {
+                for (int s = 0; s < S; ++s)
+                    f16_to_f32_row(base + int64_t(s) * ld + offset, rows + size_t(s) * d,
+                                   size_t(d));
+            };
             for (int64_t task = t0; task < t1; ++task) {
                 const int b = int(task / A), h = int(task % A);
                 const __fp16 *base = src + int64_t(b) * S * ld + int64_t(h) * d;
-                for (int s = 0; s < S; ++s) {
-                    const __fp16 *row = base + int64_t(s) * ld;
-                    f16_to_f32_row(row, q + size_t(s) * d, size_t(d));
-                    float *kcol = kp + size_t(s / kPanel) * d * kPanel + s % kPanel;
-                    for (int i = 0; i < d; ++i) kcol[size_t(i) * kPanel] = float(row[H + i]);
-                    for (int i = 0; i < d; ++i)
-                        vp[size_t(i / kPanel) * S * kPanel + size_t(s) * kPanel + i % kPanel] =
-                            float(row[2 * H + i]);
-                }
+                widen(base, 0, q);
+                widen(base, H, o);
+                pack_keys_f32(o, d, S, d, scratch_keys(work, S, d));
+                widen(base, 2 * H, o);
+                pack_values_f32(o, d, S, d, scratch_values(work, S, d));
                 attend_head(q, d, mk ? mk + size_t(b) * S : nullptr, scale, S, d, work, o, d);
                 __fp16 *obase = dst + int64_t(b) * S * H + int64_t(h) * d;
                 for (int s = 0; s < S; ++s)
