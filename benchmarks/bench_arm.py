@@ -38,6 +38,23 @@ CALIBRATION = [np.array([[101, 1996, 4633, 2003, 8403, 2651, 1012, 102]]),
                np.array([[101, 2002, 3248, 2858, 1999, 1037, 2316, 1012, 102]])]
 
 
+def inputs(seq: int) -> dict[str, np.ndarray]:
+    """One fixed MiniLM input of ``seq`` tokens ([CLS] ... [SEP]), B=1, as ORT's feed."""
+    ids = np.random.default_rng(0).integers(1000, 30000, (1, seq)).astype(np.int64)
+    ids[0, 0], ids[0, -1] = 101, 102
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids)}
+
+
+def ort_session(onnx_file: str, threads: int):
+    """ORT's CPU session on one of the prepared ONNX files (ORT_ENABLE_ALL)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(TREE_DIR / onnx_file), so, providers=["CPUExecutionProvider"])
+
+
 def prepare() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import bench_host
@@ -65,23 +82,17 @@ def main(argv=None) -> int:
     import armbert
     import onnxruntime as ort
 
-    ids = np.random.default_rng(0).integers(1000, 30000, (1, a.seq)).astype(np.int64)
-    ids[0, 0], ids[0, -1] = 101, 102
-    mask, tt = np.ones_like(ids), np.zeros_like(ids)
+    feed = inputs(a.seq)
+    ids, mask, tt = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
     model = armbert.load()
     q = armbert.quantize(model, CALIBRATION, backend="neon")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = a.threads, 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": tt}
     settings = timing.TimingSettings(warmup=1, block=2, min_runs=4, window=4, max_spread=0.05,
                                      cap_s=a.cap_s, settle_s=0.01)
     rows = []
     for precision, source, onnx_file in (("fp32", model, "minilm.onnx"),
                                          ("int8", q, "minilm-int8.onnx")):
         engine = armbert.Engine(source, backend="neon", precision=precision, threads=a.threads)
-        sess = ort.InferenceSession(str(TREE_DIR / onnx_file), so,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort_session(onnx_file, a.threads)
         stats = timing.measure_interleaved(
             {"armbert": lambda: engine.run(ids, mask, tt), "ort": lambda: sess.run(None, feed)},
             settings, progress=lambda m: print(f"  {precision}: {m}", file=sys.stderr))

@@ -27,14 +27,13 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import insn_marks  # noqa: E402
-from bench_arm import CALIBRATION, TREE_DIR  # noqa: E402
+from bench_arm import CALIBRATION, inputs, ort_session  # noqa: E402
 
 RUNS = 2  # counted end-to-end inferences per configuration (span ids 1..RUNS)
 OP_SPAN0 = 100  # per-op spans: OP_SPAN0 + index in the op list
@@ -109,9 +108,8 @@ def main(argv=None) -> int:
         return 2
 
     import armbert
-    ids = np.random.default_rng(0).integers(1000, 30000, (1, a.seq)).astype(np.int64)
-    ids[0, 0], ids[0, -1] = 101, 102
-    mask, tt = np.ones_like(ids), np.zeros_like(ids)
+    feed = inputs(a.seq)
+    ids, mask, tt = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
     model = armbert.load()
     precisions = [p for p in a.precisions.split(",") if p]
     rows = []
@@ -125,13 +123,8 @@ def main(argv=None) -> int:
         engine.close()
     if not a.no_ort:
         import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = 1, 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": tt}
         for precision, onnx_file in (("fp32", "minilm.onnx"), ("int8", "minilm-int8.onnx")):
-            sess = ort.InferenceSession(str(TREE_DIR / onnx_file), so,
-                                        providers=["CPUExecutionProvider"])
+            sess = ort_session(onnx_file, 1)
             rows.append({"engine": f"onnxruntime {ort.__version__}", "precision": precision,
                          **count(f"ort {precision}", lambda: sess.run(None, feed), marks,
                                  symbols=a.symbols)})

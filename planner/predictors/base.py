@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ..measure import core_class
 from ..space import ConfigsLike, DesignSpace, as_columns
 
 # 2: BERTPerf variants and per-op points, MLP input ranges, the stated error in meta
@@ -95,7 +96,6 @@ class Predictor:
         self.meta = {"device": meter.device.get("id"),
                      "target": prof.target.to_dict() if prof is not None else None}
         if prof is not None:  # which kind of core it was fitted on (plans match on it)
-            from ..measure import core_class
             self.meta["target"]["core_class"] = core_class(prof.target.cores)
         copy = getattr(prof, "copy_rate", lambda: None)()
         if copy is not None:  # what a plan pays to move the hidden state (planner.copyrate)
