@@ -185,6 +185,62 @@ def test_fp16_conversions_bit_identical_across_levels(isa_context):
             np.testing.assert_array_equal(a, s, err_msg=level)
 
 
+def special_rows(rng, rows: int, n: int) -> np.ndarray:
+    """Random rows with the values a vector path could treat differently from its
+    tail: NaN, +-inf, -0, huge and tiny magnitudes, spread over lanes and tails."""
+    x = (rng.standard_normal((rows, n)) * 4).astype(np.float32)
+    flat = x.reshape(-1)
+    specials = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e30, -1e30, 1e-30, 88.5, -90.0],
+                        np.float32)
+    flat[rng.choice(flat.size, size=min(flat.size, 3 * specials.size), replace=False)] = \
+        np.resize(specials, min(flat.size, 3 * specials.size))
+    return x
+
+
+# The row kernels (rows.cpp: softmax, layernorm, GELU/tanh, the int8 epilogue) are
+# one scalar body compiled per level, with no FMA contraction and sums in a fixed
+# order, so every level must give the scalar level's bits: row lengths below,
+# at and past the 16 lanes of a zmm (tails), and special values.
+@pytest.mark.parametrize("n", [1, 7, 16, 37, 384])
+def test_row_kernels_bit_identical_across_levels(isa_context, n):
+    rng = np.random.default_rng(n)
+    x = special_rows(rng, 5, n)
+    finite = (rng.standard_normal((5, n)) * 3).astype(np.float32)
+    mask = np.where(rng.random((1, n)) < 0.3, np.finfo(np.float32).min, 0).astype(np.float32)
+    gamma, beta = (1 + rng.random(n)).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    w = (rng.standard_normal((n + 3, n)) / np.sqrt(n)).astype(np.float32)
+    outs = {}
+    for level in LEVELS:
+        ctx = isa_context(level)
+        rows = {"scalar": "portable", "avxvnni": "avx2", "amx": "avx512"}.get(
+            level, level.replace("vnni", ""))
+        assert f"row kernels {rows}" in ctx.describe(), ctx.describe()
+        got = {}
+        with nat.Gelu(ctx) as op:
+            y = nat.Tensor(ctx, x.shape, np.float32)
+            op.run(nat.Tensor.from_numpy(ctx, x), y)
+            got["gelu"] = y.numpy()
+        with nat.Softmax(ctx, scale=0.125) as op:
+            op.reshape(1, n)
+            y = nat.Tensor(ctx, (1, 5, n), np.float32)
+            op.run(nat.Tensor.from_numpy(ctx, finite[None]), nat.Tensor.from_numpy(ctx, mask), y)
+            got["softmax"] = y.numpy()
+        with nat.LayerNorm(ctx, gamma, beta, 1e-12) as op:
+            op.reshape(1, 5)
+            y = nat.Tensor(ctx, (5, n), np.float32)
+            op.run(nat.Tensor.from_numpy(ctx, finite), None, y)
+            got["layernorm"] = y.numpy()
+        for act in ("gelu", "tanh"):
+            got[f"linear {act}"] = run_linear(ctx, finite, weight=w, bias=beta[:1].repeat(n + 3),
+                                              precision="fp32", activation=act)
+        outs[level] = got
+    for level in LEVELS[1:]:
+        for name, value in outs[level].items():
+            np.testing.assert_array_equal(value.view(np.uint32),
+                                          outs["scalar"][name].view(np.uint32),
+                                          err_msg=f"{name}: {level} vs scalar")
+
+
 # The fused attention's fp32 tiles, one per level (scalar: 4x16 at the build's
 # baseline; avx2 and avxvnni: 4x16 ymm FMA; avx512vnni: 8x32 zmm FMA): every level against the
 # float64 reference at the fp32 bound of the kernel tests (1e-4; the levels differ

@@ -34,9 +34,9 @@ inline float dequant_one(int32_t q, float scale, float extra, float bias,
 }  // namespace common
 
 // y[c] = dequant_one(q[c], row_scale * col_scale[c], extra[c], bias[c]) for c in
-// [0, n), vectorized; extra and bias may be NULL (0). Used by the host's int8 GEMM
-// and NEON's GEMMLowp path. Defined in host/gemm_s8.cpp beside that GEMM (whose
-// ISA dispatch is being reworked on its own); it moves to common/ with it.
+// [0, n), vectorized; extra and bias may be NULL (0). NEON's GEMMLowp path calls
+// this portable build; the host's int8 GEMM takes its context's level of the
+// same body (host/rows.cpp, isa.h RowKernels), which gives the same bits.
 namespace host {
 void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
                  const float *extra, const float *bias, armbert_activation act, float *y);

@@ -9,8 +9,11 @@
 //   static void write(armbert_tensor *t, int64_t offset, const float *row, int n);  // narrows
 //   static void add3(float *dst, const float *a, const float *b, const float *c, int n);
 //   static void add(float *dst, const float *a, int n);  // dst += a
-//   static void layernorm(float *row, int n, const float *gamma, const float *beta, float eps);
-//   static void softmax(float *row, int n, float scale, const float *mask);  // mask may be NULL
+//   // the row kernels, at the context's level (the host's ISA table)
+//   static void layernorm(const armbert_context &ctx, float *row, int n, const float *gamma,
+//                         const float *beta, float eps);
+//   static void softmax(const armbert_context &ctx, float *row, int n, float scale,
+//                       const float *mask);  // mask may be NULL
 //
 // Workspaces: one or two rows per thread of the context's team, sized by reshape.
 #pragma once
@@ -38,7 +41,7 @@ template <typename P> struct RowEmbeddings : EmbeddingsOp {
                 const float *p = position.data() + size_t(r % seq) * H;
                 const float *tt = token_type.data() + size_t(type_ids ? type_ids[r] : 0) * H;
                 P::add3(buf, w, p, tt, H);
-                P::layernorm(buf, H, gamma.data(), beta.data(), desc.eps);
+                P::layernorm(*ctx, buf, H, gamma.data(), beta.data(), desc.eps);
                 P::write(out, r * H, buf, H);
             }
         });
@@ -64,7 +67,7 @@ template <typename P> struct RowLayerNorm : LayerNormOp {
                 const float *src = P::read(x, r * H, H, buf);
                 if (src != buf) std::copy(src, src + H, buf);
                 if (residual) P::add(buf, P::read(residual, r * H, H, rbuf), H);
-                P::layernorm(buf, H, gamma.data(), beta.data(), desc.eps);
+                P::layernorm(*ctx, buf, H, gamma.data(), beta.data(), desc.eps);
                 P::write(y, r * H, buf, H);
             }
         });
@@ -93,7 +96,7 @@ template <typename P> struct RowSoftmax : SoftmaxOp {
             for (int64_t r = r0; r < r1; ++r) {
                 const float *src = P::read(x, r * S, S, buf);
                 if (src != buf) std::copy(src, src + S, buf);
-                P::softmax(buf, S, desc.scale, mk ? mk + (r / rows_per_batch) * S : nullptr);
+                P::softmax(*ctx, buf, S, desc.scale, mk ? mk + (r / rows_per_batch) * S : nullptr);
                 P::write(y, r * S, buf, S);
             }
         });

@@ -37,6 +37,7 @@ struct HostAttention : AttentionOp {
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
         const TileF32Kernel &tk = kernels_of(ctx).tile_f32;
+        const auto softmax_row = kernels_of(ctx).rows.softmax;
         const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H, R = tk.rows;
         const float scale = 1.0f / std::sqrt(float(d));
         const float *mk = mask ? data_of<float>(mask) : nullptr;

@@ -27,9 +27,11 @@ void for_chunks(const armbert_context &ctx, int64_t numel, const armbert_tensor 
 
 struct HostGelu : GeluOp {
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
+        const auto activate = kernels_of(ctx).rows.activate;
         for_chunks(*ctx, x->numel, x, nullptr, y,
-                   [](const float *a, const float *, float *o, int64_t n) {
-                       for (int64_t i = 0; i < n; ++i) o[i] = gelu(a[i]);
+                   [activate](const float *a, const float *, float *o, int64_t n) {
+                       if (o != a) std::copy(a, a + n, o);
+                       activate(o, int(n), ARMBERT_ACTIVATION_GELU);
                    });
     }
 };

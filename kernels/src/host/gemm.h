@@ -47,16 +47,22 @@ struct GemmS8Kernel {
     TileS8Fn tile;
 };
 
+// The int8 epilogue of one row of outputs (common/int8.h dequant_row's contract);
+// the context's level of it (isa.h RowKernels).
+using DequantRowFn = void (*)(const int32_t *q, int n, float row_scale, const float *col_scale,
+                              const float *extra, const float *bias, armbert_activation act,
+                              float *y);
+
 // Activations enter as rows of Kp elements in the kernel's ActS8 format
 // (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
 // output-channel blocks [block_begin, block_end):
 //   y[m, n] = act(float(sum_k q[m,k] w[n,k]) * (row_scale[m] * col_scale[n])
 //                 + extra[m, n] + bias[n])
-// extra (ld = ldy) and bias may be NULL.
-void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *x, int M,
-                     int block_begin, int block_end, const float *row_scale,
-                     const float *col_scale, const float *extra, const float *bias,
-                     armbert_activation act, float *y, int ldy);
+// extra (ld = ldy) and bias may be NULL; dequant computes each row of y.
+void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const PackedS8 &w,
+                     const void *x, int M, int block_begin, int block_end,
+                     const float *row_scale, const float *col_scale, const float *extra,
+                     const float *bias, armbert_activation act, float *y, int ldy);
 
 // Calls f(std::integral_constant<int, mr>) for a runtime row count mr in
 // [1, MaxMR] (1 for anything else): the micro-kernels are templates on their

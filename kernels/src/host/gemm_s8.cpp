@@ -34,13 +34,13 @@ namespace {
 // q * w (kS16 kernels) or of (q + 128) * w (kU8Offset kernels, corrected here
 // by 128 * col_sum): the same int32 either way, so every ISA level gives the
 // same outputs bit for bit.
-inline void store_row(int32_t *acc, const PackedS8 &w, bool u8_offset, int n0, float rs,
-                      const float *col_scale, const float *extra, const float *bias,
-                      armbert_activation act, float *y) {
+inline void store_row(DequantRowFn dequant, int32_t *acc, const PackedS8 &w, bool u8_offset,
+                      int n0, float rs, const float *col_scale, const float *extra,
+                      const float *bias, armbert_activation act, float *y) {
     int nn = std::min(kNr, w.N - n0);
     if (u8_offset)
         for (int c = 0; c < nn; ++c) acc[c] -= 128 * w.col_sum[n0 + c];
-    dequant_row(acc, nn, rs, col_scale + n0, extra ? extra + n0 : nullptr,
+    dequant(acc, nn, rs, col_scale + n0, extra ? extra + n0 : nullptr,
                 bias ? bias + n0 : nullptr, act, y + n0);
 }
 
@@ -74,8 +74,9 @@ void tile_s8_scalar(const int8_t *w, const void *xv, size_t ldx, int kc, int mr,
 // blocks of kernel.kc (K = 3072, BERT-base's FFN-out, is 6 blocks of 512: the
 // 16 KiB weight slab of a block stays in L1 while every row tile of the chunk
 // passes over it, instead of streaming the block's 96 KiB from L2 per tile).
-void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *x, int M,
-                     int block_begin, int block_end, const float *rs, const float *cs,
+void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const PackedS8 &w,
+                     const void *x, int M, int block_begin, int block_end, const float *rs,
+                     const float *cs,
                      const float *extra, const float *bias, armbert_activation act, float *y,
                      int ldy) {
     alignas(64) int32_t acc[kMc * kNr];
@@ -96,46 +97,12 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, const PackedS8 &w, const void *
             }
             for (int r = 0; r < mc; ++r) {
                 const int m = m0 + r;
-                store_row(acc + r * kNr, w, u8, b * kNr, rs[m], cs,
+                store_row(dequant, acc + r * kNr, w, u8, b * kNr, rs[m], cs,
                           extra ? extra + size_t(m) * ldy : nullptr, bias, act,
                           y + size_t(m) * ldy);
             }
         }
     }
-}
-
-namespace {
-
-// y = q * (row_scale * col_scale) [+ extra] [+ bias] in one pass, specialized on what
-// it adds, so that each variant is a loop without conditions (gcc vectorizes all
-// four). The activation is a second pass over y: fused into this loop, gcc 12's
-// x86 vectorizer gave up on it ("no vectype" for the col_scale load).
-template <bool kExtra, bool kBias>
-void dequant_pass(const int32_t *q, int n, float row_scale, const float *col_scale,
-                  const float *extra, const float *bias, float *y) {
-    for (int c = 0; c < n; ++c) {
-        float v = float(q[c]) * (row_scale * col_scale[c]);
-        if (kExtra) v = v + extra[c];
-        if (kBias) v = v + bias[c];
-        y[c] = v;
-    }
-}
-
-}  // namespace
-
-void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
-                 const float *extra, const float *bias, armbert_activation act, float *y) {
-    // Same arithmetic order as dequant_one. A separate pass for the extra part and
-    // for the bias cost a pass over y each: 51.0 M instructions in here for NEON int8
-    // MiniLM S=128, 24.6 M with one pass (tools/insncount, docs/performance.md).
-    if (extra && bias) dequant_pass<true, true>(q, n, row_scale, col_scale, extra, bias, y);
-    else if (extra) dequant_pass<true, false>(q, n, row_scale, col_scale, extra, bias, y);
-    else if (bias) dequant_pass<false, true>(q, n, row_scale, col_scale, extra, bias, y);
-    else dequant_pass<false, false>(q, n, row_scale, col_scale, extra, bias, y);
-    if (act == ARMBERT_ACTIVATION_GELU)
-        for (int c = 0; c < n; ++c) y[c] = gelu(y[c]);
-    else if (act == ARMBERT_ACTIVATION_TANH)
-        for (int c = 0; c < n; ++c) y[c] = fast_tanh(y[c]);
 }
 
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,

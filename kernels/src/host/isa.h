@@ -6,17 +6,18 @@
 // Levels (x86_64; aarch64 has "scalar" alone, its NEON code is the ACL backend):
 //   scalar      portable C++ loops (what the compiler makes of them), software fp16
 //   avx2        AVX2 + FMA + F16C: int8 GEMM by exact 16-bit widening (vpmovsxbw +
-//               vpmaddwd), F16C conversions, fp32 tiles by ymm FMA
+//               vpmaddwd), F16C conversions, fp32 tiles by ymm FMA, row
+//               kernels (softmax, layernorm, GELU, int8 epilogue) on ymm
 //   avxvnni     avx2 + AVX-VNNI: int8 GEMM by 256-bit vpdpbusd
 //   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd, fp32
-//               tiles by zmm FMA
+//               tiles by zmm FMA, row kernels on zmm
 //   amx         avx512vnni + AMX-TILE/INT8 (and the OS's permission for the tile
 //               state): int8 GEMM by tdpbusd on 16x64-byte tiles
 // A context takes the highest level this CPU runs, or the one named by
 // ARMBERT_ISA (read at each context creation, so one process can hold contexts
 // at several levels). Every level gives bit-identical int8 sums (exact in int32)
-// and fp16 conversions (round to nearest even on every path); the fp32 tiles
-// differ by FMA rounding only (one chain over k per output on every level).
+// fp16 conversions (round to nearest even on every path) and row kernels
+// (rows.cpp); the fp32 tiles differ by FMA rounding only (one chain over k per output on every level).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -41,12 +42,37 @@ struct QuantizeS8Kernel {
     QuantizeRowsFn rows;  // quantize_rows_u8's contract (gemm.h), same bytes on every path
 };
 
+// Row kernels (rows.cpp): the same scalar bodies compiled for the level's vector
+// width; every level gives the same bits (no FMA contraction, fixed sum order).
+struct RowKernels {
+    const char *name;  // e.g. "avx512 (zmm)"
+    void (*softmax)(float *row, int n, float scale, const float *mask);  // mask may be NULL
+    void (*layernorm)(float *row, int n, const float *gamma, const float *beta, float eps);
+    void (*activate)(float *y, int n, armbert_activation act);  // GELU/tanh in place
+    DequantRowFn dequant;  // the int8 epilogue (gemm.h)
+};
+#define ARMBERT_DECLARE_ROW_KERNELS(SUFFIX)                                                    \
+    void softmax_row_##SUFFIX(float *row, int n, float scale, const float *mask);              \
+    void layernorm_row_##SUFFIX(float *row, int n, const float *gamma, const float *beta,      \
+                                float eps);                                                    \
+    void activate_##SUFFIX(float *y, int n, armbert_activation act);                           \
+    void dequant_row_##SUFFIX(const int32_t *q, int n, float row_scale,                        \
+                              const float *col_scale, const float *extra, const float *bias,   \
+                              armbert_activation act, float *y);
+ARMBERT_DECLARE_ROW_KERNELS(portable)
+#if defined(__x86_64__)
+ARMBERT_DECLARE_ROW_KERNELS(avx2)
+ARMBERT_DECLARE_ROW_KERNELS(avx512)
+#endif
+#undef ARMBERT_DECLARE_ROW_KERNELS
+
 struct HostKernels {
     Isa isa;
     GemmS8Kernel gemm_s8;  // int8 linear
     QuantizeS8Kernel quantize_s8;  // its activations, fp32 -> u8
     F16Kernels f16;        // fp16 <-> fp32 arrays
     TileF32Kernel tile_f32;  // the fused attention's fp32 tiles
+    RowKernels rows;         // softmax, layernorm, activations, int8 epilogue
     // fp32 GEMM is OpenBLAS at every level (it dispatches on the CPU itself).
 };
 

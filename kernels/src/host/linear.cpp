@@ -8,16 +8,15 @@
 
 namespace armbert::host {
 
-void apply_bias_activation(float *row, const float *bias, int n, armbert_activation act) {
+namespace {
+
+// row += bias, then the activation at the context's level (rows.cpp).
+void apply_bias_activation(const RowKernels &rk, float *row, const float *bias, int n,
+                           armbert_activation act) {
     if (bias)
         for (int i = 0; i < n; ++i) row[i] += bias[i];
-    if (act == ARMBERT_ACTIVATION_GELU)
-        for (int i = 0; i < n; ++i) row[i] = gelu(row[i]);
-    else if (act == ARMBERT_ACTIVATION_TANH)
-        for (int i = 0; i < n; ++i) row[i] = fast_tanh(row[i]);
+    if (act != ARMBERT_ACTIVATION_NONE) rk.activate(row, n, act);
 }
-
-namespace {
 
 int blocks_of(int n) { return (n + kNr - 1) / kNr; }
 
@@ -31,8 +30,9 @@ struct LinearF32 : LinearOp {
             int n0 = int(b0) * kNr, n1 = std::min(N, int(b1) * kNr);
             sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0, N);
             for (int m = 0; m < M; ++m)
-                apply_bias_activation(yp + size_t(m) * N + n0, bias.empty() ? nullptr : bias.data() + n0,
-                                      n1 - n0, desc.activation);
+                apply_bias_activation(kernels_of(ctx).rows, yp + size_t(m) * N + n0,
+                                      bias.empty() ? nullptr : bias.data() + n0, n1 - n0,
+                                      desc.activation);
         });
     }
 };
@@ -64,7 +64,8 @@ struct LinearF16 : LinearOp {
                 sgemm_nt(M, nn, K, 1.0f, x32.data(), K, panel, K, 0.0f, y32.data() + n0, N);
                 for (int m = 0; m < M; ++m) {
                     float *row = y32.data() + size_t(m) * N + n0;
-                    apply_bias_activation(row, bias.empty() ? nullptr : bias.data() + n0, nn,
+                    apply_bias_activation(kernels_of(ctx).rows, row,
+                                          bias.empty() ? nullptr : bias.data() + n0, nn,
                                           desc.activation);
                     f16->to_f16(row, data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
                 }
@@ -75,6 +76,7 @@ struct LinearF16 : LinearOp {
 
 struct LinearI8 : LinearOp {
     const GemmS8Kernel *kernel = nullptr;
+    DequantRowFn dequant = dequant_row_portable;
     QuantizeRowsFn quantize = quantize_rows_u8;
     PackedS8 w;
     std::vector<float> bias, col_scale, row_scale, inv_smooth, tmp;
@@ -113,7 +115,7 @@ struct LinearI8 : LinearOp {
             if (O)
                 sgemm_nt(M, n1 - n0, O, 1.0f, outlier_x.data(), O,
                          outlier_w.data() + size_t(n0) * O, O, 0.0f, extra.data() + n0, N);
-            gemm_s8_dequant(*kernel, w, xk, M, int(b0), int(b1), row_scale.data(),
+            gemm_s8_dequant(*kernel, dequant, w, xk, M, int(b0), int(b1), row_scale.data(),
                             col_scale.data(), O ? extra.data() : nullptr,
                             bias.empty() ? nullptr : bias.data(), desc.activation,
                             data_of<float>(y), N);
@@ -145,6 +147,7 @@ LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
     } else {
         auto o = std::make_unique<LinearI8>();
         o->kernel = &k.gemm_s8;
+        o->dequant = k.rows.dequant;
         o->quantize = k.quantize_s8.rows;
         o->w = pack_s8(d.weight_i8, int(N), int(K));
         o->col_scale = copy_of(d.weight_scale, N);

@@ -49,13 +49,8 @@ inline void write_f32(armbert_tensor *t, int64_t offset, const float *src, int64
     }
 }
 
-void apply_bias_activation(float *row, const float *bias, int n, armbert_activation act);
-// Row kernels, in place (layernorm.cpp, softmax.cpp).
-void layernorm_row(float *row, int n, const float *gamma, const float *beta, float eps);
-void softmax_row(float *row, int n, float scale, const float *mask);
-
 // The row-op policy of the host backend (common/rowops.h): F32 or F16 tensors,
-// scalar loops that GCC vectorizes.
+// scalar loops that GCC vectorizes; the row kernels of the context's level.
 struct HostRows {
     static const float *read(const armbert_tensor *t, int64_t offset, int n, float *scratch) {
         return read_f32(t, offset, n, scratch);
@@ -69,11 +64,13 @@ struct HostRows {
     static void add(float *dst, const float *a, int n) {
         for (int i = 0; i < n; ++i) dst[i] += a[i];
     }
-    static void layernorm(float *row, int n, const float *gamma, const float *beta, float eps) {
-        layernorm_row(row, n, gamma, beta, eps);
+    static void layernorm(const armbert_context &ctx, float *row, int n, const float *gamma,
+                          const float *beta, float eps) {
+        kernels_of(&ctx).rows.layernorm(row, n, gamma, beta, eps);
     }
-    static void softmax(float *row, int n, float scale, const float *mask) {
-        softmax_row(row, n, scale, mask);
+    static void softmax(const armbert_context &ctx, float *row, int n, float scale,
+                        const float *mask) {
+        kernels_of(&ctx).rows.softmax(row, n, scale, mask);
     }
 };
 

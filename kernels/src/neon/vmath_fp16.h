@@ -129,10 +129,12 @@ struct F16Rows {
             vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(a + i)));
         for (; i < n; ++i) dst[i] += a[i];
     }
-    static void layernorm(float *row, int n, const float *gamma, const float *beta, float eps) {
+    static void layernorm(const armbert_context &, float *row, int n, const float *gamma,
+                          const float *beta, float eps) {
         layernorm_row(row, n, gamma, beta, eps);
     }
-    static void softmax(float *row, int n, float scale, const float *mask) {
+    static void softmax(const armbert_context &, float *row, int n, float scale,
+                        const float *mask) {
         softmax_row_f32(row, n, scale, mask);
     }
 };
