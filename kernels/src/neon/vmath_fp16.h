@@ -36,22 +36,22 @@ inline void f32_to_f16_row(const float *s, __fp16 *d, size_t n) {
     for (; i < n; ++i) d[i] = __fp16(s[i]);
 }
 
-// Abramowitz & Stegun 7.1.26, |error| < 1.5e-7.
-inline float32x4_t verf(float32x4_t x) {
-    float32x4_t a = vabsq_f32(x);
-    float32x4_t t = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f),
-                                                           vmulq_n_f32(a, 0.3275911f)));
-    float32x4_t y = vdupq_n_f32(1.061405429f);
-    for (float c : {-1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f})
-        y = vaddq_f32(vmulq_f32(y, t), vdupq_n_f32(c));
-    float32x4_t e = vexp(vnegq_f32(vmulq_f32(a, a)));
-    y = vsubq_f32(vdupq_n_f32(1.0f), vmulq_f32(vmulq_f32(y, t), e));
-    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(y), y);
-}
-
+// common::gelu on four lanes, the same operations in the same order (no FMA), so
+// the same bits.
 inline float32x4_t vgelu(float32x4_t x) {
-    float32x4_t e = verf(vmulq_n_f32(x, 0.70710678118654752f));
-    return vmulq_f32(vmulq_n_f32(x, 0.5f), vaddq_f32(vdupq_n_f32(1.0f), e));
+    using common::GeluErf;
+    const float32x4_t a = vabsq_f32(x), clamp = vdupq_n_f32(GeluErf::kClamp);
+    const float32x4_t c = vbslq_f32(vcltq_f32(a, clamp), a, clamp);
+    const float32x4_t u = vmulq_f32(c, c);
+    float32x4_t p = vdupq_n_f32(GeluErf::kP[5]);
+    for (int i = 4; i >= 0; --i) p = vaddq_f32(vmulq_f32(p, u), vdupq_n_f32(GeluErf::kP[i]));
+    float32x4_t q = vdupq_n_f32(GeluErf::kQ[4]);
+    for (int i = 3; i >= 0; --i) q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(GeluErf::kQ[i]));
+    q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(1.0f));
+    float32x4_t e = vdivq_f32(vmulq_f32(c, p), q);
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    e = vbslq_f32(vcltq_f32(e, one), e, one);
+    return vmulq_n_f32(vaddq_f32(x, vmulq_f32(a, e)), 0.5f);
 }
 
 inline float32x4_t vtanh(float32x4_t x) {
