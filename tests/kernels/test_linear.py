@@ -88,3 +88,27 @@ def test_linear_rejects_bad_shapes_and_values(contexts, backend):
                    weight_scale=scales)
     with pytest.raises(errors.InvalidArgumentError, match="unknown precision"):
         nat.Linear(ctx, w, None, "int4")
+
+
+@backend_params
+def test_int8_gelu_saturates_for_large_inputs(contexts, backend):
+    """The int8 epilogue's GELU at the far ends (each backend's own code: the host's
+    portable one, NEON's fused one with FMA): x for large x, 0 for large negative x (a
+    quotient left a hair below 1 would give -0.03 at -1e6), NaN for NaN. Each row is
+    one value, so its dynamic scale makes every q = +-127 and the pre-activation is
+    the value itself to float rounding."""
+    ctx = contexts(backend)
+    values = np.array([-1e6, -1e3, -30.0, -6.0, -1.0, 1.0, 6.0, 30.0, 1e3, 1e6], np.float32)
+    k = 8
+    x = np.repeat(values[:, None], k, axis=1)
+    wq = np.zeros((k, k), np.int8)
+    wq[:, 0] = 127  # every output is 127 * q[0]
+    ws = np.full(k, 1.0 / 127, np.float32)
+    op = nat.Linear(ctx, None, None, "int8", "gelu", weight_i8=wq, weight_scale=ws)
+    op.reshape(1, len(values))
+    y = nat.Tensor(ctx, (len(values), k))
+    op.run(nat.Tensor.from_numpy(ctx, x), y)
+    got = y.numpy()
+    expected = ref.activate(x.astype(np.float64), "gelu")
+    # 1e-4 relative to the value's size (fp32 rounding of the scales) and absolute.
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=backend)

@@ -1,6 +1,6 @@
-// FP32 GEMM on OpenBLAS, for every CPU backend (the host's linear,
-// NEON's fp32 outlier columns of the int8 linear). Single-threaded per call: the
-// caller splits the work over its own pinned team (common/parallel.h).
+// FP32 GEMM on OpenBLAS for the host backend (fp32 and fp16 linears, the int8
+// linear's fp32 outlier columns), on every machine it is built for. Single-threaded
+// per call: the caller splits the work over its own pinned team (common/parallel.h).
 #pragma once
 
 namespace armbert::common {

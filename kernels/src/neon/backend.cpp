@@ -68,7 +68,8 @@ struct NeonBackend : Backend {
         if (f & ARMBERT_CPU_I8MM) s += " i8mm";
         s += "; fp32/int8 on ACL: linear NEGEMM, int8 linear NEGEMMLowpMatrixMultiplyCore "
              "s8xs8->s32 + armbert epilogue, attention armbert fused NEON, softmax "
-             "NESoftmaxLayer, layernorm/embeddings NEMeanStdDevNormalizationLayer (+NEGather), "
+             "NESoftmaxLayer, layernorm armbert fused NEON, embeddings "
+             "NEMeanStdDevNormalizationLayer (+NEGather), "
              "gelu NEActivationLayer, add NEArithmeticAddition";
         if (hp)
             s += std::string("; fp16: armbert NEON kernels, linear ") +
