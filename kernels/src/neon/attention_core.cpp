@@ -4,6 +4,7 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../common/vecmath.h"
@@ -91,8 +92,47 @@ void panel_gemm_f32(const float *a, int lda, int M, const float *b, int K, float
 
 namespace {
 
+// In place: e^(x * scale - max) over a row without a mask, returns their sum. The
+// maximum is taken over the raw scores (scale > 0, and rounding is monotonic, so
+// scale * max(x) is the maximum of the scaled scores) and the scale is fused into
+// the exponent's argument: no scaled row is stored. Unpadded rows (no mask, or a
+// mask of zeros: attend_head) take this path: 1.2 M of MiniLM int8's 11.4 M
+// exponential-row instructions at S=128 (tools/insncount).
+float exp_row_unmasked(float *row, int n, float scale) {
+    float32x4_t mx4 = vdupq_n_f32(-3.402823466e38f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) mx4 = vmaxq_f32(mx4, vld1q_f32(row + i));
+    float mx = vmaxvq_f32(mx4);
+    for (; i < n; ++i) mx = row[i] > mx ? row[i] : mx;
+    const float shift = -(mx * scale);
+    const float32x4_t s4 = vdupq_n_f32(scale), sh = vdupq_n_f32(shift);
+    float32x4_t sum4 = vdupq_n_f32(0.0f);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const float32x4_t e = vexp_nonpositive(vfmaq_f32(sh, vld1q_f32(row + i), s4));
+        vst1q_f32(row + i, e);
+        sum4 = vaddq_f32(sum4, e);
+    }
+    float sum = vaddvq_f32(sum4);
+    for (; i < n; ++i) {
+        row[i] = common::fast_exp(std::fma(row[i], scale, shift));
+        sum += row[i];
+    }
+    return sum;
+}
+
+// True when the additive mask row is all zeros (no padding).
+bool zero_mask(const float *mask, int n) {
+    uint32x4_t any = vdupq_n_u32(0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) any = vorrq_u32(any, vreinterpretq_u32_f32(vld1q_f32(mask + i)));
+    bool nonzero = vmaxvq_u32(vshlq_n_u32(any, 1)) != 0;  // -0 counts as zero
+    for (; i < n; ++i) nonzero |= mask[i] != 0.0f;
+    return !nonzero;
+}
+
 // In place: e^(x * scale + mask - max) over the row; returns their sum.
 float exp_row_f32(float *row, int n, float scale, const float *mask) {
+    if (!mask) return exp_row_unmasked(row, n, scale);
     float32x4_t mx4 = vdupq_n_f32(-3.402823466e38f);
     const float32x4_t s4 = vdupq_n_f32(scale);
     int i = 0;
@@ -110,7 +150,7 @@ float exp_row_f32(float *row, int n, float scale, const float *mask) {
     float32x4_t sum4 = vdupq_n_f32(0.0f);
     const float32x4_t m = vdupq_n_f32(mx);
     for (i = 0; i + 4 <= n; i += 4) {
-        const float32x4_t e = vexp(vsubq_f32(vld1q_f32(row + i), m));
+        const float32x4_t e = vexp_nonpositive(vsubq_f32(vld1q_f32(row + i), m));
         vst1q_f32(row + i, e);
         sum4 = vaddq_f32(sum4, e);
     }
@@ -193,6 +233,7 @@ void attend_head(const float *q, int ldq, const float *mask, float scale, int S,
     const int Sp = common::round_up(S, kPanel), dp = common::round_up(d, kPanel);
     const float *kp = scratch_keys(scratch, S, d), *vp = scratch_values(scratch, S, d);
     float *scores = scratch_values(scratch, S, d) + size_t(dp) * S;  // after the panels
+    if (mask && zero_mask(mask, S)) mask = nullptr;
     for (int i0 = 0; i0 < S; i0 += kQueryBlock) {
         const int M = std::min(kQueryBlock, S - i0);
         // Q K^T: padding keys' columns (>= S) are never stored.
