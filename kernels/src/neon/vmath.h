@@ -4,6 +4,8 @@
 #pragma once
 #include <arm_neon.h>
 
+#include "../common/vecmath.h"
+
 namespace armbert::neon {
 
 // e^x, the host's vecmath.h formula (Cody-Waite reduction by ln 2, degree-6
@@ -33,6 +35,30 @@ inline float32x4_t vexp(float32x4_t x) {
 // e^x for x <= 0 (a softmax's x - max): no upper clamp. NaN stays NaN (fmax).
 inline float32x4_t vexp_nonpositive(float32x4_t x) {
     return vexp_in_range(vmaxq_f32(x, vdupq_n_f32(-87.0f)));
+}
+
+// common::gelu on four lanes, the same operations in the same order (no FMA), so
+// the same bits.
+inline float32x4_t vgelu(float32x4_t x) {
+    using common::GeluErf;
+    const float32x4_t a = vabsq_f32(x), clamp = vdupq_n_f32(GeluErf::kClamp);
+    const float32x4_t c = vminnmq_f32(a, clamp);  // a < clamp ? a : clamp, NaN -> clamp
+    const float32x4_t u = vmulq_f32(c, c);
+    float32x4_t p = vdupq_n_f32(GeluErf::kP[5]);
+    for (int i = 4; i >= 0; --i) p = vaddq_f32(vmulq_f32(p, u), vdupq_n_f32(GeluErf::kP[i]));
+    float32x4_t q = vdupq_n_f32(GeluErf::kQ[4]);
+    for (int i = 3; i >= 0; --i) q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(GeluErf::kQ[i]));
+    q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(1.0f));
+    float32x4_t e = vdivq_f32(vmulq_f32(c, p), q);
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    e = vminnmq_f32(e, one);  // e < 1 ? e : 1 (e is never NaN)
+    return vmulq_n_f32(vaddq_f32(x, vmulq_f32(a, e)), 0.5f);
+}
+
+inline float32x4_t vtanh(float32x4_t x) {
+    float32x4_t e = vexp(vmulq_n_f32(vabsq_f32(x), -2.0f));
+    float32x4_t t = vdivq_f32(vsubq_f32(vdupq_n_f32(1.0f), e), vaddq_f32(vdupq_n_f32(1.0f), e));
+    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(t), t);
 }
 
 // In place over n floats: x * scale + mask (mask may be NULL), then softmax,

@@ -1,8 +1,7 @@
-// NEON helpers of the FP16 kernels: fp16 <-> fp32 rows and fp32 vector
-// erf/tanh (the host's vecmath.h formulas, four lanes at a time; exp and the
-// fp32 softmax row are in vmath.h). BERT needs fp32 for sums, statistics and
-// transcendental functions; fp16 is the storage format. Include only from
-// *_fp16.cpp files.
+// NEON helpers of the FP16 kernels: fp16 <-> fp32 rows, the bias + activation
+// row and the fp16 row-op policy (GELU, tanh, exp and the fp32 softmax row are in
+// vmath.h). BERT needs fp32 for sums, statistics and transcendental functions;
+// fp16 is the storage format. Include only from *_fp16.cpp files.
 #pragma once
 #include <arm_neon.h>
 
@@ -34,30 +33,6 @@ inline void f32_to_f16_row(const float *s, __fp16 *d, size_t n) {
     for (; i + 8 <= n; i += 8)
         vst1q_f16(d + i, vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(s + i)), vld1q_f32(s + i + 4)));
     for (; i < n; ++i) d[i] = __fp16(s[i]);
-}
-
-// common::gelu on four lanes, the same operations in the same order (no FMA), so
-// the same bits.
-inline float32x4_t vgelu(float32x4_t x) {
-    using common::GeluErf;
-    const float32x4_t a = vabsq_f32(x), clamp = vdupq_n_f32(GeluErf::kClamp);
-    const float32x4_t c = vbslq_f32(vcltq_f32(a, clamp), a, clamp);
-    const float32x4_t u = vmulq_f32(c, c);
-    float32x4_t p = vdupq_n_f32(GeluErf::kP[5]);
-    for (int i = 4; i >= 0; --i) p = vaddq_f32(vmulq_f32(p, u), vdupq_n_f32(GeluErf::kP[i]));
-    float32x4_t q = vdupq_n_f32(GeluErf::kQ[4]);
-    for (int i = 3; i >= 0; --i) q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(GeluErf::kQ[i]));
-    q = vaddq_f32(vmulq_f32(q, u), vdupq_n_f32(1.0f));
-    float32x4_t e = vdivq_f32(vmulq_f32(c, p), q);
-    const float32x4_t one = vdupq_n_f32(1.0f);
-    e = vbslq_f32(vcltq_f32(e, one), e, one);
-    return vmulq_n_f32(vaddq_f32(x, vmulq_f32(a, e)), 0.5f);
-}
-
-inline float32x4_t vtanh(float32x4_t x) {
-    float32x4_t e = vexp(vmulq_n_f32(vabsq_f32(x), -2.0f));
-    float32x4_t t = vdivq_f32(vsubq_f32(vdupq_n_f32(1.0f), e), vaddq_f32(vdupq_n_f32(1.0f), e));
-    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(t), t);
 }
 
 // act(v + bias) for n floats (bias may be NULL).
