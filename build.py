@@ -55,10 +55,10 @@ if SANITIZE:
 # suffix applies in order, so the later -march wins.
 ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"],
                   "_fhm_fp16.cpp": ["-march=armv8.2-a+fp16+fp16fml"]}
-# On every machine: the attention's fp32 tiles contract a * b + c into
-# FMA (the rest of the library keeps -ffp-contract=off, so its float sums match the
+# On every machine: the attention's fp32 tiles and the packed fp32 GEMM contract
+# a * b + c into FMA (the rest of the library keeps -ffp-contract=off, so its float sums match the
 # Python references).
-FILE_FLAGS = {"tile_f32.cpp": ["-ffp-contract=fast"]}
+FILE_FLAGS = {"tile_f32.cpp": ["-ffp-contract=fast"], "gemm_f32.cpp": ["-ffp-contract=fast"]}
 
 
 @dataclass(frozen=True)

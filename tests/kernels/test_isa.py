@@ -208,7 +208,9 @@ def test_row_kernels_bit_identical_across_levels(isa_context, n):
     finite = (rng.standard_normal((5, n)) * 3).astype(np.float32)
     mask = np.where(rng.random((1, n)) < 0.3, np.finfo(np.float32).min, 0).astype(np.float32)
     gamma, beta = (1 + rng.random(n)).astype(np.float32), rng.standard_normal(n).astype(np.float32)
-    w = (rng.standard_normal((n + 3, n)) / np.sqrt(n)).astype(np.float32)
+    # The linear's activation over one input feature: a single product, exact in
+    # every GEMM (OpenBLAS at the scalar level, the packed kernels above it).
+    w = rng.standard_normal((n + 3, 1)).astype(np.float32)
     outs = {}
     for level in LEVELS:
         ctx = isa_context(level)
@@ -231,7 +233,8 @@ def test_row_kernels_bit_identical_across_levels(isa_context, n):
             op.run(nat.Tensor.from_numpy(ctx, finite), None, y)
             got["layernorm"] = y.numpy()
         for act in ("gelu", "tanh"):
-            got[f"linear {act}"] = run_linear(ctx, finite, weight=w, bias=beta[:1].repeat(n + 3),
+            got[f"linear {act}"] = run_linear(ctx, finite[:, :1], weight=w,
+                                              bias=beta[:1].repeat(n + 3),
                                               precision="fp32", activation=act)
         outs[level] = got
     for level in LEVELS[1:]:
@@ -239,6 +242,35 @@ def test_row_kernels_bit_identical_across_levels(isa_context, n):
             np.testing.assert_array_equal(value.view(np.uint32),
                                           outs["scalar"][name].view(np.uint32),
                                           err_msg=f"{name}: {level} vs scalar")
+
+
+# The fp32 linear per level: OpenBLAS at scalar, the packed-weight GEMM above it
+# (kernels/src/host/gemm_f32.cpp: 3x32 ymm tiles at avx2/avxvnni, 12x32 zmm at
+# avx512vnni/amx). Shapes: a partial last 32-column panel (5, 33, 70), K past one
+# 256 block and not a multiple of it (300, 520, 1029), row counts that leave partial
+# tiles of 12 and of 3, and 140 rows (two row chunks of the driver). Each level
+# against float64 at the fp32 bound (1e-4); the packed levels run one FMA chain per
+# output in k order, so they agree with each other bit for bit.
+@pytest.mark.parametrize("rows,k,n", [(1, 7, 5), (13, 300, 33), (140, 520, 70),
+                                      (5, 1029, 96), (128, 384, 64)], ids=str)
+@pytest.mark.parametrize("activation", ["none", "gelu"])
+def test_fp32_linear_every_level(isa_context, rows, k, n, activation):
+    rng = np.random.default_rng(rows * 7 + k)
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    expected = ref.linear(x.astype(np.float64), w.astype(np.float64), b, activation)
+    outs = {}
+    for level in LEVELS:
+        ctx = isa_context(level, threads=2)
+        packed = level != "scalar"
+        assert ("packed weights" in ctx.describe()) == packed, ctx.describe()
+        outs[level] = run_linear(ctx, x, weight=w, bias=b, precision="fp32",
+                                 activation=activation)
+        np.testing.assert_allclose(outs[level], expected, rtol=1e-4, atol=1e-4, err_msg=level)
+    packed_levels = [lv for lv in LEVELS if lv != "scalar"]
+    for level in packed_levels[1:]:
+        np.testing.assert_array_equal(outs[level], outs[packed_levels[0]], err_msg=level)
 
 
 # The fused attention's fp32 tiles, one per level (scalar: 4x16 at the build's
@@ -274,6 +306,6 @@ def test_openblas_core_follows_cpu_features():
     assert nat.openblas_coretype({"avx2", "fma", "avx512f"}) == "HASWELL"
     assert nat.openblas_coretype({"sse4_2"}) is None
     desc = nat.Context("host", threads=1).describe()
-    core = desc.split("fp32 gemm OpenBLAS (")[1].split(")")[0]
+    core = desc.split("OpenBLAS (")[1].split(")")[0]
     if "avx2" in nat.cpu_features() and "OPENBLAS_CORETYPE" not in os.environ:
         assert core.lower() not in ("prescott", "core2", "nehalem", "sandybridge"), desc

@@ -77,6 +77,38 @@ inline void for_rows(int mr, F &&f) {
     }
 }
 
+// FP32 weights packed once for gemm_f32.cpp: panels of kNrF32 output channels,
+// [N/kNrF32][K][kNrF32], zero padded.
+constexpr int kNrF32 = 64;
+struct PackedF32 {
+    int N = 0, K = 0;
+    std::vector<float> data;
+};
+PackedF32 pack_f32(const float *w, int N, int K);
+
+// An fp32 micro-kernel (gemm_f32.cpp): for r < rows (<= the kernel's rows) and
+// c < 64, c[r * ldc + c] (+)= sum_{k < kc} a[r * lda + k] * b[k * 64 + c]
+// (= when !accumulate); b points into a panel at its K offset.
+using TileF32PackedFn = void (*)(const float *a, size_t lda, const float *b, int kc, int rows,
+                                 float *c, size_t ldc, bool accumulate);
+struct GemmF32Kernel {
+    const char *name;  // e.g. "avx512 (zmm fma, 6x64 tile, packed weights)"
+    int rows;          // 0: no packed kernel at this level (OpenBLAS)
+    TileF32PackedFn tile;
+};
+#if defined(__x86_64__)
+void tile_f32p_avx2(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
+                    size_t ldc, bool accumulate);
+void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
+                      size_t ldc, bool accumulate);
+#endif
+// y[m, n] = sum_k x[m, k] w[n, k] for rows [0, M) (x dense, ld = K) and the panels
+// [block_begin, block_end) of kNrF32 columns (ld of y = ldy); scratch:
+// kGemmF32ScratchFloats for a partial last panel.
+void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
+                     int block_begin, int block_end, float *y, int ldy, float *scratch);
+constexpr int kGemmF32ScratchFloats = 132 * kNrF32;  // the driver's row chunk x a panel
+
 // FP32 tiles of the fused attention (tile_f32.cpp): for r < rows,
 //   c[r * ldc + j] = sum_{k < K} a[r * lda + k] * bt[k * ldb + j], j < cols.
 using TileF32Fn = void (*)(const float *a, int lda, const float *bt, int ldb, int K, float *c,

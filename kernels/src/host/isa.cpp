@@ -18,6 +18,7 @@ namespace {
 // (32-48 KiB on the x86 cores we target) next to the activation rows of a tile.
 constexpr int kKc = 512;
 constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
+constexpr GemmF32Kernel kGemmF32Blas{"OpenBLAS", 0, nullptr};
 constexpr RowKernels kRowKernelsPortable{"portable", softmax_row_portable, layernorm_row_portable,
                                    activate_portable, dequant_row_portable};
 
@@ -29,26 +30,30 @@ constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
 constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
+constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)", 3,
+                                     tile_f32p_avx2};
+constexpr GemmF32Kernel kGemmF32Avx512{"avx512 (zmm fma, 6x64 tile, packed weights)", 6,
+                                       tile_f32p_avx512};
 constexpr RowKernels kRowKernelsAvx2{"avx2 (ymm)", softmax_row_avx2, layernorm_row_avx2, activate_avx2,
                                dequant_row_avx2};
 constexpr RowKernels kRowKernelsAvx512{"avx512 (zmm)", softmax_row_avx512, layernorm_row_avx512,
                                  activate_avx512, dequant_row_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     kQuantScalar, kF16Soft, kTileScalar, kRowKernelsPortable},
+     kQuantScalar, kF16Soft, kTileScalar, kRowKernelsPortable, kGemmF32Blas},
     {Isa::kAvx2,
      {"avx2 (vpmovsxbw + vpmaddwd, exact 16-bit widening, 6x32 tile)", ActS8::kS16, 6, kKc,
       tile_s8_avx2},
-     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2},
+     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
     {Isa::kAvxVnni,
      {"avxvnni (vpdpbusd ymm, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avxvnni},
-     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2},
+     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
     {Isa::kAvx512Vnni,
      {"avx512vnni (vpdpbusd zmm, 8x32 tile)", ActS8::kU8Offset, 8, kKc, tile_s8_avx512vnni},
-     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512},
+     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
     {Isa::kAmx,
      {"amx (tdpbusd, 32x32 tile of four 16x16)", ActS8::kU8Offset, 32, kKc, tile_s8_amx},
-     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512},
+     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
 };
 #else
 #if defined(__aarch64__)
@@ -59,7 +64,7 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"scalar", quantize_rows_u8}, kF16Default, kTileScalar, kRowKernelsPortable},
+     {"scalar", quantize_rows_u8}, kF16Default, kTileScalar, kRowKernelsPortable, kGemmF32Blas},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
@@ -150,7 +155,11 @@ std::string describe_kernels(const HostKernels &k) {
            std::to_string(k.gemm_s8.kc) + "; int8 quantize " + k.quantize_s8.name +
            "; fp16 conversions " + k.f16.name + "; fp32 tiles " + k.tile_f32.name +
            "; row kernels " + k.rows.name +
-           "; fp32 gemm OpenBLAS (" + common::blas_core() + ")";
+           "; fp32 gemm " +
+           (k.gemm_f32.rows ? std::string(k.gemm_f32.name) +
+                                  "; OpenBLAS (" + common::blas_core() +
+                                  ") for fp16 panels and int8 outlier columns"
+                            : std::string("OpenBLAS (") + common::blas_core() + ")");
 }
 
 }  // namespace armbert::host

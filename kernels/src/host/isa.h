@@ -7,10 +7,11 @@
 //   scalar      portable C++ loops (what the compiler makes of them), software fp16
 //   avx2        AVX2 + FMA + F16C: int8 GEMM by exact 16-bit widening (vpmovsxbw +
 //               vpmaddwd), F16C conversions, fp32 tiles by ymm FMA, row
-//               kernels (softmax, layernorm, GELU, int8 epilogue) on ymm
+//               kernels (softmax, layernorm, GELU, int8 epilogue) on ymm, fp32
+//               GEMM on packed weights (3x32 ymm tiles; scalar: OpenBLAS)
 //   avxvnni     avx2 + AVX-VNNI: int8 GEMM by 256-bit vpdpbusd
 //   avx512vnni  avx2 + AVX512F/BW/VNNI: int8 GEMM by 512-bit vpdpbusd, fp32
-//               tiles by zmm FMA, row kernels on zmm
+//               tiles by zmm FMA, row kernels on zmm, fp32 GEMM 6x64 zmm tile
 //   amx         avx512vnni + AMX-TILE/INT8 (and the OS's permission for the tile
 //               state): int8 GEMM by tdpbusd on 16x64-byte tiles
 // A context takes the highest level this CPU runs, or the one named by
@@ -73,7 +74,7 @@ struct HostKernels {
     F16Kernels f16;        // fp16 <-> fp32 arrays
     TileF32Kernel tile_f32;  // the fused attention's fp32 tiles
     RowKernels rows;         // softmax, layernorm, activations, int8 epilogue
-    // fp32 GEMM is OpenBLAS at every level (it dispatches on the CPU itself).
+    GemmF32Kernel gemm_f32;  // fp32 linear over packed weights; rows 0: OpenBLAS
 };
 
 // Can this CPU run the level (its kernels' instructions)?

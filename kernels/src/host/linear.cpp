@@ -20,15 +20,30 @@ void apply_bias_activation(const RowKernels &rk, float *row, const float *bias, 
 
 int blocks_of(int n) { return (n + kNr - 1) / kNr; }
 
+// fp32: the level's packed-weight GEMM (gemm_f32.cpp) where it has one, else
+// OpenBLAS on the weights as given.
 struct LinearF32 : LinearOp {
-    std::vector<float> w, bias;
+    const GemmF32Kernel *packed = nullptr;  // null: OpenBLAS on w
+    PackedF32 wp;
+    std::vector<float> w, bias, scratch;  // scratch: a partial last panel per thread
+    void on_reshape() override {
+        if (packed && desc.out_features % kNrF32)
+            scratch.assign(size_t(ctx->threads) * kGemmF32ScratchFloats, 0.0f);
+    }
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
         const int M = int(rows()), N = desc.out_features, K = desc.in_features;
         const float *xp = data_of<float>(x);
         float *yp = data_of<float>(y);
-        parallel_for(*ctx, blocks_of(N), [&](int64_t b0, int64_t b1, int) {
-            int n0 = int(b0) * kNr, n1 = std::min(N, int(b1) * kNr);
-            sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0, N);
+        const int nr = packed ? kNrF32 : kNr;  // the thread split follows the panels
+        parallel_for(*ctx, (N + nr - 1) / nr, [&](int64_t b0, int64_t b1, int t) {
+            int n0 = int(b0) * nr, n1 = std::min(N, int(b1) * nr);
+            if (packed)
+                gemm_f32_packed(*packed, wp, xp, M, int(b0), int(b1), yp, N,
+                                scratch.empty() ? nullptr
+                                                : scratch.data() + size_t(t) * kGemmF32ScratchFloats);
+            else
+                sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0,
+                         N);
             for (int m = 0; m < M; ++m)
                 apply_bias_activation(kernels_of(ctx).rows, yp + size_t(m) * N + n0,
                                       bias.empty() ? nullptr : bias.data() + n0, n1 - n0,
@@ -134,7 +149,12 @@ LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
     std::unique_ptr<LinearOp> op;
     if (d.precision == ARMBERT_PRECISION_FP32) {
         auto o = std::make_unique<LinearF32>();
-        o->w = copy_of(d.weight, N * K);
+        if (k.gemm_f32.rows > 0) {
+            o->packed = &k.gemm_f32;
+            o->wp = pack_f32(d.weight, int(N), int(K));
+        } else {
+            o->w = copy_of(d.weight, N * K);
+        }
         o->bias = copy_of(d.bias, N);
         op = std::move(o);
     } else if (d.precision == ARMBERT_PRECISION_FP16) {

@@ -1,0 +1,120 @@
+// FP32 GEMM over weights packed once (gemm.h PackedF32), one micro-kernel per ISA
+// level (isa.h GemmF32Kernel), for the host's fp32 linear at the AVX2 and AVX-512
+// levels; the scalar level keeps OpenBLAS.
+//
+// Why: OpenBLAS packs both operands on every call. For MiniLM's B=1 linears that
+// is the whole weight matrix once per inference (sgemm_incopy was 14 % of an fp32
+// run, `perf`), and at S=32 the per-call work dominates. MLAS (ONNX Runtime) packs
+// its weights at load time; so does this.
+//
+// The tile: R rows x NV vectors of C in registers (AVX-512: 6 x 4 zmm = a whole
+// 64-column panel; AVX2: 3 x 4 ymm, half a panel per call), one broadcast of A and
+// NV vector loads of the panel per k. The driver walks chunks of rows (kMcRows: the
+// chunk's rows of A stay in L2 while every panel passes), then 64-column panels,
+// then K blocks of kKc (the 32 KiB panel slab stays in L1 while the chunk's row
+// tiles pass), then row tiles. Shapes and blocks were chosen side by side with
+// OpenBLAS 0.3.21 (SkylakeX kernels) on the Xeon of docs/performance.md, one
+// core, weights rotated over six copies, medians of 40 interleaved rounds: 12 x 32
+// with K blocks of 256 was 1.03-1.05x OpenBLAS's time at M=128 and 1.13 at M=512;
+// 6 x 64 with blocks of 128 is 0.88-0.91 at M=128, 1.03-1.07 at M=512 and 0.59
+// at M=32. Built with -ffp-contract=fast (build.py): each output is one FMA chain
+// over k in order, so the AVX2 and AVX-512 levels give the same bits.
+#include <algorithm>
+#include <cstring>
+
+#include "gemm.h"
+
+namespace armbert::host {
+
+namespace {
+
+constexpr int kKc = 128;       // K block: kKc x 64 floats = 32 KiB of panel
+constexpr int kMcRows = 132;   // row chunk (a multiple of 6 and of 3)
+
+// R rows x NV vectors of W floats; b has rows of kNrF32 floats.
+template <int R, int W, int NV>
+__attribute__((always_inline)) inline void tile(const float *a, size_t lda, const float *b,
+                                                int kc, float *c, size_t ldc, bool accumulate) {
+    typedef float vec __attribute__((vector_size(W * sizeof(float))));
+    vec s[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) {
+            if (accumulate) std::memcpy(&s[r][v], c + size_t(r) * ldc + v * W, sizeof(vec));
+            else s[r][v] = vec{};
+        }
+    for (int k = 0; k < kc; ++k) {
+        vec bv[NV];
+        for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + size_t(k) * kNrF32 + v * W, sizeof(vec));
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            const vec x = a[size_t(r) * lda + k] - vec{};  // broadcast
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) s[r][v] += x * bv[v];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) std::memcpy(c + size_t(r) * ldc + v * W, &s[r][v], sizeof(vec));
+}
+
+}  // namespace
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void tile_f32p_avx2(const float *a, size_t lda,
+                                                        const float *b, int kc, int rows,
+                                                        float *c, size_t ldc, bool accumulate) {
+    for (int half = 0; half < 2; ++half)  // 32 of the panel's 64 columns per call
+        for_rows<3>(rows, [&](auto r) {
+            tile<decltype(r)::value, 8, 4>(a, lda, b + 32 * half, kc, c + 32 * half, ldc,
+                                           accumulate);
+        });
+}
+
+__attribute__((target("avx512f"))) void tile_f32p_avx512(const float *a, size_t lda,
+                                                         const float *b, int kc, int rows,
+                                                         float *c, size_t ldc,
+                                                         bool accumulate) {
+    for_rows<6>(rows, [&](auto r) {
+        tile<decltype(r)::value, 16, 4>(a, lda, b, kc, c, ldc, accumulate);
+    });
+}
+#endif
+
+PackedF32 pack_f32(const float *w, int N, int K) {
+    PackedF32 p;
+    p.N = N;
+    p.K = K;
+    const int blocks = (N + kNrF32 - 1) / kNrF32;
+    p.data.assign(size_t(blocks) * K * kNrF32, 0.0f);
+    for (int n = 0; n < N; ++n) {
+        float *dst = p.data.data() + size_t(n / kNrF32) * K * kNrF32 + n % kNrF32;
+        for (int k = 0; k < K; ++k) dst[size_t(k) * kNrF32] = w[size_t(n) * K + k];
+    }
+    return p;
+}
+
+void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
+                     int block_begin, int block_end, float *y, int ldy, float *scratch) {
+    const int K = w.K, R = kernel.rows;
+    for (int m0 = 0; m0 < M; m0 += kMcRows) {
+        const int mc = std::min(kMcRows, M - m0);
+        for (int blk = block_begin; blk < block_end; ++blk) {
+            const float *panel = w.data.data() + size_t(blk) * K * kNrF32;
+            const int n0 = blk * kNrF32, nv = std::min(kNrF32, w.N - n0);
+            // A partial last panel is computed into scratch (mc x 32) and copied out.
+            float *c = nv == kNrF32 ? y + size_t(m0) * ldy + n0 : scratch;
+            const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
+            for (int k0 = 0; k0 < K; k0 += kKc) {
+                const int kc = std::min(kKc, K - k0);
+                for (int r = 0; r < mc; r += R)
+                    kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K), panel + size_t(k0) * kNrF32,
+                                kc, std::min(R, mc - r), c + size_t(r) * ldc, ldc, k0 > 0);
+            }
+            if (nv < kNrF32)
+                for (int r = 0; r < mc; ++r)
+                    std::memcpy(y + size_t(m0 + r) * ldy + n0, scratch + size_t(r) * kNrF32,
+                                sizeof(float) * size_t(nv));
+        }
+    }
+}
+
+}  // namespace armbert::host
