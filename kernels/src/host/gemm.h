@@ -1,8 +1,9 @@
-// Host GEMM kernels. FP32 goes to OpenBLAS (common/blas.h, shared with NEON;
-// single-threaded per call: the caller splits N over its own pinned team). INT8
-// is ours: one blocked driver (gemm_s8.cpp) over a micro-kernel per ISA level
-// (gemm_s8_<isa>.cpp), picked through the context's HostKernels table (isa.h);
-// its epilogue is common/int8.h's.
+// Host GEMM kernels, through the context's HostKernels table (isa.h). FP32: our
+// packed-weight driver (gemm_f32.cpp) at the AVX2 and AVX-512 levels, OpenBLAS at
+// the scalar level and for fp16 panels and int8 outlier columns (common/blas.h;
+// single-threaded per call: the caller splits N over its own pinned team). INT8:
+// one blocked driver (gemm_s8.cpp) over a micro-kernel per ISA level
+// (gemm_s8_<isa>.cpp); its epilogue is the level's row kernel (rows.cpp).
 #pragma once
 #include <algorithm>
 #include <cmath>

@@ -1,10 +1,8 @@
 // FP32 tiles, one per ISA level (isa.h):
 //   c[r][0..cols) = sum_{k < K} a[r * lda + k] * bt[k * ldb + 0..cols)   (r < rows)
 // The fused attention (attention.cpp) runs Q K^T with a = the query rows and
-// bt = K^T, and P V with a = the scores and bt = V. (An fp32 linear on these
-// tiles over pre-packed weights beat OpenBLAS at S=32 by ~20 % but lost 8-19 % at
-// S=128 and 512, measured side by side on the two cores; fp32 GEMM stays OpenBLAS:
-// docs/performance.md.) One template over GCC/Clang vector extensions, instantiated per level
+// bt = K^T, and P V with a = the scores and bt = V. (The fp32 linear has its own
+// packed-weight kernels: gemm_f32.cpp.) One template over GCC/Clang vector extensions, instantiated per level
 // with the level's target: the compiler maps a vector of W floats to its registers
 // (W = 16: one zmm; W = 8: one ymm, two xmm or two NEON q registers). This file is
 // built with -ffp-contract=fast (build.py), so acc += x * b is one FMA where the
