@@ -31,18 +31,10 @@ inline float dequant_one(int32_t q, float scale, float extra, float bias,
     return v;
 }
 
-}  // namespace common
+// Its row form, vectorized with the same operations in the same order (so the same
+// bits), is the host's RowKernels::dequant (host/rows.cpp, per ISA level) and NEON's
+// epilogue_row (neon/linear_s8.cpp).
 
-// y[c] = dequant_one(q[c], row_scale * col_scale[c], extra[c], bias[c]) for c in
-// [0, n), vectorized; extra and bias may be NULL (0). NEON's GEMMLowp path calls
-// this portable build; the host's int8 GEMM takes its context's level of the
-// same body (host/rows.cpp, isa.h RowKernels), which gives the same bits.
-namespace host {
-void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
-                 const float *extra, const float *bias, armbert_activation act, float *y);
-}  // namespace host
-namespace common {
-using host::dequant_row;
 }  // namespace common
 
 }  // namespace armbert

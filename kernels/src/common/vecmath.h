@@ -63,11 +63,11 @@ template <typename F> inline float fixed_order_sum(int n, F &&f) {
 // this evaluation order and no FMA: |gelu error| < 5.1e-7 for |x| < 3 and < 1.2e-6
 // everywhere (relative 2.4e-7 at x = 5), against the 4.7e-7 of the
 // Abramowitz-Stegun 7.1.26 erf with an exponential it replaced, at half the
-// operations and one division instead of a division and an exp (54 -> ~30 NEON
+// operations and one division instead of a division and an exp (54 -> 33 NEON
 // instructions per four values, counted by tools/insncount). Past a >= kClamp the
 // quotient is >= 1 and is clamped to exactly 1, so gelu(x) = x for large x and 0
 // for large negative x; NaN stays NaN (x enters the last sum), -inf gives NaN as
-// x * 0 does in the textbook formula. neon/vmath_fp16.h vgelu is this on four lanes.
+// x * 0 does in the textbook formula. neon/vmath.h vgelu is this on four lanes.
 struct GeluErf {
     static constexpr float kClamp = 5.1610498428e+00f;  // first a with P/Q * a >= 1
     static constexpr float kP[6] = {7.9788452387e-01f, 6.5087877214e-02f, 9.2172184959e-03f,

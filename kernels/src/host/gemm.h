@@ -48,7 +48,8 @@ struct GemmS8Kernel {
     TileS8Fn tile;
 };
 
-// The int8 epilogue of one row of outputs (common/int8.h dequant_row's contract);
+// The int8 epilogue of one row of outputs: y[c] = dequant_one(q[c], row_scale *
+// col_scale[c], extra[c], bias[c], act) (common/int8.h), extra and bias may be NULL;
 // the context's level of it (isa.h RowKernels).
 using DequantRowFn = void (*)(const int32_t *q, int n, float row_scale, const float *col_scale,
                               const float *extra, const float *bias, armbert_activation act,
@@ -104,11 +105,12 @@ void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int ro
                       size_t ldc, bool accumulate);
 #endif
 // y[m, n] = sum_k x[m, k] w[n, k] for rows [0, M) (x dense, ld = K) and the panels
-// [block_begin, block_end) of kNrF32 columns (ld of y = ldy); scratch:
-// kGemmF32ScratchFloats for a partial last panel.
+// [block_begin, block_end) of kNrF32 columns (ld of y = ldy), in chunks of
+// kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a partial last panel.
+constexpr int kGemmF32ChunkRows = 132;  // a multiple of the tiles' 6 and 3 rows
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
                      int block_begin, int block_end, float *y, int ldy, float *scratch);
-constexpr int kGemmF32ScratchFloats = 132 * kNrF32;  // the driver's row chunk x a panel
+constexpr int kGemmF32ScratchFloats = kGemmF32ChunkRows * kNrF32;
 
 // FP32 tiles of the fused attention (tile_f32.cpp): for r < rows,
 //   c[r * ldc + j] = sum_{k < K} a[r * lda + k] * bt[k * ldb + j], j < cols.

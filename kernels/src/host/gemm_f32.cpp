@@ -9,8 +9,8 @@
 //
 // The tile: R rows x NV vectors of C in registers (AVX-512: 6 x 4 zmm = a whole
 // 64-column panel; AVX2: 3 x 4 ymm, half a panel per call), one broadcast of A and
-// NV vector loads of the panel per k. The driver walks chunks of rows (kMcRows: the
-// chunk's rows of A stay in L2 while every panel passes), then 64-column panels,
+// NV vector loads of the panel per k. The driver walks chunks of rows
+// (kGemmF32ChunkRows: the chunk's rows of A stay in L2 while every panel passes), then 64-column panels,
 // then K blocks of kKc (the 32 KiB panel slab stays in L1 while the chunk's row
 // tiles pass), then row tiles. Shapes and blocks were chosen side by side with
 // OpenBLAS 0.3.21 (SkylakeX kernels) on the Xeon of docs/performance.md, one
@@ -28,8 +28,7 @@ namespace armbert::host {
 
 namespace {
 
-constexpr int kKc = 128;       // K block: kKc x 64 floats = 32 KiB of panel
-constexpr int kMcRows = 132;   // row chunk (a multiple of 6 and of 3)
+constexpr int kKc = 128;  // K block: kKc x 64 floats = 32 KiB of panel
 
 // R rows x NV vectors of W floats; b has rows of kNrF32 floats.
 template <int R, int W, int NV>
@@ -95,12 +94,12 @@ PackedF32 pack_f32(const float *w, int N, int K) {
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
                      int block_begin, int block_end, float *y, int ldy, float *scratch) {
     const int K = w.K, R = kernel.rows;
-    for (int m0 = 0; m0 < M; m0 += kMcRows) {
-        const int mc = std::min(kMcRows, M - m0);
+    for (int m0 = 0; m0 < M; m0 += kGemmF32ChunkRows) {
+        const int mc = std::min(kGemmF32ChunkRows, M - m0);
         for (int blk = block_begin; blk < block_end; ++blk) {
             const float *panel = w.data.data() + size_t(blk) * K * kNrF32;
             const int n0 = blk * kNrF32, nv = std::min(kNrF32, w.N - n0);
-            // A partial last panel is computed into scratch (mc x 32) and copied out.
+            // A partial last panel is computed into scratch (mc x kNrF32), copied out.
             float *c = nv == kNrF32 ? y + size_t(m0) * ldy + n0 : scratch;
             const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
             for (int k0 = 0; k0 < K; k0 += kKc) {

@@ -18,7 +18,8 @@
 // ARMBERT_ISA (read at each context creation, so one process can hold contexts
 // at several levels). Every level gives bit-identical int8 sums (exact in int32)
 // fp16 conversions (round to nearest even on every path) and row kernels
-// (rows.cpp); the fp32 tiles differ by FMA rounding only (one chain over k per output on every level).
+// (rows.cpp); the fp32 tiles differ by FMA rounding only (one chain over k per
+// output on every level), and the packed fp32 GEMM is the same at avx2 and up.
 #pragma once
 #include <cstddef>
 #include <cstdint>

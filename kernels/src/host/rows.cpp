@@ -105,10 +105,4 @@ ARMBERT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 ARMBERT_ROW_KERNELS(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))))
 #endif
 
-// The portable epilogue under its old name: NEON's int8 linear (common/int8.h).
-void dequant_row(const int32_t *q, int n, float row_scale, const float *col_scale,
-                 const float *extra, const float *bias, armbert_activation act, float *y) {
-    dequant_row_portable(q, n, row_scale, col_scale, extra, bias, act, y);
-}
-
 }  // namespace armbert::host

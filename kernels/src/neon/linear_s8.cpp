@@ -1,9 +1,9 @@
 // INT8 linear on NEGEMMLowpMatrixMultiplyCore: int8 x int8 -> int32 only.
 // Scales stay ours: dynamic per-row input scales have no place in ACL's
 // per-tensor output stage, so ACL returns the raw int32 sums and our epilogue
-// (epilogue_row: common::dequant_row's arithmetic in one NEON pass) dequantizes,
-// adds the fp32 outlier part and the bias and applies the activation. Both offsets are 0 (symmetric
-// quantization), so GEMMLowp's offset terms (it adds them) vanish.
+// (epilogue_row: common::dequant_one's arithmetic in one NEON pass) dequantizes,
+// adds the fp32 outlier part and the bias and applies the activation. Both offsets
+// are 0 (symmetric quantization), so GEMMLowp's offset terms (it adds them) vanish.
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -32,9 +32,9 @@ using arm_compute::QuantizationInfo;
 // over the O (a handful) outlier channels, w as [O][N]. One fma chain per output in
 // j order, 16 outputs a step. OpenBLAS's sgemm on these K = O products took 6.8 M of
 // MiniLM int8's 158 M instructions (S=128, tools/insncount), nearly all packing;
-// with this loop inlined, LinearS8::compute counts 5.9 M. (Fusing it into a one-pass NEON epilogue with the
-// dequantization and GELU was tried: 4.2 M more, the per-vector outlier loop and
-// GELU's constant moves for fmla cost more than the pass they saved.)
+// with this loop inlined, LinearS8::compute counts 5.9 M. (Fusing it into the
+// epilogue's pass, with an FMA GELU, was tried: 4.2 M more; the per-vector
+// outlier loop and GELU's constant moves for fmla cost more than the pass saved.)
 void outlier_row(const float *x, int O, const float *w, int N, float *extra) {
     int n = 0;
     for (; n + 16 <= N; n += 16) {
@@ -62,9 +62,9 @@ void outlier_row(const float *x, int O, const float *w, int N, float *extra) {
 }
 
 // The int8 epilogue for one row, in one pass: y = act(float(q) * (rs * cs) [+ extra]
-// [+ bias]), common::dequant_row's operations in its order (common/int8.h
-// dequant_one; vgelu is common::gelu on four lanes), so the same bits as the
-// portable epilogue and the reference. 16 outputs a step with four-register loads
+// [+ bias]), common/int8.h dequant_one's operations in its order (vgelu is
+// common::gelu on four lanes), so the same bits as the host's epilogue and the
+// reference. 16 outputs a step with four-register loads
 // and stores, GELU in the same pass: the portable loops (a dequantization pass,
 // then a GELU pass, four outputs a step) counted 19.0 M of MiniLM int8's
 // instructions at S=128 (tools/insncount).
