@@ -1,5 +1,6 @@
 """Installed outside the source tree: the ABI header is package data, the bundled
 checkpoint is the [minilm] extra and its absence is a clear error."""
+import re
 import tomllib
 from pathlib import Path
 
@@ -89,6 +90,10 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path):
     built = json.loads(zipfile.ZipFile(wheel).read(f"armbert/_lib/{machine}/build.json"))
     assert built["target"] == "portable" and "-march=native" not in built["cxxflags"], built
     print(f"\n{wheel.name}: {wheel.stat().st_size / 1e6:.2f} MB")
+    if machine == "x86_64":
+        so = tmp_path / "libarmbert.so"
+        so.write_bytes(zipfile.ZipFile(wheel).read(f"armbert/_lib/{machine}/libarmbert.so"))
+        assert _sse_in_isa_functions(so) == {}
 
     # The model file and the reference result, from the tree.
     from armbert.cli import CALIBRATION
@@ -140,6 +145,31 @@ def test_wheel_installs_and_runs_outside_the_tree(tmp_path):
         # relative per op over 6 layers), so 1e-4 is loose by 10x and still far below
         # any real difference (a wrong op moves values by 1e-1 and more).
         np.testing.assert_allclose(got, want.last_hidden_state, rtol=1e-4, atol=1e-4)
+
+
+# Packed float arithmetic without the VEX prefix (SSE2's own encodings).
+_LEGACY_SSE = re.compile(r"\t(?:add|sub|mul|div|max|min)ps\s|\t(?:pmaddwd|paddd|pmulld|cvtdq2ps)\s")
+
+
+def _sse_in_isa_functions(so: Path) -> dict[str, int]:
+    """Functions of an ISA level (name with _avx2, _avx512, _avxvnni, _amx or _f16c,
+    lambdas inside them included) that contain SSE2 arithmetic: the level's code was
+    compiled without its target. A wheel is built for the baseline ISA and reaches
+    AVX2/AVX-512 through target attributes only; a helper they call that is not
+    inlined (a lambda does not inherit the caller's target) silently runs SSE2, with
+    the same results, so only the code shows it."""
+    import subprocess
+
+    text = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", str(so)],
+                          capture_output=True, text=True, check=True).stdout
+    found, name = {}, None
+    for line in text.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
+        if head:
+            name = head.group(1) if re.search(r"_(avx2|avx512|avxvnni|amx|f16c)\b", head.group(1)) else None
+        elif name and _LEGACY_SSE.search(line):
+            found[name] = found.get(name, 0) + 1
+    return found
 
 
 def _has_minilm():

@@ -55,6 +55,22 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
         for (int v = 0; v < NV; ++v) std::memcpy(c + size_t(r) * ldc + v * W, &s[r][v], sizeof(vec));
 }
 
+// tile<R> for a runtime row count in [1, MaxR]. Not gemm.h's for_rows: a lambda
+// does not inherit its caller's target attribute, and gcc kept the AVX-512 one out
+// of line, so in a portable build (no -march=native: the wheel) the "avx512" tile
+// ran as SSE2 code. always_inline all the way down compiles every tile in the
+// target function that calls this (tests/test_packaging.py checks the wheel's code).
+template <int MaxR, int W, int NV>
+__attribute__((always_inline)) inline void tile_rows(int rows, const float *a, size_t lda,
+                                                     const float *b, int kc, float *c,
+                                                     size_t ldc, bool accumulate) {
+    if constexpr (MaxR > 1) {
+        if (rows != MaxR)
+            return tile_rows<MaxR - 1, W, NV>(rows, a, lda, b, kc, c, ldc, accumulate);
+    }
+    tile<MaxR, W, NV>(a, lda, b, kc, c, ldc, accumulate);
+}
+
 }  // namespace
 
 #if defined(__x86_64__)
@@ -62,19 +78,14 @@ __attribute__((target("avx2,fma"))) void tile_f32p_avx2(const float *a, size_t l
                                                         const float *b, int kc, int rows,
                                                         float *c, size_t ldc, bool accumulate) {
     for (int half = 0; half < 2; ++half)  // 32 of the panel's 64 columns per call
-        for_rows<3>(rows, [&](auto r) {
-            tile<decltype(r)::value, 8, 4>(a, lda, b + 32 * half, kc, c + 32 * half, ldc,
-                                           accumulate);
-        });
+        tile_rows<3, 8, 4>(rows, a, lda, b + 32 * half, kc, c + 32 * half, ldc, accumulate);
 }
 
 __attribute__((target("avx512f"))) void tile_f32p_avx512(const float *a, size_t lda,
                                                          const float *b, int kc, int rows,
                                                          float *c, size_t ldc,
                                                          bool accumulate) {
-    for_rows<6>(rows, [&](auto r) {
-        tile<decltype(r)::value, 16, 4>(a, lda, b, kc, c, ldc, accumulate);
-    });
+    tile_rows<6, 16, 4>(rows, a, lda, b, kc, c, ldc, accumulate);
 }
 #endif
 
