@@ -11,7 +11,7 @@
 from .calibrate import quantize
 from .engine import Engine, Output, QuantizedModel, backends, best_backend
 from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, InternalError,
-                     InvalidArgumentError, ModelFileError, OnnxError, OutOfMemoryError, OutOfRangeError,
+                     InvalidArgumentError, MissingDependencyError, ModelFileError, OnnxError, OutOfMemoryError, OutOfRangeError,
                      ShapeError, UnsupportedError)
 from .loaders import load
 from .modelfile import save
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArmbertError", "BackendError", "CheckpointError", "ClosedError", "Engine", "InternalError",
-    "InvalidArgumentError", "ModelFileError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
+    "InvalidArgumentError", "MissingDependencyError", "ModelFileError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
     "SentenceEncoder", "ShapeError", "UnsupportedError", "backends", "best_backend", "load",
     "quantize", "save",
 ]

@@ -66,9 +66,15 @@ def _cores(text: Optional[str]):
         raise InvalidArgumentError(f"--cores {text!r}: a comma list of core numbers") from None
 
 
-def token_ids(vocab: int, batch: int, seq: int) -> np.ndarray:
-    ids = np.random.default_rng(0).integers(1000, vocab, (batch, seq))
-    ids[:, 0] = CLS
+def token_ids(vocab: int, batch: int, seq: int, seed: int = 0) -> np.ndarray:
+    """Random ids from a BERT vocabulary's word pieces (ids below 1000 are special or
+    unused in BERT's vocabularies; a smaller vocabulary takes any id past 0), with
+    [CLS] first where the vocabulary has it."""
+    lo = min(1000, vocab - 1)
+    ids = np.random.default_rng(seed).integers(max(lo, 1) if vocab > 1 else 0, vocab,
+                                               (batch, seq))
+    if vocab > CLS:
+        ids[:, 0] = CLS
     return ids
 
 

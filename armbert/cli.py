@@ -24,7 +24,7 @@ from . import _native as nat
 from . import argcheck
 from .calibrate import quantize
 from .engine import Engine, QuantizedModel, backends, best_backend
-from .errors import UnsupportedError
+from .errors import InvalidArgumentError, UnsupportedError
 from .loaders import load
 from .sample_texts import CALIBRATION, SENTENCES
 from .sentence import SentenceEncoder
@@ -49,24 +49,31 @@ def _print_matrix(sentences, vecs) -> None:
         print(f"{short[i]:>3}  {s:<{width}} " + "".join(f"{v:7.3f}" for v in sim[i]))
 
 
-def cmd_run_plan(args, model) -> int:
-    from .pipeline import PipelineExecutor
-    from .plan import Plan
+def _bench_ids(args, model) -> np.ndarray:
+    """B=1 ids of --seq tokens, refused past the model's positions (as `bench` does)."""
+    from .bench import token_ids
+    limit = model.config.max_position_embeddings
+    if args.seq > limit:
+        raise InvalidArgumentError(f"--seq {args.seq} is longer than the model's {limit} "
+                                   "positions (max_position_embeddings)")
+    return token_ids(model.config.vocab_size, 1, args.seq)
 
-    plan = Plan.load(args.plan)
+
+def cmd_run_plan(args, model, plan, where: str) -> int:
+    from .pipeline import PipelineExecutor
+
     needs_int8 = any(p.precision == "int8" for _, p in plan.units())
     source = model
     if isinstance(model, QuantizedModel):
         model = model.model
     elif needs_int8:
         source = quantize(model, CALIBRATION)
+    ids = _bench_ids(args, model)
     engine = Engine(source, plan=plan)
-    print(f"plan {args.plan}:\n{engine.describe()}")
+    print(f"plan {where}:\n{engine.describe()}")
     encoder = SentenceEncoder(engine)
     sentences = args.sentences or SENTENCES
     _print_matrix(sentences, encoder.encode(sentences))
-    ids = np.random.default_rng(0).integers(
-        1000, model.config.vocab_size, (1, min(args.seq, model.config.max_position_embeddings)))
     print(f"\nB=1 S={ids.shape[1]} latency: {_median_ms(lambda: engine.run(ids), args.repeats):.1f} ms")
     if engine.last_transfers:
         print("transfers: " + ", ".join(f"{a}->{b} {ms:.2f} ms" for a, b, ms in engine.last_transfers))
@@ -80,17 +87,29 @@ def cmd_run_plan(args, model) -> int:
 
 
 def cmd_run(args) -> int:
+    from .plan import Plan
+
+    precisions = args.precisions.split(",") if args.precisions else None
+    for precision in precisions or ():
+        if precision not in nat.PRECISIONS:
+            raise InvalidArgumentError(f"--precisions: unknown precision {precision!r}: "
+                                       f"choose from {list(nat.PRECISIONS)}")
     loaded = load(args.model)
     # An int8 .armbert file loads as a QuantizedModel: it runs at int8, as stored.
     stored = loaded if isinstance(loaded, QuantizedModel) else None
     model = stored.model if stored else loaded
     if args.plan:
-        return cmd_run_plan(args, stored or model)
+        return cmd_run_plan(args, stored or model, Plan.load(args.plan), args.plan)
+    if model.default_plan is not None and not (args.backend or precisions or args.threads):
+        # A model file written with a plan runs on it, as Engine(load(file)) does.
+        return cmd_run_plan(args, stored or model, Plan.load(model.default_plan),
+                            f"stored in {model.source}")
     backend = args.backend or best_backend()
     sentences = args.sentences or SENTENCES
-    precisions = (args.precisions or ("int8" if stored else "fp32,fp16,int8")).split(",")
+    precisions = precisions or (["int8"] if stored else ["fp32", "fp16", "int8"])
     if stored and precisions != ["int8"]:
         raise UnsupportedError(f"{model.source} holds int8 weights: it runs at int8 only")
+    ids = _bench_ids(args, model)
     print(f"model: {model.source} (L={model.config.num_hidden_layers}, "
           f"H={model.config.hidden_size}); backend: {backend}; threads: {args.threads or 'all'}")
     reference = None
@@ -107,8 +126,6 @@ def cmd_run(args) -> int:
             _print_matrix(sentences, vecs)
         agree = float(np.min(np.sum(vecs * reference, axis=1)))
         batch_ms = _median_ms(lambda: encoder.encode(sentences), args.repeats)
-        ids = np.random.default_rng(0).integers(1000, model.config.vocab_size,
-                                                (1, min(args.seq, model.config.max_position_embeddings)))
         seq_ms = _median_ms(lambda: engine.run(ids), args.repeats)
         rows.append((precision, batch_ms, seq_ms, agree))
     print(f"\nlatency on {backend} (median of {args.repeats}):")
@@ -134,16 +151,16 @@ def cmd_info(args) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line naming the problem, exit status 2 (argparse's own
-    status), without the usage block."""
+    status), without the usage block (every armbert subcommand, the planner's too)."""
 
     def error(self, message: str):
         message = re.sub(r"^argument (\S+): must", r"\1 must", message)
-        self.exit(2, f"armbert: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _count(name: str, minimum: int = 1, maximum=None):
+def count_arg(name: str, minimum: int = 1, maximum=None):
     """An argparse type: an integer in [minimum, maximum], named in the error."""
     def parse(text: str) -> int:
         top = maximum() if callable(maximum) else maximum
@@ -175,7 +192,7 @@ PLANNER_COMMANDS = [
 
 
 def main(argv=None) -> int:
-    ap = _Parser(prog="armbert", description=__doc__,
+    ap = OneLineParser(prog="armbert", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="embed sentences with the bundled model, show latency")
@@ -184,9 +201,9 @@ def main(argv=None) -> int:
     r.add_argument("--backend", default=None, choices=nat.BACKENDS)
     r.add_argument("--precisions", default=None,
                    help="default fp32,fp16,int8 (an int8 .armbert file: int8)")
-    r.add_argument("--threads", type=_count("threads", 1, argcheck.max_threads), default=None)
-    r.add_argument("--seq", type=_count("seq"), default=128)
-    r.add_argument("--repeats", type=_count("repeats"), default=10)
+    r.add_argument("--threads", type=count_arg("threads", 1, argcheck.max_threads), default=None)
+    r.add_argument("--seq", type=count_arg("seq"), default=128)
+    r.add_argument("--repeats", type=count_arg("repeats"), default=10)
     r.add_argument("--sentences", nargs="+", default=None)
     r.add_argument("--plan", default=None, help="a plan JSON file (armbert plan writes one)")
     r.set_defaults(fn=cmd_run)
@@ -196,19 +213,25 @@ def main(argv=None) -> int:
     from .convert import add_parser as add_convert
     add_convert(sub)
     from .bench import add_parser as add_bench
-    add_bench(sub, _count)
+    add_bench(sub, count_arg)
     i = sub.add_parser("info", help="backends, CPU features, devices")
     i.set_defaults(fn=cmd_info)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in {c[0] for c in PLANNER_COMMANDS}:
         # The planner parses its own arguments.
         module, fn = next((m, f) for n, m, f, _ in PLANNER_COMMANDS if n == argv[0])
-        import importlib
-        return getattr(importlib.import_module(module), fn)(argv[1:]) or 0
-    args = ap.parse_args(argv)
+
+        def call():
+            import importlib
+            return getattr(importlib.import_module(module), fn)(argv[1:]) or 0
+    else:
+        args = ap.parse_args(argv)
+
+        def call():
+            return args.fn(args)
     from .errors import ArmbertError
     try:
-        return args.fn(args)
+        return call()
     except ArmbertError as e:
         return _fail(e)
     except OSError as e:  # a file that is not there or not readable

@@ -56,8 +56,11 @@ class Engine:
     ``model`` is a :class:`BertModel` (see :func:`armbert.load`) or a
     :class:`QuantizedModel` (calibrated int8; precision defaults to int8).
     INT8 without calibration uses dynamic per-row scales and no outlier channels.
-    ``backend`` None means "auto". Given no backend, precision or plan, a model read
-    from an .armbert file runs at its stored precision and with its stored plan.
+    ``backend`` None means "auto". Given no backend, precision, threads, cores or plan,
+    a model read from an .armbert file runs at its stored precision and with its stored
+    plan. A plan places everything, so it cannot be combined with backend, precision,
+    threads or cores (refused). ``engine.precision`` is what the layers run at
+    ("mixed" when a plan gives layers different precisions).
     A task head (model.head) runs after the last layer: see :class:`Output`.
 
     The model is validated first, as the loaders do (every tensor's shape against the
@@ -80,12 +83,22 @@ class Engine:
     def __init__(self, model, backend: Optional[str] = None, precision: Optional[str] = None,
                  threads: Optional[int] = None, cores: Optional[Sequence[int]] = None,
                  plan=None):
+        placed = {"backend": backend, "precision": precision, "threads": threads,
+                  "cores": cores}
+        if plan is not None and any(v is not None for v in placed.values()):
+            given = ", ".join(k for k, v in placed.items() if v is not None)
+            raise errors.InvalidArgumentError(
+                f"Engine: plan= places every layer (device, precision, threads, cores); "
+                f"pass either a plan or {given}, not both")
+        # A plan stored in an .armbert file runs unless the caller places the model.
+        stored = all(v is None for v in placed.values())
         q = None
         if isinstance(model, QuantizedModel):
             q = model
-            if plan is None and backend is None and precision is None:
+            if plan is None and stored:
                 plan = model.default_plan
-            precision = precision or "int8"
+            if plan is None:
+                precision = precision or "int8"
             model = model.model
         if not isinstance(model, BertModel):
             raise errors.InvalidArgumentError(
@@ -95,7 +108,7 @@ class Engine:
             _validate_int8_linears(q, model)
         threads = argcheck.threads(threads)
         cores = argcheck.cores(cores)
-        if plan is None and backend is None and precision is None:
+        if plan is None and stored:
             plan = model.default_plan  # a plan stored in an .armbert file
         backend = backend or "auto"
         cfg = model.config
@@ -117,7 +130,9 @@ class Engine:
                         plan.layers)
         plan = Plan.load(plan).validate(cfg.num_hidden_layers, backends())
         self.model, self.config, self.plan = model, cfg, plan
-        self.precision = precision or plan.layers[-1].precision
+        # What the layers run at: one precision, or "mixed" for a per-layer plan.
+        layer_precisions = {p.precision for p in plan.layers}
+        self.precision = layer_precisions.pop() if len(layer_precisions) == 1 else "mixed"
         self._lock = threading.Lock()  # one run at a time (see the class docstring)
         self._closed = False
         self.contexts = {name: nat.Context(d.backend, d.threads, d.cores or None)

@@ -37,6 +37,11 @@ class UnsupportedError(ArmbertError):
     status = 4
 
 
+class MissingDependencyError(UnsupportedError):
+    """An optional Python package that a feature needs is not installed (the
+    planner's fits and plots need the ``[planner]`` extra)."""
+
+
 class OutOfMemoryError(ArmbertError, MemoryError):
     status = 5
 

@@ -27,6 +27,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from armbert.cli import OneLineParser
+from armbert.errors import ArmbertError
+
 MAX_DIM = 1 << 20   # a shape number past this is a typo, not a BERT
 
 
@@ -64,7 +67,7 @@ def _one_line(prog: str, fn):
     from .predictors.parametric import ShapeError
     try:
         return fn()
-    except (CLIError, ShapeError, FileNotFoundError, IsADirectoryError) as e:
+    except (CLIError, ShapeError, ArmbertError, FileNotFoundError, IsADirectoryError) as e:
         msg = e.strerror + f": {e.filename}" if isinstance(e, OSError) and e.filename else str(e)
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
@@ -154,7 +157,7 @@ def _profiler(args, out: Path):
 
 
 def profile_main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="armbert profile", description=(
+    p = OneLineParser(prog="armbert profile", description=(
         "Measure armbert on this machine, end to end and per component (embeddings, "
         "encoder 1, later encoders, each op), into a resumable JSONL database."))
     _common(p)
@@ -223,7 +226,7 @@ def _fit(args, prof, space, out: Path, progress: bool) -> int:
 
 
 def predict_main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="armbert predict", description=(
+    p = OneLineParser(prog="armbert predict", description=(
         "Predict latency (ms) of BERT configurations with a saved predictor: the target it "
         "was fitted on, an error bar, a per-layer and per-op breakdown. Outside the "
         "profiled space it says so and answers with a parametric fallback (wider bar). "
@@ -382,7 +385,7 @@ def _predict(args) -> int:
 
 def evaluate_main(argv: Optional[Sequence[str]] = None,
                   default_out: Optional[Path] = None) -> int:
-    p = argparse.ArgumentParser(prog="armbert evaluate", description=(
+    p = OneLineParser(prog="armbert evaluate", description=(
         "Draw the held-out truth set first, fit every predictor without it, measure every "
         "configuration in independent windows (round-robin passes), and write metrics.json, "
         "report.md and the plots. Resumable."))
@@ -425,7 +428,7 @@ def _evaluate(args) -> int:
 
 
 def transfer_main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="armbert transfer", description=(
+    p = OneLineParser(prog="armbert transfer", description=(
         "Move a fitted BERTPerf to this target (--threads/--cores/--backend/--precision): "
         "reuse its j_switch and constant/linear class per bundle, measure L=12, L=2 and j, "
         "and compare with a full BERTPerf campaign here on one held-out truth set."))

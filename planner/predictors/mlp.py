@@ -81,7 +81,8 @@ class MLP(Predictor):
         return self.selection
 
     def fit_data(self, configs, y_ms: np.ndarray, forbidden=frozenset()) -> "MLP":
-        from sklearn.neural_network import MLPRegressor
+        from ..optional import require
+        MLPRegressor = require("sklearn.neural_network", "the MLP predictor").MLPRegressor
         from ..space import as_columns
         configs = list(configs)
         leaked = [c for c in configs if c in forbidden]

@@ -192,7 +192,8 @@ class Ours(TablePredictor):
     def _fit_curves(self) -> None:
         """Shared curve parameters from the probes (robust least squares on relative
         error, a few starts); the probes' hot times are fitted alongside."""
-        from scipy.optimize import least_squares
+        from ..optional import require
+        least_squares = require("scipy.optimize", "our predictor's fit").least_squares
         probes = [b for b in self.probe_bundles if len(self.points.get(b, {})) >= 2]
         if not probes:  # no probes: no depth effect, every depth like L = 12
             self.curves = {p: CacheCurve(-50.0, *CacheCurve.INIT[1:]) for p in CURVES}

@@ -63,7 +63,8 @@ class Parametric(Predictor):
         return self
 
     def fit_points(self, points: Sequence[tuple]) -> "Parametric":
-        from scipy.optimize import nnls
+        from ..optional import require
+        nnls = require("scipy.optimize", "the parametric predictor").nnls
         if len(points) < 3:
             raise ValueError(f"the parametric predictor needs >= 3 measured points, got "
                              f"{len(points)}")

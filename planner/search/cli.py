@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from armbert.cli import OneLineParser, count_arg
+from armbert.errors import MissingDependencyError
 from armbert.plan import PRECISIONS, Device, Plan
 
 from . import objectives as obj
@@ -97,7 +99,7 @@ def default_devices() -> list[str]:
 
 
 def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--objective", choices=obj.OBJECTIVES, default="throughput")
     p.add_argument("--devices", nargs="*", metavar="NAME=BACKEND[:CORES[:THREADS]]",
                    help=f"devices to place units on (default here: {' '.join(default_devices())})")
@@ -108,10 +110,10 @@ def build_parser(prog: str = "armbert plan") -> argparse.ArgumentParser:
                    help="also bound the max abs difference from fp32")
     p.add_argument("--precisions", default="fp32,fp16,int8", help="precisions to choose from")
     p.add_argument("--model", default=None, help="model path (default: bundled MiniLM)")
-    p.add_argument("--seq", type=int, default=128, help="tokens per input")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
-    p.add_argument("--items", type=int, default=16, help="inputs per pipelined run while searching")
-    p.add_argument("--final-items", type=int, default=32,
+    p.add_argument("--seq", type=count_arg("seq"), default=128, help="tokens per input")
+    p.add_argument("--repeats", type=count_arg("repeats"), default=5, help="timed runs per measurement (median)")
+    p.add_argument("--items", type=count_arg("items"), default=16, help="inputs per pipelined run while searching")
+    p.add_argument("--final-items", type=count_arg("final-items"), default=32,
                    help="inputs in the final measured run of the chosen plan (and its Gantt chart)")
     p.add_argument("--search", choices=("binary", "exhaustive"), default="binary",
                    help="pipeline split search (throughput/energy objectives)")
@@ -151,10 +153,14 @@ def plan_main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         devices, predictors, choices, sensor = _check_args(args, say)
     except _Usage as e:
-        print(f"armbert plan: {e}", file=sys.stderr)
+        print(f"armbert plan: error: {e}", file=sys.stderr)
         return 2
     t_start = time.perf_counter()
     model = _load_model(args.model)
+    if args.seq > model.config.max_position_embeddings:
+        print(f"armbert plan: error: --seq {args.seq} is longer than the model's "
+              f"{model.config.max_position_embeddings} positions", file=sys.stderr)
+        return 2
     L = model.config.num_hidden_layers
     settings = RunSettings(seq=args.seq, repeats=args.repeats, items=args.items)
     meta: dict = {"objective": args.objective, "created_by": "armbert plan",
@@ -314,10 +320,14 @@ def _confirm_and_write(args, runner, plan, info, meta, t_start, say) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     gantt = out.with_suffix(".gantt.png")
-    gantt_png(stats, gantt, title=f"armbert plan --objective {args.objective}: "
-              f"{stats.throughput:.2f} inf/s", plan=plan)
+    try:  # the chart is a picture of what the plan's meta records: optional
+        gantt_png(stats, gantt, title=f"armbert plan --objective {args.objective}: "
+                  f"{stats.throughput:.2f} inf/s", plan=plan)
+    except MissingDependencyError as e:
+        say(f"no Gantt chart: {e}")
+        gantt = None
     meta.update(info)
-    meta.update({"measurements": runner.measurements, "gantt": gantt.name,
+    meta.update({"measurements": runner.measurements, "gantt": gantt.name if gantt else None,
                  "search_seconds": round(time.perf_counter() - t_start, 2)})
     plan = Plan(plan.devices, plan.embeddings, plan.layers, meta)
     plan.save(out)
@@ -327,7 +337,7 @@ def _confirm_and_write(args, runner, plan, info, meta, t_start, say) -> None:
         + (f" ({steady:.2f} once full)" if steady else "") + ", stage ms "
         f"{ {k: round(v, 2) for k, v in stats.stage_ms.items()} }; "
         f"{runner.measurements} measurements")
-    say(f"wrote {out} and {gantt}")
+    say(f"wrote {out}" + (f" and {gantt}" if gantt else ""))
 
 
 def _pipeline_search(args, runner, devices, precisions, L):

@@ -22,6 +22,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from armbert.bench import token_ids
 from armbert.engine import Engine, QuantizedModel
 from armbert.model import BertModel
 from armbert.pipeline import PipelineExecutor, PipelineStats
@@ -63,9 +64,7 @@ class EngineRunner:
         cfg = self.base.config
         seq = min(s.seq, cfg.max_position_embeddings)
         rng = np.random.default_rng(s.seed)
-        # ids from the vocabulary's ordinary range (ids < 1000 are special/unused in BERT vocabs)
-        lo = min(1000, cfg.vocab_size - 1)
-        self.inputs = [(rng.integers(lo, cfg.vocab_size, (s.batch, seq)),
+        self.inputs = [(token_ids(cfg.vocab_size, s.batch, seq, seed=int(rng.integers(1 << 31))),
                         np.ones((s.batch, seq), dtype=np.int64)) for _ in range(max(s.items, 1))]
         self.calibration = list(calibration) if calibration is not None else self.inputs[:2]
         self.measurements = 0
@@ -244,9 +243,8 @@ def gantt_png(stats: PipelineStats, path, title: Optional[str] = None,
     labelled from ``plan`` (devices and units) when given."""
     if stage_labels is None and plan is not None:
         stage_labels = plan_stage_labels(plan)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..optional import pyplot
+    plt = pyplot("the Gantt chart")
 
     stages = sorted({s.stage for s in stats.spans})
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.7 * max(len(stages), 1)))

@@ -3,6 +3,7 @@ result or an unclear error (cffi TypeError, numpy UFunc error, traceback). Each 
 raises an armbert.errors class naming the problem (the CLI: one line, exit 2)."""
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
@@ -211,6 +212,14 @@ def test_sentence_encoder_edges():
     (["run", "--backend", "gpu"], "invalid choice"),
     (["run", "--precisions", "int4"], "int4"),
     (["frobnicate"], "invalid choice"),
+    (["run", "--seq", "600"], "--seq 600 is longer than the model's 512 positions"),
+    (["run", "--precisions", "fp32,bf16"], "unknown precision 'bf16'"),
+    # The planner's commands: the same one line, their argument errors included.
+    (["plan", "--bogus"], "unrecognized arguments: --bogus"),
+    (["profile", "--threads"], "expected one argument"),
+    (["predict"], "required: --predictor"),
+    (["plan", "--devices", "cpu=host:0:1000", "--out", "/dev/null"], "cpu"),
+    (["plan", "--seq", "0", "--out", "/dev/null"], "seq"),
 ])
 def test_cli_errors_are_one_line(argv, match):
     r = subprocess.run([sys.executable, "-m", "armbert.cli", *argv], capture_output=True,
@@ -218,6 +227,5 @@ def test_cli_errors_are_one_line(argv, match):
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    assert lines[0].startswith("armbert: error: ")
-    import re
+    assert re.match(rf"armbert( {argv[0]})?: error: ", lines[0]), lines[0]
     assert re.search(match, lines[0]), lines[0]

@@ -2,6 +2,8 @@
 in-memory model did, nothing heavier than numpy is needed to load it, and every broken
 file is a ModelFileError naming the problem."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +138,37 @@ def test_plan_is_stored_and_used(tmp_path):
     engine = armbert.Engine(loaded)  # no backend, precision or plan given: the stored plan
     assert engine.plan == plan
     assert [s.precision for s in engine.segments] == ["fp32", "fp16"]
+    assert engine.precision == "mixed"
     assert [s.precision for s in armbert.Engine(loaded, precision="fp32").segments] == ["fp32"]
+    # threads alone also places the model: one context, the stored precision's default
+    assert len(armbert.Engine(loaded, threads=1).segments) == 1
+    # a plan places everything: combined with backend/precision/threads/cores it would
+    # silently drop them, so it is refused
+    for extra in ({"precision": "fp16"}, {"threads": 1}, {"cores": [0]}, {"backend": "host"}):
+        with pytest.raises(armbert.InvalidArgumentError, match="either a plan or"):
+            armbert.Engine(loaded, plan=plan, **extra)
+    assert armbert.Engine(model, plan=Plan.uniform(2, "host", "fp16")).precision == "fp16"
     with pytest.raises(armbert.InvalidArgumentError, match="places 3 layers"):
         armbert.save(model, tmp_path / "bad.armbert", plan=armbert.plan.Plan.uniform(3))
+
+
+def test_run_cli_uses_the_stored_plan(tmp_path):
+    # `armbert run --model FILE` runs a file's stored plan, as Engine(load(FILE)) does
+    # (it used to pass backend= and precision= and so run one uniform segment).
+    from armbert.plan import Placement, Plan
+
+    model = armbert.load()
+    L = model.config.num_hidden_layers
+    uniform = Plan.uniform(L, "host", "fp32", threads=1)
+    plan = Plan(uniform.devices, Placement("cpu", "fp32"),
+                tuple(Placement("cpu", "fp32" if i < L // 2 else "fp16") for i in range(L)))
+    armbert.save(model, tmp_path / "m.armbert", precision="fp16", plan=plan)
+    r = subprocess.run([sys.executable, "-m", "armbert.cli", "run", "--model",
+                        str(tmp_path / "m.armbert"), "--repeats", "1", "--seq", "8"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "plan stored in" in r.stdout, r.stdout
+    assert "transfers: cpu/fp32->cpu/fp16" in r.stdout, r.stdout  # the two segments ran
 
 
 # ---- broken files ----

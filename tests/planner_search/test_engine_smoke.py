@@ -2,6 +2,7 @@
 through them, the Gantt chart and `armbert plan` end to end (MiniLM, S=16).
 No timing is asserted: only that the numbers are there and the plans run."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -63,6 +64,20 @@ def test_plan_cli_writes_a_runnable_plan(tmp_path, objective):
     assert (tmp_path / plan.meta["gantt"]).is_file()
     engine = armbert.Engine(armbert.load(), plan=plan)
     assert engine.run(np.arange(1000, 1010)).last_hidden_state.shape == (1, 10, 384)
+
+
+def test_plan_without_matplotlib_still_writes_the_plan(tmp_path, monkeypatch, capsys):
+    # The Gantt chart is a picture of the plan's meta: without matplotlib (not a
+    # dependency: the [planner] extra) the plan is written and the chart is said missing.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    out = tmp_path / "plan.json"
+    rc = plan_main(["--objective", "latency", "--devices", "big=host:0", "little=host:1",
+                    "--seq", "16", "--repeats", "1", "--items", "3", "--final-items", "3",
+                    "--out", str(out)])
+    assert rc == 0 and Plan.load(out).meta["gantt"] is None
+    assert not out.with_suffix(".gantt.png").exists()
+    assert "no Gantt chart" in capsys.readouterr().out and 'armbert[planner]' in str(
+        pytest.raises(armbert.MissingDependencyError, gantt_png, None, tmp_path / "g.png").value)
 
 
 def test_plan_cli_with_precision_budget(tmp_path):
