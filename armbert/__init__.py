@@ -5,6 +5,8 @@
     engine = armbert.Engine(model, precision="int8")
     out = engine.run(input_ids, attention_mask)
     vectors = armbert.SentenceEncoder(engine).encode(["a sentence", "another"])
+    enc = armbert.tokenizer_for(model)(["a sentence"])    # text -> input_ids, attention_mask
+    out = engine.run(enc["input_ids"], enc["attention_mask"])
     armbert.save(armbert.quantize(model, ["calibration text"]), "m.armbert")
     engine = armbert.Engine(armbert.load("m.armbert"))   # int8, nothing re-quantized
 """
@@ -15,13 +17,14 @@ from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, I
                      ShapeError, UnsupportedError)
 from .loaders import load
 from .modelfile import save
-from .sentence import SentenceEncoder
+from .sentence import SentenceEncoder, tokenizer_for
+from .text import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArmbertError", "BackendError", "CheckpointError", "ClosedError", "Engine", "InternalError",
     "InvalidArgumentError", "MissingDependencyError", "ModelFileError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
-    "SentenceEncoder", "ShapeError", "UnsupportedError", "backends", "best_backend", "load",
-    "quantize", "save",
+    "SentenceEncoder", "ShapeError", "Tokenizer", "UnsupportedError", "backends", "best_backend", "load",
+    "quantize", "save", "tokenizer_for",
 ]

@@ -175,6 +175,10 @@ def profile_main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _profile(args) -> int:
+    if args.fit:  # unknown names and missing packages before anything is measured
+        from .optional import require_for
+        from .predictors.base import predictor_class
+        require_for([predictor_class(n.strip()) for n in args.fit.split(",") if n.strip()])
     space = _space(args)
     out = _out(args, space)
     prof = _profiler(args, out)

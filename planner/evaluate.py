@@ -151,6 +151,9 @@ def evaluate(profiler: Profiler, space: DesignSpace, out: Path, n_truth: int = 3
              variants: bool = True, progress: bool = True, throughput_n: int = 1_000_000,
              ours_probes: Optional[int] = None,
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict:
+    from .optional import require_for
+    from .predictors.base import predictor_class
+    require_for([predictor_class(f) for f in families])  # before any measurement
     out.mkdir(parents=True, exist_ok=True)
     truth_cfgs = draw_truth(space, n_truth, seed)   # first, before any fit
     profiler.exclude(truth_cfgs)

@@ -25,6 +25,14 @@ def require(module: str, purpose: str) -> ModuleType:
         ) from None
 
 
+def require_for(predictor_classes) -> None:
+    """Every optional module the fits of these predictor classes import (their
+    ``requires``), checked before a campaign measures anything."""
+    for cls in predictor_classes:
+        for module in cls.requires:
+            require(module, f"the {cls.name} predictor")
+
+
 def pyplot(purpose: str):
     """matplotlib.pyplot on the Agg backend (files, no display)."""
     mpl = require("matplotlib", purpose)

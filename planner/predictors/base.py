@@ -15,6 +15,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from armbert.errors import InvalidArgumentError
+
 from ..measure import core_class
 from ..space import ConfigsLike, DesignSpace, as_columns
 
@@ -33,13 +35,14 @@ REGISTRY = {
 
 def predictor_class(name: str):
     if name not in REGISTRY:
-        raise KeyError(f"unknown predictor {name!r}: choose one of {sorted(REGISTRY)}")
+        raise InvalidArgumentError(f"unknown predictor {name!r}: choose one of {sorted(REGISTRY)}")
     module, cls = REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 class Predictor:
     name = "base"
+    requires: tuple[str, ...] = ()  # optional modules its fit imports (planner/optional.py)
 
     def __init__(self, **params: Any):
         self.params = dict(params)

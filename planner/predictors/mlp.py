@@ -22,6 +22,7 @@ def _features(cols: Mapping[str, np.ndarray]) -> np.ndarray:
 
 class MLP(Predictor):
     name = "mlp"
+    requires = ("sklearn",)
 
     # Hyper-parameters chosen with select=True, on a validation split of the MLP's own
     # training models (never on the truth set, which the fit cannot even measure).

@@ -102,6 +102,7 @@ class CacheCurve:
 
 class Ours(TablePredictor):
     name = "ours"
+    requires = ("scipy",)
 
     def __init__(self, probes: int = 10, probe_depths: tuple = (1, 2, 3, 4, 6, 8),
                  cover: str = "ai", cache_bytes: Optional[float] = None,

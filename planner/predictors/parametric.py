@@ -48,6 +48,7 @@ def _design(cols: Mapping[str, np.ndarray], precision: str) -> np.ndarray:
 
 class Parametric(Predictor):
     name = "parametric"
+    requires = ("scipy",)
 
     def __init__(self, precision: str = "fp32"):
         super().__init__(precision=precision)
