@@ -79,6 +79,22 @@ def labels_of(id2label: Optional[Mapping], num_labels: int) -> dict[int, str]:
         {i: f"LABEL_{i}" for i in range(num_labels)}
 
 
+def architecture_of(raw: Mapping, source: str) -> Optional[str]:
+    """The transformers class a config.json names (``architectures``: a list, its first
+    entry; a bare string is taken as that entry), or None."""
+    arch = raw.get("architectures")
+    if isinstance(arch, (list, tuple)):
+        arch = arch[0] if arch else None
+    if arch is not None and not isinstance(arch, str):
+        raise CheckpointError(f"{source}: config.json architectures must name classes, "
+                              f"got {raw.get('architectures')!r}")
+    return arch
+
+
+# The encoder's own modules under its prefix; any other tensor belongs to a head.
+_ENCODER_MODULES = ("embeddings.", "encoder.", "pooler.")
+
+
 def read_head(sd: Mapping[str, np.ndarray], prefix: str, source: str, task: Optional[str],
               architecture: Optional[str], id2label: Optional[Mapping]) -> Optional[TaskHead]:
     """The head of a state dict whose encoder sits under ``prefix`` (``bert.``), or None.
@@ -95,7 +111,8 @@ def read_head(sd: Mapping[str, np.ndarray], prefix: str, source: str, task: Opti
     if task is None:
         task = TASKS.get(architecture or "")
     if task is None:
-        extra = sorted(k for k in sd if not k.startswith(prefix)
+        extra = sorted(k for k in sd if not k.startswith(
+            tuple(prefix + m for m in _ENCODER_MODULES))
                        and k.rsplit(".", 1)[-1] not in _BUFFERS)
         named = architecture and architecture.startswith("Bert") and architecture != "BertModel"
         if extra or named:

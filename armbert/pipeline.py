@@ -117,10 +117,12 @@ class PipelineExecutor:
             outq.put(item)
 
     def run(self, inputs: Iterable) -> list[Output]:
-        """inputs: (input_ids[, attention_mask[, token_type_ids]]) tuples or id arrays."""
+        """inputs: each a tuple (input_ids[, attention_mask[, token_type_ids]]) or the
+        input ids alone (an array or nested lists, as Engine.run takes them). Only a
+        tuple is split: a list is ids, so [[101, 7592], [101, 2088]] is a batch of two."""
         prepared = []
         for x in inputs:
-            args = x if isinstance(x, (tuple, list)) else (x,)
+            args = x if isinstance(x, tuple) else (x,)
             prepared.append(self.engine.prepare(*args))  # errors surface before any thread
         # The stages use the engine's segments: Engine.run on another thread waits.
         with self.engine._lock:

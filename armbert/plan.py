@@ -205,10 +205,21 @@ def _string(value, what: str) -> str:
     return value
 
 
+def _known_keys(entry: Mapping, keys: set, what: str) -> None:
+    """A misspelt key ("precison", "thread") would be ignored and its default run."""
+    unknown = set(entry) - keys
+    if unknown:
+        raise PlanError(f"{what} has unknown key(s) {sorted(map(str, unknown))}: "
+                        f"it takes {sorted(keys)}")
+
+
 def _device(name: str, v: Mapping) -> Device:
     if not isinstance(v, Mapping):
         raise PlanError(f"plan device {name!r} must be an object, got {type(v).__name__}")
     what = f"plan device {name!r}"
+    _known_keys(v, {"backend", "cores", "threads"}, what)
+    if "backend" not in v:
+        raise PlanError(f"{what} names no backend")
     cores = v.get("cores", ())
     if isinstance(cores, (str, bytes)) or not isinstance(cores, (list, tuple)):
         raise PlanError(f"{what}: cores must be a list of core numbers, got {cores!r}")
@@ -224,6 +235,9 @@ def _device(name: str, v: Mapping) -> Device:
 def _placement(unit: str, p: Mapping) -> Placement:
     if not isinstance(p, Mapping):
         raise PlanError(f"plan entry of {unit} must be an object, got {type(p).__name__}")
+    _known_keys(p, {"device", "precision", "stage"}, f"plan entry of {unit}")
+    if "device" not in p:
+        raise PlanError(f"plan entry of {unit} names no device")
     return Placement(_string(p["device"], f"plan {unit}: device"),
                      _string(p.get("precision", "fp32"), f"plan {unit}: precision"),
                      argcheck.integer(p.get("stage", 0), f"plan {unit}: stage", PlanError,

@@ -74,6 +74,33 @@ def test_hf_directory_and_torch_module_agree(tmp_path):
     assert_same_weights(from_module, load(tmp_path / "sharded"))
 
 
+def test_shard_index_is_followed_or_refused(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    small_hf_model().save_pretrained(tmp_path, max_shard_size="40KB")
+    index = tmp_path / "model.safetensors.index.json"
+    doc = json.loads(index.read_text())
+    name, shard = next(iter(doc["weight_map"].items()))
+    other = next(f for f in sorted(set(doc["weight_map"].values())) if f != shard)
+    original = load_file(str(tmp_path / other))
+
+    def with_map(weight_map, match):
+        index.write_text(json.dumps({**doc, "weight_map": weight_map}))
+        with pytest.raises(CheckpointError, match=match):
+            load(tmp_path)
+        index.write_text(json.dumps(doc))
+
+    with_map({**doc["weight_map"], name: index.name}, "not a weight file beside the index")
+    with_map({**doc["weight_map"], name: 5}, "not a weight file")
+    with_map({**doc["weight_map"], name: "../x.safetensors"}, "not a weight file")
+    with_map({**doc["weight_map"], name: other}, f"puts '{name}' in {other}, but it is in {shard}")
+    # the same tensor in two shards, different values: which one is meant is not clear
+    save_file({**original, name: np.zeros_like(load_file(str(tmp_path / shard))[name])},
+              str(tmp_path / other))
+    with pytest.raises(CheckpointError, match=f"tensor '{name}' is in"):
+        load(tmp_path)
+
+
 def test_pytorch_model_bin(tmp_path):
     torch = pytest.importorskip("torch")
     hf = small_hf_model()

@@ -14,6 +14,7 @@ import numpy as np
 
 from armbert.config import BertConfig, read_config, read_json
 from armbert.errors import CheckpointError
+from armbert.heads import architecture_of
 from armbert.loaders import safetensors
 from armbert.model import BertModel
 
@@ -59,7 +60,8 @@ def load_dir(directory: str | os.PathLike, config: BertConfig | None = None,
     model = BertModel.from_state_dict(
         config, sd, source=str(weights),
         tokenizer_path=str(tokenizer) if tokenizer.is_file() else None, task=task,
-        architecture=(raw.get("architectures") or [None])[0], id2label=raw.get("id2label"))
+        architecture=architecture_of(raw, str(directory / "config.json")),
+        id2label=raw.get("id2label"))
     model.sentence = SentenceConfig.from_dir(directory)
     return model
 
@@ -87,14 +89,34 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_sharded(index: Path) -> dict[str, np.ndarray]:
+    """The tensors an index's weight_map names, each from the shard it names: a shard
+    is a weight file beside the index (not another index), a tensor the map names
+    must be in its shard, and a tensor of the map found in another shard too is
+    refused (which copy is meant is not clear)."""
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        shards = sorted(set(weight_map.values()))
+        shards = sorted(set(weight_map.values()), key=str)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{index}: not a valid shard index: {e!r}") from e
-    sd: dict[str, np.ndarray] = {}
     for shard in shards:
-        sd.update(read_weights(index.parent / shard))
+        if not isinstance(shard, str) or Path(shard).name != shard or \
+                shard.endswith(".index.json"):
+            raise CheckpointError(f"{index}: weight_map names {shard!r}, which is not a "
+                                  "weight file beside the index")
+    sd: dict[str, np.ndarray] = {}
+    where: dict[str, str] = {}
+    for shard in shards:
+        for name, tensor in read_weights(index.parent / shard).items():
+            if name in where:
+                raise CheckpointError(f"{index}: tensor {name!r} is in {where[name]} and "
+                                      f"in {shard}")
+            where[name] = shard
+            sd[name] = tensor
+    for name, shard in weight_map.items():
+        if where.get(name) != shard:
+            raise CheckpointError(f"{index}: weight_map puts {name!r} in {shard}, but "
+                                  + (f"it is in {where[name]}" if name in where
+                                     else "no shard holds it"))
     return sd
 
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from armbert.config import BertConfig, read_config, read_json
 from armbert.errors import CheckpointError, OnnxError
-from armbert.heads import TASKS
+from armbert.heads import TASKS, architecture_of
 from armbert.model import BertModel, layer_index
 
 _LINEAR = re.compile(r"encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|"
@@ -182,7 +182,7 @@ def load_onnx(path: str | os.PathLike, config: BertConfig | dict | None = None,
         raw = read_json(beside)
         if config is None:
             config = read_config(beside)
-    architecture = (raw.get("architectures") or [None])[0]
+    architecture = architecture_of(raw, str(path))
     task = _head(g, sd, task, architecture)
     if any(n.op_type == "CumSum" and g.scope(n).startswith("embeddings") for n in g.nodes):
         raise g.fail("positions are computed from the input ids (RoBERTa-style CumSum); "

@@ -160,6 +160,38 @@ def test_unknown_head_is_refused_by_name(tmp_path, cls):
     np.testing.assert_allclose(got, want, rtol=0, atol=FP32_ATOL)
 
 
+@pytest.mark.parametrize("architectures", [None, ["BertModel"]])
+def test_head_tensors_beside_an_unprefixed_encoder_are_not_dropped(tmp_path, architectures):
+    # Encoder tensors at the top level (no "bert."), classifier tensors beside them and
+    # no head named: refused by name, not loaded as a bare encoder (the head's tensors
+    # were silently dropped); a bare string architectures names its class.
+    import json
+    from safetensors.numpy import save_file
+    from tests.helpers import SMALL, small_state_dict
+
+    sd = small_state_dict()
+    rng = np.random.default_rng(1)
+    sd["classifier.weight"] = rng.standard_normal((3, SMALL["hidden_size"])).astype(np.float32)
+    sd["classifier.bias"] = np.zeros(3, np.float32)
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    config = {"model_type": "bert", **SMALL}
+    if architectures is not None:
+        config["architectures"] = architectures
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"has a head armbert does not run \(tensors "
+                                              r"classifier.bias, classifier.weight\)"):
+        armbert.load(tmp_path)
+    assert armbert.load(tmp_path, task="encoder").head is None
+    config["architectures"] = "BertForSequenceClassification"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    head = armbert.load(tmp_path).head
+    assert head.task == "sequence_classification" and head.weight.shape == (3, 72)
+    config["architectures"] = [5]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="architectures must name classes"):
+        armbert.load(tmp_path)
+
+
 def test_task_errors(tmp_path):
     hf, path = make_checkpoint(tmp_path, transformers.BertForTokenClassification, 4)
     with pytest.raises(CheckpointError, match="unknown task 'ner'"):

@@ -37,6 +37,20 @@ def test_pipeline_equals_sequential(model, precisions):
         np.testing.assert_array_equal(a.pooler_output, b.pooler_output)
 
 
+def test_a_list_is_a_batch_of_ids_as_in_engine_run(model):
+    # A nested list is ids, as Engine.run reads it (a batch of two here), never
+    # (ids, mask, types): only a tuple is split.
+    engine = armbert.Engine(model, plan=plan())
+    ids = [[101, 7592, 102], [101, 2088, 102]]
+    piped, = PipelineExecutor(engine).run([ids])
+    assert piped.last_hidden_state.shape == (2, 3, 384)
+    np.testing.assert_array_equal(piped.last_hidden_state, engine.run(ids).last_hidden_state)
+    mask = np.array([[1, 1, 1], [1, 1, 0]])
+    with_mask, = PipelineExecutor(engine).run([(np.array(ids), mask)])
+    np.testing.assert_array_equal(with_mask.last_hidden_state,
+                                  engine.run(ids, mask).last_hidden_state)
+
+
 def test_stats_and_overlap(model):
     pipe = PipelineExecutor(armbert.Engine(model, plan=plan()))
     pipe.run(inputs(6))

@@ -75,6 +75,14 @@ def test_fp16_fp32_boundaries_convert(model):
     (lambda d: d["layers"][5].update(stage=0), PlanError, "stages must not go backwards"),
     (lambda d: d.update(version=99), PlanError, "version 99"),
     (lambda d: d.pop("devices"), PlanError, "lacks devices"),
+    # a misspelt key would be ignored and its default run (fp32, no pinning)
+    (lambda d: d["layers"][3].update(precison="int8"), PlanError,
+     r"plan entry of layer.3 has unknown key\(s\) \['precison'\]"),
+    (lambda d: d["embeddings"].update(dev="a"), PlanError, "unknown key"),
+    (lambda d: d["devices"]["a"].update(thread=1), PlanError,
+     r"plan device 'a' has unknown key\(s\) \['thread'\]"),
+    (lambda d: d["devices"]["a"].pop("backend"), PlanError, "names no backend"),
+    (lambda d: d["layers"][1].pop("device"), PlanError, "layer.1 names no device"),
 ])
 def test_bad_plans_are_refused(model, change, exc, match):
     # tests/engine runs on the x86 host, whose build has no CL backend.
