@@ -45,6 +45,10 @@ class BertConfig:
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
                 math.isfinite(eps) and eps > 0):
             raise CheckpointError(f"config: layer_norm_eps must be a positive number, got {eps!r}")
+        # The kernels take it as a float32: it must stay finite and positive there.
+        if not (1.1754944e-38 <= float(eps) <= 3.4028235e38):
+            raise CheckpointError(f"config: layer_norm_eps {eps!r} is outside float32's "
+                                  "normal range [1.2e-38, 3.4e38]")
         object.__setattr__(self, "layer_norm_eps", float(eps))
         if self.hidden_act != "gelu":
             raise CheckpointError(

@@ -172,6 +172,13 @@ class BertModel:
             if any(t is None for t in (*qkv_w, *qkv_b)):
                 qkv = dict(qkv_w=None, qkv_b=None)
             else:
+                H = config.hidden_size
+                for n, w, b in zip(_QKV, qkv_w, qkv_b):  # before they are concatenated
+                    for t, kind, shape in ((w, "weight", (H, H)), (b, "bias", (H,))):
+                        if np.shape(t) != shape:
+                            raise CheckpointError(
+                                f"{source}: tensor {prefix}{p}attention.self.{n}.{kind} has "
+                                f"shape {list(np.shape(t))}, expected {list(shape)}")
                 qkv = dict(qkv_w=_concat(qkv_w), qkv_b=_concat(qkv_b))
             layers.append(LayerWeights(**qkv, **kw))
         model = cls(

@@ -461,3 +461,23 @@ def test_tokenizer_pads_to_the_batch_max():
     pair = tok([("first text", "second")])
     assert pair["token_type_ids"][0].tolist() == [0, 0, 0, 0, 1, 1]
     assert tok("x" * 3)["input_ids"].shape[0] == 1  # one string is a batch of one
+
+
+def test_wrong_shape_query_and_float32_eps_are_named(tmp_path):
+    # Q, K, V are concatenated into one weight: a wrong one is named before (numpy's
+    # concatenate error said neither the tensor nor the shapes); an eps that float32
+    # turns into 0 or inf is refused at load, not by the kernel later.
+    from safetensors.numpy import save_file
+    from tests.helpers import SMALL, small_state_dict
+
+    sd = small_state_dict()
+    key = "encoder.layer.1.attention.self.key.weight"
+    sd[key] = np.ascontiguousarray(sd[key][:, :50])
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", **SMALL}))
+    with pytest.raises(CheckpointError, match=rf"tensor {key} has shape \[72, 50\], "
+                                              r"expected \[72, 72\]"):
+        load(tmp_path)
+    for eps in (1e-50, 1e300):
+        with pytest.raises(CheckpointError, match="outside float32's normal range"):
+            BertConfig.from_dict({**SMALL, "layer_norm_eps": eps})

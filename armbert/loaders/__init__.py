@@ -6,11 +6,12 @@ HF-directory paths work where only numpy is installed.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
 from armbert.config import BertConfig
-from armbert.errors import CheckpointError
+from armbert.errors import ArmbertError, CheckpointError, ModelFileError, OnnxError
 from armbert.model import BertModel
 
 __all__ = ["load"]
@@ -42,7 +43,18 @@ def load(source: Any = None, config: BertConfig | dict | None = None,
     if isinstance(source, BertModel):
         return source.validate()
     if isinstance(source, (str, os.PathLike)):
-        return _load_path(Path(source), config, task)
+        path = Path(source)
+        try:
+            return _load_path(path, config, task)
+        except ArmbertError:
+            raise
+        except (IndexError, KeyError, TypeError, AttributeError, ValueError, RecursionError,
+                OverflowError, struct.error) as e:
+            # A malformed file that a parser met in a way no check named: still this
+            # file's error, with what went wrong (the checks name what they know).
+            kind = {".onnx": OnnxError, ".armbert": ModelFileError}.get(path.suffix,
+                                                                        CheckpointError)
+            raise kind(f"{path}: malformed ({type(e).__name__}: {e})") from e
     if _is_torch_module(source):
         from armbert.loaders.torch_module import load_module
 
