@@ -178,6 +178,10 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
         raise errors.InvalidArgumentError(
             f"{model.source}: this model is already int8 (an .armbert file); quantize the "
             f"float checkpoint instead")
+    if isinstance(calibration, str):  # one sentence, not its characters
+        calibration = [calibration]
+    if calibration is not None and not hasattr(calibration, "__len__"):
+        calibration = list(calibration)  # a generator of sentences or id arrays
     if calibration is None or len(calibration) == 0:
         raise errors.InvalidArgumentError(
             "quantize needs calibration data (sentences or id arrays); for no calibration "

@@ -234,6 +234,8 @@ def main(argv=None) -> int:
         return call()
     except ArmbertError as e:
         return _fail(e)
+    except UnicodeDecodeError as e:  # a text file (--calibration ...) that is not UTF-8
+        return _fail(f"a text file is not UTF-8: {e}")
     except OSError as e:  # a file that is not there or not readable
         return _fail(f"{e.filename or ''}: {e.strerror or e}" if e.filename else e)
     except KeyboardInterrupt:

@@ -221,7 +221,7 @@ class Engine:
 
     # -- input checking: every bad input is an exception naming the problem --
     def _check_inputs(self, input_ids, attention_mask, token_type_ids):
-        ids = np.asarray(input_ids)
+        ids = _array(input_ids, "input_ids")
         if ids.ndim == 1:
             ids = ids[None, :]
         if ids.ndim != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
@@ -244,7 +244,7 @@ class Engine:
         def same_shape(a, name, default):
             if a is None:
                 return default
-            a = np.asarray(a)
+            a = _array(a, name)
             if name == "token_type_ids":
                 _integers(a, name)
             elif a.dtype.kind not in "biuf":
@@ -358,6 +358,21 @@ class Engine:
         return self.segments[-1].finish(batch, seq, self.config.hidden_size, observe)
 
     __call__ = run
+
+
+def _array(x, name: str) -> np.ndarray:
+    """x as a numpy array, or a ShapeError naming it (ragged nested lists, strings and
+    None are not arrays of ids; numpy's own errors do not say which input)."""
+    if x is None or isinstance(x, (str, bytes)):
+        raise errors.ShapeError(f"{name} must be an array of integers [batch, seq], got "
+                                f"{type(x).__name__}")
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise errors.ShapeError(f"{name} must be a rectangular array [batch, seq] "
+                                f"(a ragged list? pad it and pass attention_mask): {e}") from None
+    except MemoryError:
+        raise errors.OutOfMemoryError(f"{name}: no memory for an array of it") from None
 
 
 def _integers(a: np.ndarray, name: str) -> None:

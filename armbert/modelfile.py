@@ -174,9 +174,16 @@ def save(model: Union[BertModel, QuantizedModel], path: Union[str, os.PathLike],
         "tensors_sha256": tensors_sha256(t),
     }
     path = Path(path)
+    if path.is_dir():
+        raise InvalidArgumentError(f"save: {path} is a directory; give the model file's path "
+                                   "(e.g. model.armbert)")
     tmp = path.with_name(path.name + ".tmp")
-    safetensors.save_file(t, tmp, {META_KEY: json.dumps(doc, sort_keys=True)})
-    os.replace(tmp, path)  # never a half-written model file under the final name
+    try:
+        safetensors.save_file(t, tmp, {META_KEY: json.dumps(doc, sort_keys=True)})
+        os.replace(tmp, path)  # never a half-written model file under the final name
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return doc
 
 

@@ -57,7 +57,21 @@ class Tokenizer:
         texts = list(texts)
         if not texts:
             raise InvalidArgumentError("cannot tokenize an empty batch")
+        for i, t in enumerate(texts):
+            pair = isinstance(t, (tuple, list)) and len(t) == 2 and all(
+                isinstance(x, str) for x in t)
+            if not (isinstance(t, str) or pair):
+                raise InvalidArgumentError(f"text {i} must be a string or a (text, text) "
+                                           f"pair, got {type(t).__name__}")
+            for x in (t if pair else (t,)):
+                try:
+                    x.encode("utf-8")
+                except UnicodeEncodeError as e:  # a lone surrogate (undecodable bytes)
+                    raise InvalidArgumentError(f"text {i} is not valid Unicode text: {e}; "
+                                               "decode the bytes it came from first") from None
         limit = max_length if max_length is not None else self.max_length
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidArgumentError(f"max_length must be an integer, got {limit!r}")
         if limit is not None and limit < 2:
             raise InvalidArgumentError(f"max_length must be >= 2 ([CLS] and [SEP]), got {limit}")
         # The library's own truncation keeps [CLS]/[SEP] and splits pairs longest-first,

@@ -71,10 +71,36 @@ def test_bad_token_types(engine, types, match):
     (np.array([["1", "2"]]), "input_ids must be integers"),
     (np.array([[True, False]]), "input_ids must be integers"),
     ([[1, None]], "input_ids must be integers"),
+    ([[101, 2023], [101]], r"input_ids must be a rectangular array \[batch, seq\] \(a ragged"),
+    ("hello", "input_ids must be an array of integers .* got str"),
+    (None, "input_ids must be an array of integers .* got NoneType"),
 ])
 def test_bad_ids_types(engine, ids, match):
     with pytest.raises(errors.InvalidArgumentError, match=match):
         engine.run(ids)
+
+
+def test_text_and_calibration_edges(model, tmp_path):
+    minilm = armbert.load()
+    tok = armbert.tokenizer_for(minilm)
+    with pytest.raises(errors.InvalidArgumentError, match="text 1 is not valid Unicode"):
+        tok(["fine", "bytes \udcff decoded with surrogateescape"])
+    with pytest.raises(errors.InvalidArgumentError, match="text 0 must be a string"):
+        tok([None])
+    with pytest.raises(errors.InvalidArgumentError, match="max_length must be an integer"):
+        tok(["a"], max_length=2.5)
+    assert tok([("a question", "a context")])["token_type_ids"].max() == 1  # a pair
+    # quantize: a generator is read once; a string is one sentence, not its characters
+    gen = armbert.quantize(minilm, (t for t in ["one sentence", "and another"]))
+    one = armbert.quantize(minilm, "one sentence")
+    assert gen.calibration_texts == 2 and one.calibration_texts == 1
+    # save to a directory: said, and no stray temporary file is left beside it
+    with pytest.raises(errors.InvalidArgumentError, match="is a directory"):
+        armbert.save(model, tmp_path)
+    missing = tmp_path / "no" / "such" / "m.armbert"
+    with pytest.raises(FileNotFoundError):
+        armbert.save(model, missing)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_mask_types(engine):
