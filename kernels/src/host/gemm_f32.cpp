@@ -21,7 +21,6 @@
 // over k in order, so the AVX2 and AVX-512 levels give the same bits.
 #include <algorithm>
 #include <cstring>
-#include <cstdlib>
 
 #include "gemm.h"
 
@@ -29,8 +28,7 @@ namespace armbert::host {
 
 namespace {
 
-constexpr int kKc = 128;
-constexpr size_t kChunkBytes = size_t(1) << 20;  // K block: kKc x 64 floats = 32 KiB of panel
+constexpr int kKc = 128;  // K block: kKc x 64 floats = 32 KiB of panel
 
 // R rows x NV vectors of W floats; b has rows of kNrF32 floats.
 template <int R, int W, int NV>
@@ -107,13 +105,8 @@ PackedF32 pack_f32(const float *w, int N, int K) {
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
                      int block_begin, int block_end, float *y, int ldy, float *scratch) {
     const int K = w.K, R = kernel.rows;
-    const char *ev = getenv("XCHUNK"); const size_t cb = ev ? size_t(atol(ev)) : kChunkBytes;
-    const int most = std::clamp(int(cb / (sizeof(float) * size_t(K))) / 6 * 6, 6,
-                                kGemmF32ChunkRows);
-    const int nchunks = (M + most - 1) / most;
-    const int chunk = std::min(most, ((M + nchunks - 1) / nchunks + 5) / 6 * 6);
-    for (int m0 = 0; m0 < M; m0 += chunk) {
-        const int mc = std::min(chunk, M - m0);
+    for (int m0 = 0; m0 < M; m0 += kGemmF32ChunkRows) {
+        const int mc = std::min(kGemmF32ChunkRows, M - m0);
         for (int blk = block_begin; blk < block_end; ++blk) {
             const float *panel = w.data.data() + size_t(blk) * K * kNrF32;
             const int n0 = blk * kNrF32, nv = std::min(kNrF32, w.N - n0);
