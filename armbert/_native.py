@@ -117,7 +117,12 @@ def lib():
                     raise errors.UnsupportedError(
                         f"native library not found at {path}: run `python3 build.py` "
                         "(or set ARMBERT_LIBRARY)")
-                loaded = _dlopen(path)
+                try:
+                    loaded = _dlopen(path)
+                except OSError as e:  # not a shared library, wrong machine, missing deps
+                    raise errors.UnsupportedError(
+                        f"cannot load the native library {path}: {e} (a build for this "
+                        "machine? its OpenBLAS and libgomp installed?)") from None
                 if loaded.armbert_abi_version() != loaded.ARMBERT_ABI_VERSION:
                     raise errors.UnsupportedError(
                         f"{path} has ABI {loaded.armbert_abi_version()}, this package "

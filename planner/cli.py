@@ -27,7 +27,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from armbert.cli import OneLineParser
+from armbert.argcheck import max_threads
+from armbert.cli import OneLineParser, count_arg
 from armbert.errors import ArmbertError
 
 MAX_DIM = 1 << 20   # a shape number past this is a typo, not a BERT
@@ -77,7 +78,7 @@ def _common(p: argparse.ArgumentParser, with_space: bool = True, windows: int = 
     g = p.add_argument_group("device")
     g.add_argument("--backend", default="host")
     g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--threads", type=count_arg("threads", 1, max_threads), default=2)
     g.add_argument("--cores", default="0,1", help="cores to pin the threads to ('' = no "
                    "pinning); one thread per core is the protocol")
     g.add_argument("--fake", action="store_true", help="synthetic device: no timing")
@@ -86,7 +87,7 @@ def _common(p: argparse.ArgumentParser, with_space: bool = True, windows: int = 
     m.add_argument("--cooldown", type=float, default=None, help="seconds slept before each measurement")
     m.add_argument("--max-seconds", type=float, default=None, help="timed seconds cap per measurement")
     m.add_argument("--max-spread", type=float, default=None)
-    m.add_argument("--windows", type=int, default=windows,
+    m.add_argument("--windows", type=count_arg("windows"), default=windows,
                    help=f"independent windows per configuration, in round-robin passes "
                         f"(default {windows})")
     m.add_argument("--max-steal", type=float, default=None,
@@ -94,7 +95,7 @@ def _common(p: argparse.ArgumentParser, with_space: bool = True, windows: int = 
     m.add_argument("--max-other-load", type=float, default=None,
                    help="reject a window where other processes used more of the machine "
                         "(share of all cores, default 0.25)")
-    m.add_argument("--retries", type=int, default=None, help="re-runs of a rejected window (3)")
+    m.add_argument("--retries", type=count_arg("retries", 0), default=None, help="re-runs of a rejected window (3)")
     m.add_argument("--db", default=None, help="JSONL database (default: OUT/campaign.jsonl)")
     m.add_argument("--out", default=None, help="output folder (default: ~/.cache/armbert/"
                    "planner/SPACE-BACKEND-PRECISION)")
@@ -162,14 +163,14 @@ def profile_main(argv: Optional[Sequence[str]] = None) -> int:
         "encoder 1, later encoders, each op), into a resumable JSONL database."))
     _common(p)
     p.add_argument("--L", default=None, help="depths of the grid (default 1..12)")
-    p.add_argument("--sample", type=int, default=None, help="measure N random models instead of the grid")
+    p.add_argument("--sample", type=count_arg("sample"), default=None, help="measure N random models instead of the grid")
     p.add_argument("--configs", default=None,
                    help="explicit models, comma separated, e.g. L12-H768-A12-I3072-S128-B1 "
                         "(need not be in the space)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--purpose", default="train", help="'train' (predictors) or 'truth' (evaluation)")
     p.add_argument("--fit", default=None, help="predictors to fit and save: bertperf,opwise,mlp,ours")
-    p.add_argument("--mlp-n", type=int, default=None, help="MLP training models (default: BERTPerf's budget)")
+    p.add_argument("--mlp-n", type=count_arg("mlp-n"), default=None, help="MLP training models (default: BERTPerf's budget)")
     args = p.parse_args(argv)
     return _one_line("armbert profile", lambda: _profile(args))
 
@@ -179,6 +180,13 @@ def _profile(args) -> int:
         from .optional import require_for
         from .predictors.base import predictor_class
         require_for([predictor_class(n.strip()) for n in args.fit.split(",") if n.strip()])
+    configs = None
+    if args.configs:
+        from .space import ModelConfig
+        try:
+            configs = [ModelConfig.parse(c) for c in args.configs.split(",") if c.strip()]
+        except ValueError as e:
+            raise CLIError(f"--configs: {e}") from None
     space = _space(args)
     out = _out(args, space)
     prof = _profiler(args, out)
@@ -188,12 +196,9 @@ def _profile(args) -> int:
           f"database {prof.db.path}", file=sys.stderr)
     if args.fit:
         return _fit(args, prof, space, out, progress)
-    if args.configs:
-        from .space import ModelConfig
-        configs = [ModelConfig.parse(c) for c in args.configs.split(",") if c.strip()]
-    elif args.sample:
+    if configs is None and args.sample:
         configs = space.sample(args.sample, args.seed)
-    else:
+    elif configs is None:
         depths = _ints(args.L, "L") or list(space.depths)
         configs = [b.at(L) for b in space.bundles() for L in depths]
     ms = prof.campaign(configs, args.purpose, f"profile ({args.purpose})", progress)
@@ -245,7 +250,7 @@ def predict_main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--hf-config", default=None, help="take L, H, A, I from an HF config.json")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--no-breakdown", action="store_true", help="totals only")
-    p.add_argument("--bench", type=int, default=0,
+    p.add_argument("--bench", type=count_arg("bench", 0), default=0,
                    help="also time N vectorized predictions over the predictor's space")
     args = p.parse_args(argv)
     return _one_line("armbert predict", lambda: _predict(args))
@@ -394,14 +399,14 @@ def evaluate_main(argv: Optional[Sequence[str]] = None,
         "configuration in independent windows (round-robin passes), and write metrics.json, "
         "report.md and the plots. Resumable."))
     _common(p, windows=3)
-    p.add_argument("--truth", type=int, default=300, help="held-out models")
+    p.add_argument("--truth", type=count_arg("truth"), default=300, help="held-out models")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictors", default="bertperf,opwise,mlp,ours")
     p.add_argument("--no-variants", action="store_true",
                    help="only the headline predictors (no budget sweep)")
-    p.add_argument("--ours-probes", type=int, default=None,
+    p.add_argument("--ours-probes", type=count_arg("ours-probes"), default=None,
                    help="probe bundles of the headline 'ours' (default 10)")
-    p.add_argument("--throughput-n", type=int, default=1_000_000,
+    p.add_argument("--throughput-n", type=count_arg("throughput-n"), default=1_000_000,
                    help="configs per vectorized-throughput timing")
     args = p.parse_args(argv)
     if default_out is not None and args.out is None:
@@ -438,7 +443,7 @@ def transfer_main(argv: Optional[Sequence[str]] = None) -> int:
         "and compare with a full BERTPerf campaign here on one held-out truth set."))
     p.add_argument("--predictor", required=True, help="a fitted BERTPerf JSON (other target)")
     _common(p, with_space=False, windows=3)
-    p.add_argument("--truth", type=int, default=300)
+    p.add_argument("--truth", type=count_arg("truth"), default=300)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     return _one_line("armbert transfer", lambda: _transfer(args))
@@ -476,7 +481,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not argv or argv[0] not in commands:
         print(f"usage: python -m planner.cli {{{','.join(commands)}}} [--help]", file=sys.stderr)
         return 2
-    return commands[argv[0]](argv[1:])
+    from armbert.cli import main as armbert_main
+    return armbert_main(argv)  # the same error handling: one line, never a traceback
 
 
 if __name__ == "__main__":

@@ -482,8 +482,9 @@ def _energy_plan(runner, devices, precisions, L, found, sensor, objective, say):
                          "scores": {k: s.to_dict() for k, s in scores.items()}}
 
 
-def main() -> None:  # python -m planner.search.cli
-    sys.exit(plan_main())
+def main() -> None:  # python -m planner.search.cli (= armbert plan, its error handling too)
+    from armbert.cli import main as armbert_main
+    sys.exit(armbert_main(["plan", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -246,6 +246,10 @@ def test_sentence_encoder_edges():
     (["predict"], "required: --predictor"),
     (["plan", "--devices", "cpu=host:0:1000", "--out", "/dev/null"], "cpu"),
     (["plan", "--seq", "0", "--out", "/dev/null"], "seq"),
+    (["profile", "--fake", "--sample", "-1"], "--sample must be an integer >= 1"),
+    (["profile", "--fake", "--configs", "garbage"], "--configs: config 'garbage' lacks"),
+    (["profile", "--fake", "--fit", "nosuch"], "unknown predictor 'nosuch'"),
+    (["evaluate", "--fake", "--truth", "0"], "--truth must be an integer >= 1"),
 ])
 def test_cli_errors_are_one_line(argv, match):
     r = subprocess.run([sys.executable, "-m", "armbert.cli", *argv], capture_output=True,
