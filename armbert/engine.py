@@ -92,11 +92,12 @@ class Engine:
                 f"pass either a plan or {given}, not both")
         # A plan stored in an .armbert file runs unless the caller places the model.
         stored = all(v is None for v in placed.values())
+        from_file = None  # the .armbert file whose stored plan runs
         q = None
         if isinstance(model, QuantizedModel):
             q = model
-            if plan is None and stored:
-                plan = model.default_plan
+            if plan is None and stored and model.default_plan is not None:
+                plan, from_file = model.default_plan, model.model.source
             if plan is None:
                 precision = precision or "int8"
             model = model.model
@@ -108,8 +109,8 @@ class Engine:
             _validate_int8_linears(q, model)
         threads = argcheck.threads(threads)
         cores = argcheck.cores(cores)
-        if plan is None and stored:
-            plan = model.default_plan  # a plan stored in an .armbert file
+        if plan is None and stored and model.default_plan is not None:
+            plan, from_file = model.default_plan, model.source  # stored in an .armbert file
         backend = backend or "auto"
         cfg = model.config
         if plan is None:
@@ -128,7 +129,13 @@ class Engine:
             plan = Plan.uniform(cfg.num_hidden_layers, backend, precision, cores or (), threads)
             plan = Plan(plan.devices, Placement(plan.embeddings.device, precision),
                         plan.layers)
-        plan = Plan.load(plan).validate(cfg.num_hidden_layers, backends())
+        try:
+            plan = Plan.load(plan).validate(cfg.num_hidden_layers, backends())
+        except errors.ArmbertError as e:
+            if from_file is None:
+                raise
+            raise type(e)(f"the plan stored in {from_file}: {e} (Engine(model, backend=..., "
+                          f"precision=...) runs it without the plan)") from None
         self.model, self.config, self.plan = model, cfg, plan
         # What the layers run at: one precision, or "mixed" for a per-layer plan.
         layer_precisions = {p.precision for p in plan.layers}

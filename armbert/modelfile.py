@@ -121,7 +121,9 @@ def save(model: Union[BertModel, QuantizedModel], path: Union[str, os.PathLike],
                                    f"{precision}")
     plan_dict = None
     if plan is not None:
-        p = Plan.load(plan).validate(base.config.num_hidden_layers)
+        # a plan for the board, written on a dev box: its cores and backends are the
+        # board's, checked by Engine there
+        p = Plan.load(plan).validate(base.config.num_hidden_layers, this_machine=False)
         if precision == "int8" and any(pl.precision != "int8" for pl in p.layers):
             raise InvalidArgumentError("an int8 file runs every layer at int8; the plan "
                                        "puts some layer at another precision")

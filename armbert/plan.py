@@ -84,7 +84,11 @@ class Plan:
     # ---- validation ----
     def validate(self, num_layers: Optional[int] = None,
                  available_backends: Optional[Sequence[str]] = None,
-                 cpu_count: Optional[int] = None) -> "Plan":
+                 cpu_count: Optional[int] = None, this_machine: bool = True) -> "Plan":
+        """The plan's structure (devices, layers, precisions, stages) and, with
+        ``this_machine``, that its cores and threads exist here; without it (a plan
+        written on a dev box for a board: armbert.save) only that they are numbers the
+        board can check, which Engine does where it runs."""
         if self.version != PLAN_VERSION:
             raise PlanError(f"plan version {self.version} is not supported "
                             f"(this armbert reads version {PLAN_VERSION})")
@@ -97,11 +101,19 @@ class Plan:
                     f"plan device {name!r} uses backend {dev.backend!r}, which this build "
                     f"does not have (it has {', '.join(available_backends)})")
             for c in dev.cores:
-                if isinstance(c, bool) or not isinstance(c, int) or c < 0 or c >= cpu_count:
+                if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+                    raise PlanError(f"plan device {name!r} names core {c!r}: cores are "
+                                    "numbers from 0")
+                if this_machine and c >= cpu_count:
                     raise PlanError(f"plan device {name!r} names core {c!r}, but this machine "
                                     f"has cores 0-{cpu_count - 1}")
-            if dev.threads is not None:
+            if len(set(dev.cores)) != len(dev.cores):
+                raise PlanError(f"plan device {name!r} names a core twice: {list(dev.cores)}")
+            if dev.threads is not None and this_machine:
                 argcheck.threads(dev.threads, f"plan device {name!r}: threads", PlanError)
+            elif dev.threads is not None:
+                argcheck.integer(dev.threads, f"plan device {name!r}: threads", PlanError,
+                                 minimum=1)
         if num_layers is not None and len(self.layers) != num_layers:
             raise PlanError(f"plan places {len(self.layers)} layers, the model has {num_layers}")
         last_stage = -1

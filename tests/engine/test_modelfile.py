@@ -152,6 +152,31 @@ def test_plan_is_stored_and_used(tmp_path):
         armbert.save(model, tmp_path / "bad.armbert", plan=armbert.plan.Plan.uniform(3))
 
 
+def test_a_board_plan_is_stored_on_a_dev_box(tmp_path):
+    # The user's path: plan for the board on the dev box, write one file. The board's
+    # cores (4-7 here: this machine may have 2) and backend are the board's to check;
+    # here Engine names the file's plan when it cannot run it, and runs the file
+    # when told where.
+    from armbert.plan import Device, Placement, Plan, PlanError
+
+    model = small_model()
+    board = Plan({"big": Device("neon", (4, 5, 6, 7), 4), "little": Device("neon", (0, 1), 2)},
+                 Placement("big"), (Placement("big"), Placement("little", "fp32", 1)))
+    armbert.save(model, tmp_path / "b.armbert", plan=board)
+    loaded = armbert.load(tmp_path / "b.armbert")
+    assert Plan.load(loaded.default_plan) == board
+    if "neon" not in armbert.backends():
+        with pytest.raises(armbert.UnsupportedError,
+                           match=r"the plan stored in .*b.armbert: plan device 'big' uses "
+                                 r"backend 'neon'"):
+            armbert.Engine(loaded)
+    assert armbert.Engine(loaded, backend="host").run([[1, 2, 3]]).last_hidden_state.shape \
+        == (1, 3, SMALL["hidden_size"])
+    with pytest.raises(PlanError, match="names a core twice"):
+        armbert.save(model, tmp_path / "c.armbert", plan=Plan(
+            {"big": Device("neon", (4, 4))}, Placement("big"), (Placement("big"),) * 2))
+
+
 def test_run_cli_uses_the_stored_plan(tmp_path):
     # `armbert run --model FILE` runs a file's stored plan, as Engine(load(FILE)) does
     # (it used to pass backend= and precision= and so run one uniform segment).
