@@ -43,7 +43,17 @@ __attribute__((always_inline)) inline void tile(const float *a, int lda, const f
 
 void tile_f32_scalar(const float *a, int lda, const float *bt, int ldb, int K, float *c,
                      int ldc) {
+#if defined(__x86_64__) && !defined(__AVX__)
+    // SSE2 (a portable build: the wheel): 8-float vectors are two xmm each, and the
+    // 4x16 tile's 8 accumulators and 2 loads then need 20 of the 16 xmm registers;
+    // the spills made MiniLM's attention 15x slower than the same tile with AVX
+    // (17.5 vs 1.2 ms per call at S=128). Two 4x8 halves in 11 xmm each, the same
+    // chains over k, so the same bits.
+    tile<4, 4>(a, lda, bt, ldb, K, c, ldc);
+    tile<4, 4>(a, lda, bt + 8, ldb, K, c + 8, ldc);
+#else
     tile<4, 8>(a, lda, bt, ldb, K, c, ldc);
+#endif
 }
 
 #if defined(__x86_64__)
