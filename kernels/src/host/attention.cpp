@@ -37,7 +37,7 @@ struct HostAttention : AttentionOp {
     void compute(const armbert_tensor *qkv, const armbert_tensor *mask,
                  armbert_tensor *out) override {
         const TileF32Kernel &tk = kernels_of(ctx).tile_f32;
-        const auto softmax_row = kernels_of(ctx).rows.softmax;
+        const auto softmax_rows = kernels_of(ctx).rows.softmax;
         const int S = seq, H = desc.hidden, A = desc.heads, d = H / A, ld = 3 * H, R = tk.rows;
         const float scale = 1.0f / std::sqrt(float(d));
         const float *mk = mask ? data_of<float>(mask) : nullptr;
@@ -70,8 +70,7 @@ struct HostAttention : AttentionOp {
                     }
                     for (int j0 = 0; j0 < Sp; j0 += tk.cols)
                         tk.tile(qb, dp, kt + j0, Sp, d, sc + j0, Sp);
-                    for (int r = 0; r < rows; ++r)
-                        softmax_row(sc + size_t(r) * Sp, S, scale, bmask);
+                    softmax_rows(sc, rows, size_t(Sp), S, scale, bmask);
                     for (int c0 = 0; c0 < dp; c0 += tk.cols)
                         tk.tile(sc, Sp, vb + c0, dp, S, ob + c0, dp);
                     for (int r = 0; r < rows; ++r)

@@ -19,7 +19,7 @@ namespace {
 constexpr int kKc = 512;
 constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
 constexpr GemmF32Kernel kGemmF32Blas{"OpenBLAS", 0, nullptr};
-constexpr RowKernels kRowKernelsPortable{"portable", softmax_row_portable,
+constexpr RowKernels kRowKernelsPortable{"portable", softmax_rows_portable,
                                          layernorm_row_portable, activate_portable,
                                          dequant_row_portable};
 
@@ -35,9 +35,9 @@ constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)
                                      tile_f32p_avx2};
 constexpr GemmF32Kernel kGemmF32Avx512{"avx512 (zmm fma, 6x64 tile, packed weights)", 6,
                                        tile_f32p_avx512};
-constexpr RowKernels kRowKernelsAvx2{"avx2 (ymm)", softmax_row_avx2, layernorm_row_avx2,
+constexpr RowKernels kRowKernelsAvx2{"avx2 (ymm)", softmax_rows_avx2, layernorm_row_avx2,
                                      activate_avx2, dequant_row_avx2};
-constexpr RowKernels kRowKernelsAvx512{"avx512 (zmm)", softmax_row_avx512, layernorm_row_avx512,
+constexpr RowKernels kRowKernelsAvx512{"avx512 (zmm)", softmax_rows_avx512, layernorm_row_avx512,
                                        activate_avx512, dequant_row_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},

@@ -48,13 +48,16 @@ struct QuantizeS8Kernel {
 // width; every level gives the same bits (no FMA contraction, fixed sum order).
 struct RowKernels {
     const char *name;  // e.g. "avx512 (zmm)"
-    void (*softmax)(float *row, int n, float scale, const float *mask);  // mask may be NULL
+    // nrows rows of n scores, ld floats apart, each softmax(row * scale + mask) in place;
+    // mask (n floats, shared by the rows) may be NULL
+    void (*softmax)(float *rows, int nrows, size_t ld, int n, float scale, const float *mask);
     void (*layernorm)(float *row, int n, const float *gamma, const float *beta, float eps);
     void (*activate)(float *y, int n, armbert_activation act);  // GELU/tanh in place
     DequantRowFn dequant;  // the int8 epilogue (gemm.h)
 };
 #define ARMBERT_DECLARE_ROW_KERNELS(SUFFIX)                                                    \
-    void softmax_row_##SUFFIX(float *row, int n, float scale, const float *mask);              \
+    void softmax_rows_##SUFFIX(float *rows, int nrows, size_t ld, int n, float scale,          \
+                               const float *mask);                                             \
     void layernorm_row_##SUFFIX(float *row, int n, const float *gamma, const float *beta,      \
                                 float eps);                                                    \
     void activate_##SUFFIX(float *y, int n, armbert_activation act);                           \

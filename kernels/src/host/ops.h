@@ -70,7 +70,7 @@ struct HostRows {
     }
     static void softmax(const armbert_context &ctx, float *row, int n, float scale,
                         const float *mask) {
-        kernels_of(&ctx).rows.softmax(row, n, scale, mask);
+        kernels_of(&ctx).rows.softmax(row, 1, size_t(n), n, scale, mask);
     }
 };
 

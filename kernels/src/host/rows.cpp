@@ -20,18 +20,44 @@ namespace {
 
 #define ARMBERT_INLINE __attribute__((always_inline)) inline
 
-ARMBERT_INLINE void softmax_body(float *row, int n, float scale, const float *mask) {
-    // max is exact in any order (omp simd); the sum's order is fixed.
-    float mx = -3.402823466e38f;
-#pragma omp simd reduction(max : mx)
-    for (int i = 0; i < n; ++i) {
-        float v = row[i] * scale + (mask ? mask[i] : 0.0f);
-        row[i] = v;
-        mx = v > mx ? v : mx;
+// nrows rows (ld floats apart) of n scores, pass by pass over all the rows: each
+// row is one chain of dependent steps (its max, then its exps, its sum, the
+// division), and the rows side by side in each pass are independent chains the
+// core overlaps, where row after row it waited on each (the attention's blocks of
+// query rows: 34 % -> 23 % of the fused attention's time, `perf`). Every row
+// gets the same operations in the same order as alone: the same bits.
+ARMBERT_INLINE void softmax_body(float *rows, int nrows, size_t ld, int n, float scale,
+                                 const float *mask) {
+    constexpr int kGroup = 16;
+    for (int r0 = 0; r0 < nrows; r0 += kGroup) {
+        const int g = nrows - r0 < kGroup ? nrows - r0 : kGroup;
+        float *base = rows + size_t(r0) * ld;
+        float mx[kGroup], inv[kGroup];
+        for (int r = 0; r < g; ++r) {  // max is exact in any order (omp simd)
+            float *row = base + size_t(r) * ld, m = -3.402823466e38f;
+#pragma omp simd reduction(max : m)
+            for (int i = 0; i < n; ++i) {
+                float v = row[i] * scale + (mask ? mask[i] : 0.0f);
+                row[i] = v;
+                m = v > m ? v : m;
+            }
+            mx[r] = m;
+        }
+        for (int r = 0; r < g; ++r) {
+            float *row = base + size_t(r) * ld;
+            const float m = mx[r];
+            for (int i = 0; i < n; ++i) row[i] = fast_exp(row[i] - m);
+        }
+        for (int r = 0; r < g; ++r) {  // the sum's order is fixed
+            const float *row = base + size_t(r) * ld;
+            inv[r] = 1.0f / fixed_order_sum(n, [row](int i) { return row[i]; });
+        }
+        for (int r = 0; r < g; ++r) {
+            float *row = base + size_t(r) * ld;
+            const float v = inv[r];
+            for (int i = 0; i < n; ++i) row[i] *= v;
+        }
     }
-    for (int i = 0; i < n; ++i) row[i] = fast_exp(row[i] - mx);
-    const float inv = 1.0f / fixed_order_sum(n, [row](int i) { return row[i]; });
-    for (int i = 0; i < n; ++i) row[i] *= inv;
 }
 
 // Two passes for accuracy: the mean first, then the centred variance.
@@ -83,8 +109,9 @@ ARMBERT_INLINE void dequant_body(const int32_t *q, int n, float row_scale,
 
 // The kernels of one level: NAME_<suffix> functions with the level's target.
 #define ARMBERT_ROW_KERNELS(SUFFIX, TARGET)                                                    \
-    TARGET void softmax_row_##SUFFIX(float *row, int n, float scale, const float *mask) {      \
-        softmax_body(row, n, scale, mask);                                                     \
+    TARGET void softmax_rows_##SUFFIX(float *rows, int nrows, size_t ld, int n, float scale,   \
+                                      const float *mask) {                                     \
+        softmax_body(rows, nrows, ld, n, scale, mask);                                         \
     }                                                                                          \
     TARGET void layernorm_row_##SUFFIX(float *row, int n, const float *gamma,                  \
                                        const float *beta, float eps) {                         \
