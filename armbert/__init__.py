@@ -13,7 +13,7 @@
 from .calibrate import quantize
 from .engine import Engine, Output, QuantizedModel, backends, best_backend
 from .errors import (ArmbertError, BackendError, CheckpointError, ClosedError, InternalError,
-                     InvalidArgumentError, MissingDependencyError, ModelFileError, OnnxError, OutOfMemoryError, OutOfRangeError,
+                     InvalidArgumentError, MissingDependencyError, ModelFileError, NumericError, OnnxError, OutOfMemoryError, OutOfRangeError,
                      ShapeError, UnsupportedError)
 from .loaders import load
 from .modelfile import save
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArmbertError", "BackendError", "CheckpointError", "ClosedError", "Engine", "InternalError",
-    "InvalidArgumentError", "MissingDependencyError", "ModelFileError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
+    "InvalidArgumentError", "MissingDependencyError", "ModelFileError", "NumericError", "OnnxError", "OutOfMemoryError", "OutOfRangeError", "Output", "QuantizedModel",
     "SentenceEncoder", "ShapeError", "Tokenizer", "UnsupportedError", "backends", "best_backend", "load",
     "quantize", "save", "tokenizer_for",
 ]

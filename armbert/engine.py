@@ -362,7 +362,17 @@ class Engine:
     def _run(self, ids, add_mask, tt, observe) -> Output:
         batch, seq = ids.shape
         self._encode(ids, add_mask, tt, observe)
-        return self.segments[-1].finish(batch, seq, self.config.hidden_size, observe)
+        out = self.segments[-1].finish(batch, seq, self.config.hidden_size, observe)
+        # The weights are finite (validate) and the ids in range, so inf or NaN here is
+        # an overflow inside: said, never returned as a result.
+        if not np.isfinite(out.last_hidden_state).all():
+            where = sorted({s.precision for s in self.segments})
+            hint = "; fp16's range ends at 65504: run those layers at fp32" \
+                if "fp16" in where else ""
+            raise errors.NumericError(
+                f"the output has non-finite values (inf or NaN) at {'/'.join(where)}: the "
+                f"activations overflowed{hint}")
+        return out
 
     __call__ = run
 

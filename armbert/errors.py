@@ -42,6 +42,11 @@ class MissingDependencyError(UnsupportedError):
     planner's fits and plots need the ``[planner]`` extra)."""
 
 
+class NumericError(ArmbertError, ArithmeticError):
+    """A run whose output is not finite (inf or NaN): the activations overflowed the
+    precision's range (fp16's 65504) on weights or inputs that are finite."""
+
+
 class OutOfMemoryError(ArmbertError, MemoryError):
     status = 5
 

@@ -259,3 +259,21 @@ def test_cli_errors_are_one_line(argv, match):
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert re.match(rf"armbert( {argv[0]})?: error: ", lines[0]), lines[0]
     assert re.search(match, lines[0]), lines[0]
+
+
+def test_an_overflow_is_an_error_not_a_result():
+    # Finite weights and ids, an fp16 run that overflows inside (FFN weights x300 in
+    # layer 0: its FFN output passes 65504): NumericError naming fp16, never a NaN
+    # result; the same model at fp32 stays finite and runs.
+    import dataclasses
+
+    m = armbert.load()
+    first = m.layers[0]
+    big = dataclasses.replace(first, ffn_in_w=first.ffn_in_w * 300,
+                              ffn_out_w=first.ffn_out_w * 300)
+    m = dataclasses.replace(m, layers=[big, *m.layers[1:]])
+    ids = [[101, 7592, 2088, 102]]
+    assert np.isfinite(armbert.Engine(m, precision="fp32", threads=1).run(ids)
+                       .last_hidden_state).all()
+    with pytest.raises(armbert.NumericError, match="non-finite values .* at fp16.*65504"):
+        armbert.Engine(m, precision="fp16", threads=1).run(ids)
