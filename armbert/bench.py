@@ -54,6 +54,8 @@ def add_parser(sub, count) -> None:
     b.add_argument("--warmup", type=count("warmup", 0), default=2)
     b.add_argument("--runs", type=count("runs"), default=10)
     b.add_argument("--json", default=None, help="write the record here")
+    b.add_argument("--task", default=None,
+                   help="'encoder' drops a head the checkpoint has (as armbert.load's task=)")
     b.set_defaults(fn=cmd_bench)
 
 
@@ -181,7 +183,7 @@ def print_summary(record: dict, summary: dict) -> None:
 
 
 def cmd_bench(args) -> int:
-    loaded = load(args.model)
+    loaded = load(args.model, task=args.task)
     model = loaded.model if isinstance(loaded, QuantizedModel) else loaded
     engine = Engine(loaded, backend=args.backend, precision=args.precision,
                     threads=args.threads, cores=_cores(args.cores))

@@ -94,7 +94,7 @@ def cmd_run(args) -> int:
         if precision not in nat.PRECISIONS:
             raise InvalidArgumentError(f"--precisions: unknown precision {precision!r}: "
                                        f"choose from {list(nat.PRECISIONS)}")
-    loaded = load(args.model)
+    loaded = load(args.model, task=args.task)
     # An int8 .armbert file loads as a QuantizedModel: it runs at int8, as stored.
     stored = loaded if isinstance(loaded, QuantizedModel) else None
     model = stored.model if stored else loaded
@@ -206,6 +206,8 @@ def main(argv=None) -> int:
     r.add_argument("--repeats", type=count_arg("repeats"), default=10)
     r.add_argument("--sentences", nargs="+", default=None)
     r.add_argument("--plan", default=None, help="a plan JSON file (armbert plan writes one)")
+    r.add_argument("--task", default=None,
+                   help="'encoder' drops a head the checkpoint has (as armbert.load's task=)")
     r.set_defaults(fn=cmd_run)
     for name, module, fn, text in PLANNER_COMMANDS:
         sp = sub.add_parser(name, help=text, add_help=False)

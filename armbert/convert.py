@@ -10,6 +10,7 @@ table in int8 too unless ``--embeddings fp32``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -43,6 +44,9 @@ def add_parser(sub) -> None:
     c.add_argument("--embeddings", default=None, choices=("int8", "fp32"),
                    help="int8 files: word-embedding table storage (default int8)")
     c.add_argument("--task", default=None, help="'encoder' drops a head the checkpoint has")
+    c.add_argument("--tokenizer", default=None,
+                   help="a tokenizer.json for a checkpoint without one: it tokenizes the "
+                        "calibration texts and is stored in the file")
     c.add_argument("--plan", default=None, help="a plan JSON file to store with the model")
     c.add_argument("-o", "--output", required=True, help=f"the {SUFFIX} file to write")
     c.set_defaults(fn=cmd_convert)
@@ -53,6 +57,12 @@ def cmd_convert(args) -> int:
         raise InvalidArgumentError("--calibration and --embeddings apply to --precision int8")
     t0 = time.perf_counter()
     model = load(None if args.source == "bundled" else args.source, task=args.task)
+    if args.tokenizer:  # calibrates and is stored in the file, as the checkpoint's own would be
+        from .text import Tokenizer
+        Tokenizer(args.tokenizer)  # a file that is not a tokenizer.json is refused here
+        text = Path(args.tokenizer).read_text(encoding="utf-8")
+        model = dataclasses.replace(model, tokenizer_path=None, tokenizer_files={
+            **model.tokenizer_files, "tokenizer.json": text})
     if args.precision == "int8":
         texts = read_calibration(args.calibration) if args.calibration else CALIBRATION
         if not args.calibration:

@@ -121,8 +121,8 @@ def read_head(sd: Mapping[str, np.ndarray], prefix: str, source: str, task: Opti
                 if extra else ""
             raise CheckpointError(
                 f"{source}: {what} has a head armbert does not run{shown}; armbert runs "
-                f"BertModel, {', '.join(TASKS)}. Pass task='encoder' to load the encoder "
-                f"alone")
+                f"BertModel, {', '.join(TASKS)}. Pass task='encoder' (armbert "
+                f"run/bench/convert --task encoder) to load the encoder alone")
         return None
     module = outer + _MODULE[task]
     w, b = sd.get(f"{module}.weight"), sd.get(f"{module}.bias")

@@ -29,7 +29,8 @@ def tokenizer_for(model) -> Tokenizer:
     if model.tokenizer_files.get("tokenizer.json"):
         return Tokenizer.from_str(model.tokenizer_files["tokenizer.json"])
     raise InvalidArgumentError(
-        f"{model.source or 'this model'} has no tokenizer.json: pass a Tokenizer")
+        f"{model.source or 'this model'} has no tokenizer.json: pass a Tokenizer "
+        f"(armbert.Tokenizer('tokenizer.json'); armbert convert --tokenizer FILE)")
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:

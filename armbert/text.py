@@ -21,7 +21,11 @@ class Tokenizer:
         from tokenizers import Tokenizer as _HFTokenizer
 
         self.path = str(path)
-        self._setup(_HFTokenizer.from_file(self.path), max_length)
+        try:
+            tok = _HFTokenizer.from_file(self.path)
+        except Exception as e:  # the Rust library raises plain Exception
+            raise InvalidArgumentError(f"{self.path}: not a readable tokenizer.json: {e}") from e
+        self._setup(tok, max_length)
 
     @classmethod
     def from_str(cls, text: str, max_length: int | None = None) -> "Tokenizer":

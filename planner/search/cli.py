@@ -49,6 +49,9 @@ def parse_device(spec: str) -> tuple[str, Device]:
         for chunk in (parts[1].split(",") if len(parts) > 1 and parts[1] else []):
             if "-" in chunk:
                 a, b = chunk.split("-")
+                if int(b) < int(a):
+                    raise argparse.ArgumentTypeError(
+                        f"device {spec!r}: core range {chunk} runs backwards (write {b}-{a})")
                 cores += range(int(a), int(b) + 1)
             else:
                 cores.append(int(chunk))

@@ -277,3 +277,28 @@ def test_cli_convert(tmp_path):
     assert doc["precision"] == "fp16" and doc["provenance"]["source_sha256"] == \
         modelfile.file_sha256(src / "model.safetensors")
     assert st.read_header(out)[0]["layers.0.qkv_w"]["dtype"] == "F16"
+
+
+def test_convert_takes_a_tokenizer_for_a_checkpoint_without_one(tmp_path):
+    # A checkpoint without tokenizer.json: int8 conversion needs one to tokenize the
+    # calibration texts; --tokenizer gives it (any file name) and the file keeps it,
+    # so the .armbert runs text on its own.
+    import os
+    from armbert.cli import main
+    from armbert.loaders import bundled
+
+    src = Path(bundled.model_dir())
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text((src / "config.json").read_text())
+    os.symlink(src / "model.safetensors", ckpt / "model.safetensors")
+    (tmp_path / "my-tok.json").write_text((src / "tokenizer.json").read_text())
+    out = tmp_path / "m.armbert"
+    with pytest.raises(armbert.InvalidArgumentError, match="convert --tokenizer FILE"):
+        armbert.quantize(armbert.load(ckpt), ["a calibration sentence"])
+    assert main(["convert", str(ckpt), "--precision", "int8", "--tokenizer",
+                 str(tmp_path / "my-tok.json"), "-o", str(out)]) == 0
+    vec = armbert.SentenceEncoder(armbert.Engine(armbert.load(out), threads=1)).encode(["hi"])
+    assert vec.shape == (1, 384) and np.isfinite(vec).all()
+    assert main(["convert", str(ckpt), "--precision", "int8", "--tokenizer",
+                 str(tmp_path / "nope.json"), "-o", str(out)]) == 2

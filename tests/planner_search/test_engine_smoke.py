@@ -50,6 +50,8 @@ def test_parse_device():
     assert parse_device("big=neon:4-7:2") == ("big", Device("neon", (4, 5, 6, 7), 2))
     assert parse_device("gpu=cl") == ("gpu", Device("cl", (), None))
     assert parse_device("x=host:0,1") == ("x", Device("host", (0, 1), None))
+    with pytest.raises(Exception, match="runs backwards"):
+        parse_device("x=host:1-0")
 
 
 @pytest.mark.parametrize("objective", ["throughput", "latency"])
