@@ -245,14 +245,17 @@ def test_row_kernels_bit_identical_across_levels(isa_context, n):
 
 
 # The fp32 linear per level: OpenBLAS at scalar, the packed-weight GEMM above it
-# (kernels/src/host/gemm_f32.cpp: 3x32 ymm tiles at avx2/avxvnni, 12x32 zmm at
-# avx512vnni/amx). Shapes: a partial last 32-column panel (5, 33, 70), K past one
-# 256 block and not a multiple of it (300, 520, 1029), row counts that leave partial
-# tiles of 12 and of 3, and 140 rows (two row chunks of the driver). Each level
-# against float64 at the fp32 bound (1e-4); the packed levels run one FMA chain per
-# output in k order, so they agree with each other bit for bit.
+# (kernels/src/host/gemm_f32.cpp: 3x32 ymm tiles twice at avx2/avxvnni, 6x64 zmm at
+# avx512vnni/amx). Shapes: a partial last 64-column panel (5, 33, 70, 96), K past one
+# 128 block and not a multiple of it (300, 520, 1029), row counts that leave partial
+# tiles of 6 and of 3, 140 rows (two row chunks of the driver), and a first chunk
+# whose A passes 1 MiB (140 x 2100: K in slabs of 512, the last one partial; the
+# second chunk's 8 rows in one pass). Each level against float64 at the fp32 bound
+# (1e-4); the packed levels run one FMA chain per output in k order, so they agree
+# with each other bit for bit.
 @pytest.mark.parametrize("rows,k,n", [(1, 7, 5), (13, 300, 33), (140, 520, 70),
-                                      (5, 1029, 96), (128, 384, 64)], ids=str)
+                                      (5, 1029, 96), (128, 384, 64), (140, 2100, 70)],
+                         ids=str)
 @pytest.mark.parametrize("activation", ["none", "gelu"])
 def test_fp32_linear_every_level(isa_context, rows, k, n, activation):
     rng = np.random.default_rng(rows * 7 + k)

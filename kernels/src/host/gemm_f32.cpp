@@ -29,6 +29,12 @@ namespace armbert::host {
 namespace {
 
 constexpr int kKc = 128;  // K block: kKc x 64 floats = 32 KiB of panel
+// K slabs when a chunk's A passes kAChunkBytes (gemm_f32_packed). Chosen on the Xeon of
+// docs/performance.md, one core, p10 of 40-60 alternated pairs: K = 3072, N = 768 took
+// 0.89-0.90x the time at M = 128 and 0.88x at M = 512 with slabs of 256, 512 or 1024;
+// K = 1536 at M = 128 (A 768 KiB) was 1.01x with them, so it keeps one pass.
+constexpr int kKOuter = 512;
+constexpr size_t kAChunkBytes = size_t(1) << 20;
 
 // R rows x NV vectors of W floats; b has rows of kNrF32 floats.
 template <int R, int W, int NV>
@@ -107,22 +113,31 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
     const int K = w.K, R = kernel.rows;
     for (int m0 = 0; m0 < M; m0 += kGemmF32ChunkRows) {
         const int mc = std::min(kGemmF32ChunkRows, M - m0);
-        for (int blk = block_begin; blk < block_end; ++blk) {
-            const float *panel = w.data.data() + size_t(blk) * K * kNrF32;
-            const int n0 = blk * kNrF32, nv = std::min(kNrF32, w.N - n0);
-            // A partial last panel is computed into scratch (mc x kNrF32), copied out.
-            float *c = nv == kNrF32 ? y + size_t(m0) * ldy + n0 : scratch;
-            const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
-            for (int k0 = 0; k0 < K; k0 += kKc) {
-                const int kc = std::min(kKc, K - k0);
-                for (int r = 0; r < mc; r += R)
-                    kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K), panel + size_t(k0) * kNrF32,
-                                kc, std::min(R, mc - r), c + size_t(r) * ldc, ldc, k0 > 0);
+        // Every panel passes over the chunk's rows of A. When they outgrow L2 beside
+        // the panels streaming through (BERT-base's FFN-out: 128 x 3072 floats, 1.5
+        // MiB), K goes outermost in slabs of kKOuter, whose A stays in L2 while every
+        // panel passes, and C is accumulated slab by slab.
+        const int ko = size_t(mc) * size_t(K) * sizeof(float) > kAChunkBytes ? kKOuter : K;
+        for (int k1 = 0; k1 < K; k1 += ko) {
+            const int k1end = std::min(K, k1 + ko);
+            for (int blk = block_begin; blk < block_end; ++blk) {
+                const float *panel = w.data.data() + size_t(blk) * K * kNrF32;
+                const int n0 = blk * kNrF32, nv = std::min(kNrF32, w.N - n0);
+                // A partial last panel is computed into scratch (mc x kNrF32), copied out.
+                float *c = nv == kNrF32 ? y + size_t(m0) * ldy + n0 : scratch;
+                const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
+                for (int k0 = k1; k0 < k1end; k0 += kKc) {
+                    const int kc = std::min(kKc, k1end - k0);
+                    for (int r = 0; r < mc; r += R)
+                        kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K),
+                                    panel + size_t(k0) * kNrF32, kc, std::min(R, mc - r),
+                                    c + size_t(r) * ldc, ldc, k0 > 0);
+                }
+                if (nv < kNrF32 && k1end == K)
+                    for (int r = 0; r < mc; ++r)
+                        std::memcpy(y + size_t(m0 + r) * ldy + n0, scratch + size_t(r) * kNrF32,
+                                    sizeof(float) * size_t(nv));
             }
-            if (nv < kNrF32)
-                for (int r = 0; r < mc; ++r)
-                    std::memcpy(y + size_t(m0 + r) * ldy + n0, scratch + size_t(r) * kNrF32,
-                                sizeof(float) * size_t(nv));
         }
     }
 }
