@@ -42,7 +42,9 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
                                                 int kc, float *c, size_t ldc, bool accumulate) {
     typedef float vec __attribute__((vector_size(W * sizeof(float))));
     vec s[R][NV];
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
             if (accumulate) std::memcpy(&s[r][v], c + size_t(r) * ldc + v * W, sizeof(vec));
             else s[r][v] = vec{};
@@ -57,7 +59,9 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
             for (int v = 0; v < NV; ++v) s[r][v] += x * bv[v];
         }
     }
+#pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) std::memcpy(c + size_t(r) * ldc + v * W, &s[r][v], sizeof(vec));
 }
 
