@@ -27,12 +27,14 @@ __attribute__((always_inline)) inline void tile(const float *a, int lda, const f
         vec b0, b1;
         std::memcpy(&b0, bt + size_t(k) * ldb, sizeof b0);
         std::memcpy(&b1, bt + size_t(k) * ldb + W, sizeof b1);
+#pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
             const vec x = a[size_t(r) * lda + k] - vec{};  // broadcast
             acc[r][0] += x * b0;
             acc[r][1] += x * b1;
         }
     }
+#pragma GCC unroll 16  // unrolled, the accumulators go to c from their registers
     for (int r = 0; r < R; ++r) {
         std::memcpy(c + size_t(r) * ldc, &acc[r][0], sizeof acc[r][0]);
         std::memcpy(c + size_t(r) * ldc + W, &acc[r][1], sizeof acc[r][1]);
