@@ -34,11 +34,13 @@ template <int MR>
 ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, int kc,
                                  int32_t *acc, bool accumulate) {
     __m256i a[MR][2];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
     for (int k = 0; k < kc; k += 4) {
         const int8_t *p = w + size_t(k) * kNr;
         __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
         __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             int64_t xv;
             std::memcpy(&xv, x + size_t(r) * ldx + k, 8);
@@ -47,6 +49,7 @@ ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, 
             a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(xb, w1));
         }
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
         // hadd: [c0 c1 c4 c5 | c2 c3 c6 c7]; vpermq 0xD8 puts the columns in order.
         __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), 0xD8);

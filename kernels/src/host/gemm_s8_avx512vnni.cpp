@@ -20,10 +20,12 @@ template <int MR>
 ARMBERT_AVX512VNNI void tile(const int8_t *w, const uint8_t *x, size_t ldx, int kc,
                              int32_t *acc, bool accumulate) {
     __m512i a[MR][2];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r][0] = a[r][1] = _mm512_setzero_si512();
     for (int k = 0; k < kc; k += 4) {
         const int8_t *p = w + size_t(k) * kNr;
         __m512i w0 = _mm512_loadu_si512(p), w1 = _mm512_loadu_si512(p + 64);
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             int32_t xv;
             std::memcpy(&xv, x + size_t(r) * ldx + k, 4);
@@ -32,7 +34,9 @@ ARMBERT_AVX512VNNI void tile(const int8_t *w, const uint8_t *x, size_t ldx, int 
             a[r][1] = _mm512_dpbusd_epi32(a[r][1], xb, w1);
         }
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 2
         for (int j = 0; j < 2; ++j) {
             int32_t *o = acc + r * kNr + j * 16;
             __m512i s = a[r][j];

@@ -21,11 +21,13 @@ template <int MR>
 ARMBERT_AVXVNNI inline void half(const int8_t *w, const uint8_t *x, size_t ldx, int kc,
                                  int32_t *acc, bool accumulate) {
     __m256i a[MR][2];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r][0] = a[r][1] = _mm256_setzero_si256();
     for (int k = 0; k < kc; k += 4) {
         const int8_t *p = w + size_t(k) * kNr;
         __m256i w0 = _mm256_loadu_si256((const __m256i *)p);
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             int32_t xv;
             std::memcpy(&xv, x + size_t(r) * ldx + k, 4);
@@ -34,7 +36,9 @@ ARMBERT_AVXVNNI inline void half(const int8_t *w, const uint8_t *x, size_t ldx, 
             a[r][1] = _mm256_dpbusd_avx_epi32(a[r][1], xb, w1);
         }
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
+        #pragma GCC unroll 2
         for (int j = 0; j < 2; ++j) {
             int32_t *o = acc + r * kNr + j * 8;
             __m256i s = a[r][j];
