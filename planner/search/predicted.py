@@ -75,9 +75,14 @@ def device_threads(d: Device) -> int:
 def on_device(pred, d: Device) -> bool:
     """The predictor was fitted on this kind of device: backend, thread count and,
     where both are known, the class of core (a big-core predictor does not answer
-    for LITTLE cores with the same thread count)."""
+    for LITTLE cores with the same thread count). A CL device is the GPU, whatever
+    threads or cores the profile or the device were given."""
     t = (pred.meta or {}).get("target") or {}
-    if t.get("backend") != d.backend or int(t.get("threads", -1)) != device_threads(d):
+    if t.get("backend") != d.backend:
+        return False
+    if d.backend == "cl":  # the GPU: CPU threads and cores do not describe it
+        return True
+    if int(t.get("threads", -1)) != device_threads(d):
         return False
     fitted, here = t.get("core_class"), core_class(d.cores)
     return not (fitted and here) or list(fitted) == here

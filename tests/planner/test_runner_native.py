@@ -1,5 +1,7 @@
 """ArmbertRunner on the native host backend with a tiny model: what it times is the
 engine's computation, op by op (no timing is asserted)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,18 @@ def test_the_copy_rate_is_timed_on_the_engines_transfer(runner):
     assert np.isfinite(rate.ms_per_byte) and rate.ms_per_byte > 0
     assert np.isfinite(rate.overhead_ms) and rate.overhead_ms >= 0
     assert rate.bytes == (8 * 64 * 4, 64 * 64 * 4) and "segment.transfer" in rate.method
+
+
+def test_every_clock_read_waits_for_the_device(runner, monkeypatch):
+    # On CL the ops only enqueue: a part timed without the queue's finish charges its
+    # work to the next part that waits (the test bed's CL profile put a whole model in
+    # the embeddings). Every clock read of a forward synchronizes the context first.
+    stack = runner.stack(TINY, 3)
+    reads = []
+    real = time.perf_counter
+    monkeypatch.setattr(type(stack.ctx), "synchronize", lambda self: reads.append("sync"))
+    monkeypatch.setattr("planner.runner.time.perf_counter",
+                        lambda: reads.append("clock") or real())
+    stack.forward(3, per_op=False)
+    assert reads and reads == ["sync", "clock"] * (len(reads) // 2)
+    assert reads.count("clock") == 1 + 1 + 3  # start, after the embeddings, each layer

@@ -198,3 +198,19 @@ def test_a_predictor_does_not_answer_for_another_class_of_core(tmp_path, monkeyp
 def test_the_predictor_file_records_its_class_of_core(predictor_file):
     from planner.measure import core_class
     assert load(predictor_file).meta["target"]["core_class"] == core_class((0,))
+
+
+def test_a_cl_predictor_answers_for_the_gpu_whatever_its_threads(predictor_file):
+    # A CL profile records the thread count it was started with; the GPU device of a
+    # plan has none (its threads default to the CPU count): CPU threads and cores do
+    # not describe a GPU, so the CL predictor answers for it (the test bed's CL plan
+    # measured the GPU instead before).
+    from planner.search.predicted import on_device
+
+    pred = load(predictor_file)
+    pred.meta["target"].update(backend="cl", threads=1, cores=[], core_class=None)
+    assert on_device(pred, Device("cl", (), None))
+    assert on_device(pred, Device("cl", (), 4))
+    assert not on_device(pred, Device("neon", (0,), 1))
+    pred.meta["target"].update(backend="neon")
+    assert not on_device(pred, Device("neon", (0, 1), None))  # 2 threads, fitted on 1
