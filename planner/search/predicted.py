@@ -167,7 +167,14 @@ def predicted_costs(predictors: Sequence, devices: Mapping[str, Device], shape: 
                 sources[key] = "measured (no predictor for this device/precision)"
                 continue
             rest = t["enc_rest"] if t.get("enc_rest") is not None else t["enc1"]
-            lat[name][prec] = (float(t["emb"]), float(t["enc1"])) + (float(rest),) * (shape.L - 1)
+            row = (float(t["emb"]), float(t["enc1"])) + (float(rest),) * (shape.L - 1)
+            if min(row) < 0:
+                # A fitted line's term can come out below zero (the test bed's CL fit
+                # gave the embeddings -14.5 ms from 6 noisy points): no part takes
+                # less than nothing, and the table refuses negative costs.
+                src += f" (terms below 0 ms taken as 0: {[round(x, 3) for x in row if x < 0]})"
+                row = tuple(max(0.0, x) for x in row)
+            lat[name][prec] = row
             sources[key], terms[key] = src, t
             errs.append(err)
     tr, said = transfer_costs(predictors, devices, shape.B * shape.S * shape.H * 4)

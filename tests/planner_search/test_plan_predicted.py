@@ -214,3 +214,14 @@ def test_a_cl_predictor_answers_for_the_gpu_whatever_its_threads(predictor_file)
     assert not on_device(pred, Device("neon", (0,), 1))
     pred.meta["target"].update(backend="neon")
     assert not on_device(pred, Device("neon", (0, 1), None))  # 2 threads, fitted on 1
+
+
+def test_a_negative_predicted_term_is_taken_as_zero_and_said(predictor_file, monkeypatch):
+    # A fitted line can put a part below zero; the cost table refuses negative costs
+    # (the test bed's CL plan stopped on it), so the term is 0 and the source says so.
+    pred = load(predictor_file)
+    real = pred.terms
+    monkeypatch.setattr(pred, "terms", lambda cfg: {**real(cfg), "emb": -14.5})
+    costs = predicted_costs([pred], ONE, MINILM, ["fp32"])
+    assert costs.table.latency_ms["big"]["fp32"][0] == 0.0
+    assert "terms below 0 ms taken as 0: [-14.5]" in costs.sources["big/fp32"]
