@@ -22,6 +22,7 @@ the keys of the planner's op-wise predictor (planner.measure.OPS).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from typing import Optional
@@ -183,6 +184,10 @@ def print_summary(record: dict, summary: dict) -> None:
 
 
 def cmd_bench(args) -> int:
+    if args.json:  # a record that cannot be written is said before the runs, not after
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise InvalidArgumentError(f"--json {args.json}: {folder} is not a writable folder")
     loaded = load(args.model, task=args.task)
     model = loaded.model if isinstance(loaded, QuantizedModel) else loaded
     engine = Engine(loaded, backend=args.backend, precision=args.precision,

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import errors, quant
+from . import argcheck, errors, quant
 from .engine import Engine
 from .layer import Observer
 from .model import BertModel
@@ -178,6 +178,11 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
         raise errors.InvalidArgumentError(
             f"{model.source}: this model is already int8 (an .armbert file); quantize the "
             f"float checkpoint instead")
+    if not (isinstance(outlier_ratio, (int, float)) and outlier_ratio > 0
+            and np.isfinite(outlier_ratio)):
+        raise errors.InvalidArgumentError(
+            f"outlier_ratio must be a finite number > 0, got {outlier_ratio!r}")
+    argcheck.integer(max_outliers, "max_outliers", minimum=0)
     if isinstance(calibration, str):  # one sentence, not its characters
         calibration = [calibration]
     if calibration is not None and not hasattr(calibration, "__len__"):

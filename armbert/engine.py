@@ -295,6 +295,9 @@ class Engine:
         if pooling not in nat.POOLINGS:
             raise errors.InvalidArgumentError(
                 f"unknown pooling {pooling!r}: choose one of {list(nat.POOLINGS)}")
+        if not isinstance(normalize, (bool, np.bool_)):  # "no" would normalize
+            raise errors.InvalidArgumentError(f"normalize must be True or False, got "
+                                              f"{normalize!r}")
         ids, add_mask, tt = self.prepare(input_ids, attention_mask, token_type_ids)
         with self._lock:
             self._check_open()

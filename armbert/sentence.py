@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .engine import Engine
+from . import argcheck
 from .errors import InvalidArgumentError, UnsupportedError
 from .sentence_config import SentenceConfig
 from .text import Tokenizer, mean_pool
@@ -62,6 +63,8 @@ class SentenceEncoder:
                 f"{', '.join(self.config.unsupported)} are not computed by armbert")
         self.tokenizer = tokenizer or tokenizer_for(engine.model)
         positions = engine.config.max_position_embeddings
+        if max_length is not None:  # 0 would mean "the default", -5 fail at encode
+            argcheck.integer(max_length, "max_length", minimum=2, maximum=positions)
         self.max_length = min(max_length or self.config.max_seq_length or positions, positions)
 
     def encode(self, sentences: Sequence[str], batch_size: int = 32,

@@ -277,3 +277,24 @@ def test_an_overflow_is_an_error_not_a_result():
                        .last_hidden_state).all()
     with pytest.raises(armbert.NumericError, match="non-finite values .* at fp16.*65504"):
         armbert.Engine(m, precision="fp16", threads=1).run(ids)
+
+
+def test_options_that_used_to_pass_silently():
+    # normalize="no" normalized, max_length=0 meant the default, a negative
+    # outlier_ratio made all but one channel outliers: each is refused by name now.
+    minilm = armbert.load()
+    e = armbert.Engine(minilm, threads=1)
+    with pytest.raises(errors.InvalidArgumentError, match="normalize must be True or False"):
+        e.embed([[101, 2023, 102]], normalize="no")
+    for bad in (0, -5, 10_000):
+        with pytest.raises(errors.InvalidArgumentError, match="max_length must be in"):
+            armbert.SentenceEncoder(e, max_length=bad)
+    for kw in ({"outlier_ratio": -1}, {"outlier_ratio": float("nan")}, {"max_outliers": -1},
+               {"max_outliers": 2.5}):
+        with pytest.raises(errors.InvalidArgumentError, match=next(iter(kw))):
+            armbert.quantize(minilm, ["a sentence"], **kw)
+
+
+def test_bench_json_path_is_checked_before_the_runs(tmp_path):
+    from armbert.cli import main
+    assert main(["bench", "--runs", "1", "--json", str(tmp_path / "no" / "x.json")]) == 2
