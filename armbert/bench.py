@@ -73,9 +73,7 @@ def token_ids(vocab: int, batch: int, seq: int, seed: int = 0) -> np.ndarray:
     """Random ids from a BERT vocabulary's word pieces (ids below 1000 are special or
     unused in BERT's vocabularies; a smaller vocabulary takes any id past 0), with
     [CLS] first where the vocabulary has it."""
-    lo = min(1000, vocab - 1)
-    ids = np.random.default_rng(seed).integers(max(lo, 1) if vocab > 1 else 0, vocab,
-                                               (batch, seq))
+    ids = np.random.default_rng(seed).integers(min(1000, vocab - 1), vocab, (batch, seq))
     if vocab > CLS:
         ids[:, 0] = CLS
     return ids

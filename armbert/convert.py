@@ -59,8 +59,8 @@ def cmd_convert(args) -> int:
     model = load(None if args.source == "bundled" else args.source, task=args.task)
     if args.tokenizer:  # calibrates and is stored in the file, as the checkpoint's own would be
         from .text import Tokenizer
-        Tokenizer(args.tokenizer)  # a file that is not a tokenizer.json is refused here
         text = Path(args.tokenizer).read_text(encoding="utf-8")
+        Tokenizer.from_str(text)  # a file that is not a tokenizer.json is refused here
         model = dataclasses.replace(model, tokenizer_path=None, tokenizer_files={
             **model.tokenizer_files, "tokenizer.json": text})
     if args.precision == "int8":

@@ -109,11 +109,12 @@ class Plan:
                                     f"has cores 0-{cpu_count - 1}")
             if len(set(dev.cores)) != len(dev.cores):
                 raise PlanError(f"plan device {name!r} names a core twice: {list(dev.cores)}")
-            if dev.threads is not None and this_machine:
-                argcheck.threads(dev.threads, f"plan device {name!r}: threads", PlanError)
-            elif dev.threads is not None:
-                argcheck.integer(dev.threads, f"plan device {name!r}: threads", PlanError,
-                                 minimum=1)
+            if dev.threads is not None:
+                what = f"plan device {name!r}: threads"
+                if this_machine:
+                    argcheck.threads(dev.threads, what, PlanError)
+                else:
+                    argcheck.integer(dev.threads, what, PlanError, minimum=1)
         if num_layers is not None and len(self.layers) != num_layers:
             raise PlanError(f"plan places {len(self.layers)} layers, the model has {num_layers}")
         last_stage = -1

@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .engine import Engine
 from . import argcheck
+from .engine import Engine
 from .errors import InvalidArgumentError, UnsupportedError
 from .sentence_config import SentenceConfig
 from .text import Tokenizer, mean_pool

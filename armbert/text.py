@@ -61,18 +61,6 @@ class Tokenizer:
         texts = list(texts)
         if not texts:
             raise InvalidArgumentError("cannot tokenize an empty batch")
-        for i, t in enumerate(texts):
-            pair = isinstance(t, (tuple, list)) and len(t) == 2 and all(
-                isinstance(x, str) for x in t)
-            if not (isinstance(t, str) or pair):
-                raise InvalidArgumentError(f"text {i} must be a string or a (text, text) "
-                                           f"pair, got {type(t).__name__}")
-            for x in (t if pair else (t,)):
-                try:
-                    x.encode("utf-8")
-                except UnicodeEncodeError as e:  # a lone surrogate (undecodable bytes)
-                    raise InvalidArgumentError(f"text {i} is not valid Unicode text: {e}; "
-                                               "decode the bytes it came from first") from None
         limit = max_length if max_length is not None else self.max_length
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidArgumentError(f"max_length must be an integer, got {limit!r}")
@@ -86,6 +74,9 @@ class Tokenizer:
             self._tok.enable_truncation(max_length=limit)
         try:
             encodings = self._tok.encode_batch(texts)
+        except TypeError:  # the library's one message for any text it cannot take
+            _name_the_bad_text(texts)
+            raise
         finally:
             self._tok.no_truncation()
         rows = [(enc.ids, enc.type_ids) for enc in encodings]
@@ -98,6 +89,24 @@ class Tokenizer:
             out["attention_mask"][b, :len(ids)] = 1
             out["token_type_ids"][b, :len(types)] = types
         return out
+
+
+def _name_the_bad_text(texts) -> None:
+    """After the tokenizer refused a batch: which text, and why (not a string or a
+    (text, text) pair; not valid Unicode, e.g. a lone surrogate from undecodable bytes).
+    Only on failure, so a batch that tokenizes pays nothing for it."""
+    for i, t in enumerate(texts):
+        pair = isinstance(t, (tuple, list)) and len(t) == 2 and all(
+            isinstance(x, str) for x in t)
+        if not (isinstance(t, str) or pair):
+            raise InvalidArgumentError(f"text {i} must be a string or a (text, text) "
+                                       f"pair, got {type(t).__name__}")
+        for x in (t if pair else (t,)):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise InvalidArgumentError(f"text {i} is not valid Unicode text: {e}; "
+                                           "decode the bytes it came from first") from None
 
 
 def mean_pool(last_hidden_state: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

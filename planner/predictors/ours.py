@@ -233,8 +233,7 @@ class Ours(TablePredictor):
         # k + 1 evaluations per Jacobian instead of 3k + 3n, the same derivatives.
         groups = [np.array([j * k + i for j in range(3)]) for i in range(k)]
         groups.append(np.arange(3 * k, 3 * k + 3 * n))
-        owner = np.empty((len(obs), 3 * k + 3 * n), dtype=bool)
-        owner[:] = False
+        owner = np.zeros((len(obs), 3 * k + 3 * n), dtype=bool)
         for j, r in enumerate(parts):
             owner[r, j * k:(j + 1) * k] = True
         owner[np.arange(len(obs)), 3 * k + idx * 3 + col] = True

@@ -68,7 +68,10 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const Pac
 
 // Calls f(std::integral_constant<int, mr>) for a runtime row count mr in
 // [1, MaxMR] (1 for anything else): the micro-kernels are templates on their
-// row count, so each keeps its accumulators in registers.
+// row count, so each keeps its accumulators in registers. f is a lambda, which
+// gcc compiles without its caller's target attribute: f must call a function that
+// carries the target itself (the int8 tiles), never inline ISA code into f
+// (gemm_f32.cpp tile_rows says what that cost a portable build).
 template <int MaxMR, typename F>
 inline void for_rows(int mr, F &&f) {
     if constexpr (MaxMR > 1) {

@@ -24,7 +24,7 @@ namespace {
 // row is one chain of dependent steps (its max, then its exps, its sum, the
 // division), and the rows side by side in each pass are independent chains the
 // core overlaps, where row after row it waited on each (the attention's blocks of
-// query rows: 34 % -> 23 % of the fused attention's time, `perf`). Every row
+// query rows: 34 % -> 27 % of the fused attention's time, `perf`). Every row
 // gets the same operations in the same order as alone: the same bits.
 ARMBERT_INLINE void softmax_body(float *rows, int nrows, size_t ld, int n, float scale,
                                  const float *mask) {
