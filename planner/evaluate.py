@@ -223,6 +223,7 @@ def evaluate(profiler: Profiler, space: DesignSpace, out: Path, n_truth: int = 3
                          for r in profiler.windows_of(c, "truth"))},
         "repeatability": floor,
         "target_check": target_check(results, float(np.mean([m.settled for m in truth_ms]))),
+        "floor_check": floor_check(results, floor),
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     (out / "report.md").write_text(report(summary))
@@ -294,6 +295,26 @@ def target_check(results: Mapping[str, dict], truth_settled: float = 1.0) -> dic
             "met_by": sorted(ok)}
 
 
+ACCURACY_TARGET = 0.95  # BERTPerf's share of truth models within ±2 % (issue 15)
+
+
+def floor_check(results: Mapping[str, dict], floor: Optional[Mapping],
+                target: float = ACCURACY_TARGET) -> dict:
+    """BERTPerf's share within ±2 % against the target, read beside the floor: when two
+    windows of one model agree within ±2 % less often than the target asks, no
+    predictor can be shown to meet it on this device (the verdict says so)."""
+    bp = results.get("bertperf")
+    if not bp:
+        return {"checked": False}
+    fl = floor["within_2pct"] if floor else None
+    met = bp["within_2pct"] >= target
+    verdict = ("met" if met else "NOT met; the device repeats itself less often than the "
+               "target asks (floor below it)" if fl is not None and fl < target
+               else "NOT met" if fl is not None else "NOT met; no floor measured (--windows)")
+    return {"checked": True, "target": target, "bertperf_within_2pct": bp["within_2pct"],
+            "floor_within_2pct": fl, "met": met, "verdict": verdict}
+
+
 def accuracy_cells(m: Mapping) -> str:
     """The table cells of error_metrics(): share within each threshold, max error."""
     return (" | ".join(f"{100 * m[f'within_{t:g}pct']:.1f}" for t in THRESHOLDS)
@@ -360,6 +381,13 @@ def report(summary: Mapping) -> str:
         lines += ["", f"Target (ours >= BERTPerf's share within ±2 % = "
                   f"{100 * tc['bertperf_within_2pct']:.1f} % from <= {tc['half']:.0f} "
                   f"measurements): {verdict}."]
+    fc = summary.get("floor_check", {})
+    if fc.get("checked"):
+        floor_txt = ("n/a" if fc["floor_within_2pct"] is None
+                     else f"{100 * fc['floor_within_2pct']:.1f} %")
+        lines += ["", f"Accuracy target (BERTPerf >= {100 * fc['target']:.0f} % of the truth "
+                  f"within ±2 %): {100 * fc['bertperf_within_2pct']:.1f} %, floor {floor_txt}: "
+                  f"{fc['verdict']}."]
     for name, r in res.items():
         if "bertperf" in r:
             lines += ["", f"{name}: {json.dumps(r['bertperf'])}"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from planner.evaluate import error_metrics, target_check
+from planner.evaluate import error_metrics, floor_check, target_check
 from planner.fake import FakeRunner
 from planner.predictors import load, predictor_class
 from planner.predictors.bertperf import BERTPerf
@@ -120,6 +120,18 @@ def test_target_check_compares_share_within_2pct_at_half_the_budget():
            "ours": {"family": "ours", "within_2pct": 0.95, "budget": {"measurements": 50}},
            "ours (big)": {"family": "ours", "within_2pct": 0.99, "budget": {"measurements": 60}}}
     assert target_check(res)["met_by"] == ["ours"]
+
+
+def test_floor_check_reads_bertperf_against_the_target_beside_the_floor():
+    res = {"bertperf": {"family": "bertperf", "within_2pct": 0.66, "budget": {"measurements": 9}}}
+    low = floor_check(res, {"within_2pct": 0.74})
+    assert not low["met"] and "floor below it" in low["verdict"]
+    high = floor_check(res, {"within_2pct": 0.99})
+    assert not high["met"] and high["verdict"] == "NOT met"
+    assert "no floor" in floor_check(res, None)["verdict"]
+    ok = floor_check({"bertperf": {**res["bertperf"], "within_2pct": 0.96}}, {"within_2pct": 0.9})
+    assert ok["met"] and ok["verdict"] == "met"
+    assert floor_check({}, None) == {"checked": False}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
