@@ -24,13 +24,13 @@ constexpr int kNr = 32;
 struct PackedS8 {
     int N = 0, K = 0, Kp = 0;          // Kp: K rounded up to 4
     std::vector<int8_t> data;          // [N/kNr][Kp/4][kNr][4]
-    std::vector<int32_t> col_sum;      // per output channel, for the u8 offset
+    std::vector<int32_t> col_offset;   // 128 * column sum per output channel (u8 kernels)
 };
 PackedS8 pack_s8(const int8_t *w, int N, int K);
 
 // How a micro-kernel reads the quantized activations q in [-127, 127]:
 // kU8Offset: uint8 q + 128 (the vpdpbusd/udot operand; the driver subtracts
-// 128 * col_sum afterwards), kS16: int16 q (the vpmaddwd operand).
+// 128 * column sum afterwards), kS16: int16 q (the vpmaddwd operand).
 enum class ActS8 { kU8Offset, kS16 };
 
 // A micro-kernel: for r < mr and c < kNr,
@@ -48,12 +48,16 @@ struct GemmS8Kernel {
     TileS8Fn tile;
 };
 
-// The int8 epilogue of one row of outputs: y[c] = dequant_one(q[c], row_scale *
-// col_scale[c], extra[c], bias[c], act) (common/int8.h), extra and bias may be NULL;
-// the context's level of it (isa.h RowKernels).
-using DequantRowFn = void (*)(const int32_t *q, int n, float row_scale, const float *col_scale,
-                              const float *extra, const float *bias, armbert_activation act,
-                              float *y);
+// The int8 epilogue of a tile of rows (r in [0, rows), c in [0, n)):
+//   q[r, c] -= col_offset[c] (when not NULL: the u8 kernels' 128 * column sums), then
+//   y[r, c] = dequant_one(q[r, c], row_scale[r] * col_scale[c], extra[r, c], bias[c], act)
+// (common/int8.h); extra and bias may be NULL. q has rows of ldq, extra and y of ldy.
+// The context's level of it (isa.h RowKernels). A tile per call, not a row: the driver
+// calls it on blocks of 32 channels, and per row the call cost more than the work.
+using DequantRowsFn = void (*)(int32_t *q, size_t ldq, int rows, int n,
+                               const int32_t *col_offset, const float *row_scale,
+                               const float *col_scale, const float *extra, const float *bias,
+                               armbert_activation act, float *y, size_t ldy);
 
 // Activations enter as rows of Kp elements in the kernel's ActS8 format
 // (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
@@ -61,7 +65,7 @@ using DequantRowFn = void (*)(const int32_t *q, int n, float row_scale, const fl
 //   y[m, n] = act(float(sum_k q[m,k] w[n,k]) * (row_scale[m] * col_scale[n])
 //                 + extra[m, n] + bias[n])
 // extra (ld = ldy) and bias may be NULL; dequant computes each row of y.
-void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const PackedS8 &w,
+void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const PackedS8 &w,
                      const void *x, int M, int block_begin, int block_end,
                      const float *row_scale, const float *col_scale, const float *extra,
                      const float *bias, armbert_activation act, float *y, int ldy);

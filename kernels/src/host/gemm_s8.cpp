@@ -14,7 +14,7 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
     p.Kp = (K + 3) / 4 * 4;
     int blocks = (N + kNr - 1) / kNr;
     p.data.assign(size_t(blocks) * p.Kp * kNr, 0);
-    p.col_sum.assign(size_t(blocks) * kNr, 0);
+    p.col_offset.assign(size_t(blocks) * kNr, 0);
     for (int n = 0; n < N; ++n) {
         int b = n / kNr, c = n % kNr;
         int8_t *dst = p.data.data() + size_t(b) * p.Kp * kNr;
@@ -23,26 +23,12 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
             dst[(size_t(k / 4) * kNr + c) * 4 + k % 4] = w[size_t(n) * K + k];
             sum += w[size_t(n) * K + k];
         }
-        p.col_sum[n] = sum;
+        p.col_offset[n] = 128 * sum;
     }
     return p;
 }
 
 namespace {
-
-// Epilogue for one row of one block. acc holds the exact sum over k of
-// q * w (kS16 kernels) or of (q + 128) * w (kU8Offset kernels, corrected here
-// by 128 * col_sum): the same int32 either way, so every ISA level gives the
-// same outputs bit for bit.
-inline void store_row(DequantRowFn dequant, int32_t *acc, const PackedS8 &w, bool u8_offset,
-                      int n0, float rs, const float *col_scale, const float *extra,
-                      const float *bias, armbert_activation act, float *y) {
-    int nn = std::min(kNr, w.N - n0);
-    if (u8_offset)
-        for (int c = 0; c < nn; ++c) acc[c] -= 128 * w.col_sum[n0 + c];
-    dequant(acc, nn, rs, col_scale + n0, extra ? extra + n0 : nullptr,
-                bias ? bias + n0 : nullptr, act, y + n0);
-}
 
 // Rows per chunk of the driver: the int32 accumulators of one chunk x one
 // block (kMc x kNr, 16 KiB) live on the stack across the K blocks. Each chunk
@@ -74,7 +60,7 @@ void tile_s8_scalar(const int8_t *w, const void *xv, size_t ldx, int kc, int mr,
 // blocks of kernel.kc (K = 3072, BERT-base's FFN-out, is 6 blocks of 512: the
 // 16 KiB weight slab of a block stays in L1 while every row tile of the chunk
 // passes over it, instead of streaming the block's 96 KiB from L2 per tile).
-void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const PackedS8 &w,
+void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const PackedS8 &w,
                      const void *x, int M, int block_begin, int block_end, const float *rs,
                      const float *cs,
                      const float *extra, const float *bias, armbert_activation act, float *y,
@@ -90,16 +76,25 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowFn dequant, const Pac
             const int8_t *pb = w.data.data() + size_t(b) * w.Kp * kNr;
             for (int k0 = 0; k0 < w.Kp; k0 += kc_max) {
                 const int kc = std::min(kc_max, w.Kp - k0);
-                for (int r = 0; r < mc; r += kernel.mr)
+                const bool last = k0 + kc >= w.Kp;
+                for (int r = 0; r < mc; r += kernel.mr) {
+                    const int mr = std::min(kernel.mr, mc - r);
                     kernel.tile(pb + size_t(k0) * kNr, xb + (size_t(m0 + r) * w.Kp + k0) * es,
-                                size_t(w.Kp), kc, std::min(kernel.mr, mc - r), acc + r * kNr,
-                                k0 > 0);
-            }
-            for (int r = 0; r < mc; ++r) {
-                const int m = m0 + r;
-                store_row(dequant, acc + r * kNr, w, u8, b * kNr, rs[m], cs,
-                          extra ? extra + size_t(m) * ldy : nullptr, bias, act,
-                          y + size_t(m) * ldy);
+                                size_t(w.Kp), kc, mr, acc + r * kNr, k0 > 0);
+                    if (!last) continue;
+                    // The epilogue on the tile's rows while they are still in L1. acc holds
+                    // the exact sum over k of q * w (kS16 kernels) or of (q + 128) * w
+                    // (kU8Offset kernels, corrected by 128 * the column sums): the same int32
+                    // either way, so every ISA level gives the same outputs bit for bit.
+                    // After the last K block, a pass over the whole chunk read them back from
+                    // L2 (9 % of a BERT-base int8 run under perf, most of it waiting on
+                    // those loads), and a call per row cost more than its 32 outputs.
+                    const int m = m0 + r, n0 = b * kNr;
+                    dequant(acc + r * kNr, kNr, mr, std::min(kNr, w.N - n0),
+                            u8 ? w.col_offset.data() + n0 : nullptr, rs + m, cs + n0,
+                            extra ? extra + size_t(m) * ldy + n0 : nullptr,
+                            bias ? bias + n0 : nullptr, act, y + size_t(m) * ldy + n0, ldy);
+                }
             }
         }
     }

@@ -53,7 +53,7 @@ struct RowKernels {
     void (*softmax)(float *rows, int nrows, size_t ld, int n, float scale, const float *mask);
     void (*layernorm)(float *row, int n, const float *gamma, const float *beta, float eps);
     void (*activate)(float *y, int n, armbert_activation act);  // GELU/tanh in place
-    DequantRowFn dequant;  // the int8 epilogue (gemm.h)
+    DequantRowsFn dequant;  // the int8 epilogue (gemm.h)
 };
 #define ARMBERT_DECLARE_ROW_KERNELS(SUFFIX)                                                    \
     void softmax_rows_##SUFFIX(float *rows, int nrows, size_t ld, int n, float scale,          \
@@ -61,9 +61,10 @@ struct RowKernels {
     void layernorm_row_##SUFFIX(float *row, int n, const float *gamma, const float *beta,      \
                                 float eps);                                                    \
     void activate_##SUFFIX(float *y, int n, armbert_activation act);                           \
-    void dequant_row_##SUFFIX(const int32_t *q, int n, float row_scale,                        \
-                              const float *col_scale, const float *extra, const float *bias,   \
-                              armbert_activation act, float *y);
+    void dequant_rows_##SUFFIX(int32_t *q, size_t ldq, int rows, int n,                        \
+                               const int32_t *col_offset, const float *row_scale,              \
+                               const float *col_scale, const float *extra, const float *bias,  \
+                               armbert_activation act, float *y, size_t ldy);
 ARMBERT_DECLARE_ROW_KERNELS(portable)
 #if defined(__x86_64__)
 ARMBERT_DECLARE_ROW_KERNELS(avx2)

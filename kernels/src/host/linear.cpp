@@ -91,7 +91,7 @@ struct LinearF16 : LinearOp {
 
 struct LinearI8 : LinearOp {
     const GemmS8Kernel *kernel = nullptr;
-    DequantRowFn dequant = dequant_row_portable;
+    DequantRowsFn dequant = dequant_rows_portable;
     QuantizeRowsFn quantize = quantize_rows_u8;
     PackedS8 w;
     std::vector<float> bias, col_scale, row_scale, inv_smooth, tmp;

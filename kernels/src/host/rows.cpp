@@ -93,9 +93,9 @@ ARMBERT_INLINE void dequant_pass(const int32_t *q, int n, float row_scale,
     }
 }
 
-ARMBERT_INLINE void dequant_body(const int32_t *q, int n, float row_scale,
-                                 const float *col_scale, const float *extra, const float *bias,
-                                 armbert_activation act, float *y) {
+ARMBERT_INLINE void dequant_row(const int32_t *q, int n, float row_scale,
+                                const float *col_scale, const float *extra, const float *bias,
+                                armbert_activation act, float *y) {
     // One pass for the extra part and the bias: a pass each cost 51.0 M instructions
     // for NEON int8 MiniLM S=128, 24.6 M as one (tools/insncount).
     if (extra && bias) dequant_pass<true, true>(q, n, row_scale, col_scale, extra, bias, y);
@@ -103,6 +103,19 @@ ARMBERT_INLINE void dequant_body(const int32_t *q, int n, float row_scale,
     else if (bias) dequant_pass<false, true>(q, n, row_scale, col_scale, extra, bias, y);
     else dequant_pass<false, false>(q, n, row_scale, col_scale, extra, bias, y);
     activate_body(y, n, act);
+}
+
+ARMBERT_INLINE void dequant_body(int32_t *q, size_t ldq, int rows, int n,
+                                 const int32_t *col_offset, const float *row_scale,
+                                 const float *col_scale, const float *extra, const float *bias,
+                                 armbert_activation act, float *y, size_t ldy) {
+    for (int r = 0; r < rows; ++r) {
+        int32_t *qr = q + size_t(r) * ldq;
+        if (col_offset)
+            for (int c = 0; c < n; ++c) qr[c] -= col_offset[c];
+        dequant_row(qr, n, row_scale[r], col_scale, extra ? extra + size_t(r) * ldy : nullptr,
+                    bias, act, y + size_t(r) * ldy);
+    }
 }
 
 }  // namespace
@@ -120,10 +133,13 @@ ARMBERT_INLINE void dequant_body(const int32_t *q, int n, float row_scale,
     TARGET void activate_##SUFFIX(float *y, int n, armbert_activation act) {                   \
         activate_body(y, n, act);                                                              \
     }                                                                                          \
-    TARGET void dequant_row_##SUFFIX(const int32_t *q, int n, float row_scale,                 \
-                                     const float *col_scale, const float *extra,               \
-                                     const float *bias, armbert_activation act, float *y) {    \
-        dequant_body(q, n, row_scale, col_scale, extra, bias, act, y);                         \
+    TARGET void dequant_rows_##SUFFIX(int32_t *q, size_t ldq, int rows, int n,                 \
+                                      const int32_t *col_offset, const float *row_scale,       \
+                                      const float *col_scale, const float *extra,              \
+                                      const float *bias, armbert_activation act, float *y,     \
+                                      size_t ldy) {                                            \
+        dequant_body(q, ldq, rows, n, col_offset, row_scale, col_scale, extra, bias, act, y,   \
+                     ldy);                                                                     \
     }
 
 ARMBERT_ROW_KERNELS(portable, )
