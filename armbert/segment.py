@@ -115,7 +115,7 @@ class Segment:
             observe("pooler", cls.astype(np.float32))
         io["cls"].write(cls)
         self.pooler.op.run(io["cls"], io["pooled"])
-        return io["pooled"].numpy().astype(np.float32)
+        return io["pooled"].numpy().astype(np.float32, copy=False)
 
     @property
     def head_dtype(self):
@@ -126,13 +126,13 @@ class Segment:
                observe: Optional[Observer] = None) -> Output:
         """The last segment's outputs after its run: hidden state, pooler, head."""
         io = self.buffers(batch, seq, hidden_size)
-        hidden = io["h"].numpy().reshape(batch, seq, -1).astype(np.float32)
+        hidden = io["h"].numpy().reshape(batch, seq, -1).astype(np.float32, copy=False)
         pooled = self.pool(io, hidden, observe) if self.pooler else None
         out = Output(hidden, pooled)
         if self.head:
             src = io["pooled"] if self.task == "sequence_classification" else io["h"]
             self.head.op.run(src, io["logits"])
-            logits = io["logits"].numpy().astype(np.float32)
+            logits = io["logits"].numpy().astype(np.float32, copy=False)
             if self.task == "sequence_classification":
                 out.logits = logits
             elif self.task == "token_classification":

@@ -98,7 +98,7 @@ def test_int8_sums_exact(isa_context, level, rows, k, n):
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("k", [5, 37, 64, 67])
+@pytest.mark.parametrize("k", [5, 37, 45, 64, 67])  # 45: the 32-wide, 8-wide and scalar loops
 @pytest.mark.parametrize("input_scale", [1.0, 0.0], ids=["static", "dynamic"])
 def test_int8_quantization_matches_reference(isa_context, level, k, input_scale):
     """The activation quantizer (a table entry too) against quant.quantize_rows: an
