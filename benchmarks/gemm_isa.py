@@ -29,6 +29,13 @@ SHAPES = {"minilm-qkv": (384, 1152), "minilm-ffn1": (384, 1536), "minilm-ffn2": 
           "base-qkv": (768, 2304), "base-ffn1": (768, 3072), "base-ffn2": (3072, 768)}
 
 
+def operands(rng: np.random.Generator, rows: int, k: int, n: int):
+    """x [rows, k] ~ N(0, 1) and w [n, k] scaled by 1/sqrt(k) (outputs of unit size): the
+    inputs of every per-shape benchmark here (gemm_vs_ort.py, gemm_vs_onednn.py)."""
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    return x, (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+
+
 def context(level: str | None, threads: int) -> nat.Context:
     old = os.environ.get("ARMBERT_ISA")
     os.environ["ARMBERT_ISA"] = level or "auto"
@@ -57,8 +64,7 @@ def main() -> int:
           f"median ms (GMAC/s), ratio to fp32")
     for name in a.shapes.split(","):
         k, n = SHAPES[name]
-        x = rng.standard_normal((a.rows, k)).astype(np.float32)
-        w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+        x, w = operands(rng, a.rows, k, n)
         wq, ws = quant.quantize_weight_per_channel(w)
         fns, keep = {}, []
         for label in ["fp32", *levels]:

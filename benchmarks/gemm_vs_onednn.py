@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from gemm_isa import operands  # noqa: E402
 from gemm_vs_ort import SHAPES  # noqa: E402
 
 # armbert's level -> oneDNN's cap (ONEDNN_MAX_CPU_ISA names).
@@ -123,8 +124,7 @@ def measure(a) -> dict:
     rows = []
     for name in a.shapes.split(","):
         k, n = SHAPES[name]
-        x = rng.standard_normal((a.rows, k)).astype(np.float32)
-        w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+        x, w = operands(rng, a.rows, k, n)
         b = rng.standard_normal(n).astype(np.float32)
         wq, ws = quant.quantize_weight_per_channel(w)
         wq, ws = np.ascontiguousarray(wq, np.int8), np.ascontiguousarray(ws, np.float32)
@@ -171,15 +171,18 @@ def main() -> int:
     if a.child:
         a.json.write_text(json.dumps(measure(a)))
         return 0
+    levels = a.isa.split(",")
+    unknown = [l for l in levels if l != "auto" and l not in ONEDNN_ISA]
+    if unknown:
+        sys.exit(f"gemm_vs_onednn.py: --isa {','.join(unknown)}: one of auto, "
+                 f"{', '.join(ONEDNN_ISA)}")
     peak = fma_peak(a.core)
-    print(f"FMA peak on core {a.core}: " + ", ".join(f"{w} {v:.0f} GFLOP/s" for w, v in peak.items()))
+    print(f"FMA peak on core {a.core}: "
+          + ", ".join(f"{w} {v:.0f} GFLOP/s" for w, v in peak.items()))
     results = []
-    for level in a.isa.split(","):
+    for level in levels:
         env = dict(os.environ)
         if level != "auto":
-            if level not in ONEDNN_ISA:
-                sys.exit(f"gemm_vs_onednn.py: --isa {level!r}: one of auto, "
-                         f"{', '.join(ONEDNN_ISA)}")
             env.update(ARMBERT_ISA=level, ONEDNN_MAX_CPU_ISA=ONEDNN_ISA[level])
         print(f"level {level} (1 thread on core {a.core}, rows {a.rows}; median ms)", flush=True)
         out = Path(os.environ.get("TMPDIR", "/tmp")) / f"gemm_vs_onednn.{os.getpid()}.json"

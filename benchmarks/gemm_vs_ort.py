@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import timing  # noqa: E402
 from armbert import _native as nat  # noqa: E402
-from gemm_isa import SHAPES  # noqa: E402
+from gemm_isa import SHAPES, operands  # noqa: E402
 
 SHAPES = {**SHAPES, "minilm-attn-out": (384, 384)}
 
@@ -54,8 +54,7 @@ def main() -> int:
           f"median ms (GFLOP/s)")
     for name in a.shapes.split(","):
         k, n = SHAPES[name]
-        x = rng.standard_normal((a.rows, k)).astype(np.float32)
-        w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+        x, w = operands(rng, a.rows, k, n)
         b = rng.standard_normal(n).astype(np.float32)
         sess = ort_linear(w, b, a.rows)
         op = nat.Linear(ctx, w, b)

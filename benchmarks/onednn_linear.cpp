@@ -9,6 +9,7 @@
 //   scales and bias fused), weights s8 per output channel, reordered once.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>

@@ -308,9 +308,15 @@ def floor_check(results: Mapping[str, dict], floor: Optional[Mapping],
         return {"checked": False}
     fl = floor["within_2pct"] if floor else None
     met = bp["within_2pct"] >= target
-    verdict = ("met" if met else "NOT met; the device repeats itself less often than the "
-               "target asks (floor below it)" if fl is not None and fl < target
-               else "NOT met" if fl is not None else "NOT met; no floor measured (--windows)")
+    if met:
+        verdict = "met"
+    elif fl is None:
+        verdict = "NOT met; no floor measured (--windows)"
+    elif fl < target:
+        verdict = ("NOT met; the device repeats itself less often than the target asks "
+                   "(floor below it)")
+    else:
+        verdict = "NOT met"
     return {"checked": True, "target": target, "bertperf_within_2pct": bp["within_2pct"],
             "floor_within_2pct": fl, "met": met, "verdict": verdict}
 
