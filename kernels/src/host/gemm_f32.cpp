@@ -122,6 +122,7 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
         // MiB), K goes outermost in slabs of kKOuter, whose A stays in L2 while every
         // panel passes, and C is accumulated slab by slab.
         const int ko = size_t(mc) * size_t(K) * sizeof(float) > kAChunkBytes ? kKOuter : K;
+        const int tiles = (mc + R - 1) / R;
         for (int k1 = 0; k1 < K; k1 += ko) {
             const int k1end = std::min(K, k1 + ko);
             for (int blk = block_begin; blk < block_end; ++blk) {
@@ -132,10 +133,20 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                 const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
                 for (int k0 = k1; k0 < k1end; k0 += kKc) {
                     const int kc = std::min(kKc, k1end - k0);
-                    for (int r = 0; r < mc; r += R)
+                    // The slab after this one in the loops' order: the next K block,
+                    // the next panel's, or the next K slab's first panel.
+                    int nb = blk, nk = k0 + kc;
+                    if (nk >= k1end) nk = k1, ++nb;
+                    if (nb >= block_end) nb = block_begin, nk = k1end;
+                    const float *next = nk < K ? w.data.data() + (size_t(nb) * K + nk) * kNrF32
+                                               : nullptr;
+                    const size_t next_bytes = sizeof(float) * kNrF32 * size_t(std::min(kKc, K - nk));
+                    for (int r = 0, i = 0; r < mc; r += R, ++i) {
+                        prefetch_part(next, next_bytes, i, tiles);
                         kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K),
                                     panel + size_t(k0) * kNrF32, kc, std::min(R, mc - r),
                                     c + size_t(r) * ldc, ldc, k0 > 0);
+                    }
                 }
                 if (nv < kNrF32 && k1end == K)
                     for (int r = 0; r < mc; ++r)

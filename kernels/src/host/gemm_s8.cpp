@@ -72,12 +72,20 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
     const int kc_max = kernel.kc > 0 ? std::min(kernel.kc, w.Kp) : w.Kp;
     for (int m0 = 0; m0 < M; m0 += kMc) {
         const int mc = std::min(kMc, M - m0);
+        const int tiles = (mc + kernel.mr - 1) / kernel.mr;
         for (int b = block_begin; b < block_end; ++b) {
             const int8_t *pb = w.data.data() + size_t(b) * w.Kp * kNr;
             for (int k0 = 0; k0 < w.Kp; k0 += kc_max) {
                 const int kc = std::min(kc_max, w.Kp - k0);
                 const bool last = k0 + kc >= w.Kp;
-                for (int r = 0; r < mc; r += kernel.mr) {
+                // The next slab (next K block, or the next block's first) into L2 while
+                // this one is computed (gemm.h prefetch_part); panels are contiguous.
+                const bool more = !last || b + 1 < block_end;
+                const int8_t *next = more ? pb + size_t(k0 + kc) * kNr : nullptr;
+                const size_t next_bytes =
+                    size_t(kNr) * size_t(last ? std::min(kc_max, w.Kp) : std::min(kc_max, w.Kp - k0 - kc));
+                for (int r = 0, i = 0; r < mc; r += kernel.mr, ++i) {
+                    prefetch_part(next, next_bytes, i, tiles);
                     const int mr = std::min(kernel.mr, mc - r);
                     kernel.tile(pb + size_t(k0) * kNr, xb + (size_t(m0 + r) * w.Kp + k0) * es,
                                 size_t(w.Kp), kc, mr, acc + r * kNr, k0 > 0);
