@@ -59,6 +59,12 @@ using DequantRowsFn = void (*)(int32_t *q, size_t ldq, int rows, int n,
                                const float *col_scale, const float *extra, const float *bias,
                                armbert_activation act, float *y, size_t ldy);
 
+// The fp32 epilogue of rows (r in [0, rows), c in [0, n)), in place:
+//   y[r, c] = act(y[r, c] + bias[c]) (bias may be NULL). The context's level of it
+// (isa.h RowKernels); the same bits at every level.
+using BiasActRowsFn = void (*)(float *y, size_t ldy, int rows, int n, const float *bias,
+                               armbert_activation act);
+
 // Activations enter as rows of Kp elements in the kernel's ActS8 format
 // (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
 // output-channel blocks [block_begin, block_end):

@@ -21,7 +21,7 @@ constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scal
 constexpr GemmF32Kernel kGemmF32Blas{"OpenBLAS", 0, nullptr};
 constexpr RowKernels kRowKernelsPortable{"portable", softmax_rows_portable,
                                          layernorm_row_portable, activate_portable,
-                                         dequant_rows_portable};
+                                         dequant_rows_portable, bias_act_rows_portable};
 
 #if defined(__x86_64__)
 constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_soft,
@@ -36,9 +36,11 @@ constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)
 constexpr GemmF32Kernel kGemmF32Avx512{"avx512 (zmm fma, 6x64 tile, packed weights)", 6,
                                        tile_f32p_avx512};
 constexpr RowKernels kRowKernelsAvx2{"avx2 (ymm)", softmax_rows_avx2, layernorm_row_avx2,
-                                     activate_avx2, dequant_rows_avx2};
+                                     activate_avx2, dequant_rows_avx2,
+                                     bias_act_rows_avx2};
 constexpr RowKernels kRowKernelsAvx512{"avx512 (zmm)", softmax_rows_avx512, layernorm_row_avx512,
-                                       activate_avx512, dequant_rows_avx512};
+                                       activate_avx512, dequant_rows_avx512,
+                                       bias_act_rows_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
      kQuantScalar, kF16Soft, kTileScalar, kRowKernelsPortable, kGemmF32Blas},

@@ -54,6 +54,7 @@ struct RowKernels {
     void (*layernorm)(float *row, int n, const float *gamma, const float *beta, float eps);
     void (*activate)(float *y, int n, armbert_activation act);  // GELU/tanh in place
     DequantRowsFn dequant;  // the int8 epilogue (gemm.h)
+    BiasActRowsFn bias_act;  // the fp32 epilogue (gemm.h)
 };
 #define ARMBERT_DECLARE_ROW_KERNELS(SUFFIX)                                                    \
     void softmax_rows_##SUFFIX(float *rows, int nrows, size_t ld, int n, float scale,          \
@@ -64,7 +65,9 @@ struct RowKernels {
     void dequant_rows_##SUFFIX(int32_t *q, size_t ldq, int rows, int n,                        \
                                const int32_t *col_offset, const float *row_scale,              \
                                const float *col_scale, const float *extra, const float *bias,  \
-                               armbert_activation act, float *y, size_t ldy);
+                               armbert_activation act, float *y, size_t ldy);               \
+    void bias_act_rows_##SUFFIX(float *y, size_t ldy, int rows, int n, const float *bias,      \
+                                armbert_activation act);
 ARMBERT_DECLARE_ROW_KERNELS(portable)
 #if defined(__x86_64__)
 ARMBERT_DECLARE_ROW_KERNELS(avx2)

@@ -105,6 +105,16 @@ ARMBERT_INLINE void dequant_row(const int32_t *q, int n, float row_scale,
     activate_body(y, n, act);
 }
 
+ARMBERT_INLINE void bias_act_body(float *y, size_t ldy, int rows, int n, const float *bias,
+                                  armbert_activation act) {
+    for (int r = 0; r < rows; ++r) {
+        float *row = y + size_t(r) * ldy;
+        if (bias)
+            for (int c = 0; c < n; ++c) row[c] += bias[c];
+        activate_body(row, n, act);
+    }
+}
+
 ARMBERT_INLINE void dequant_body(int32_t *q, size_t ldq, int rows, int n,
                                  const int32_t *col_offset, const float *row_scale,
                                  const float *col_scale, const float *extra, const float *bias,
@@ -140,6 +150,10 @@ ARMBERT_INLINE void dequant_body(int32_t *q, size_t ldq, int rows, int n,
                                       size_t ldy) {                                            \
         dequant_body(q, ldq, rows, n, col_offset, row_scale, col_scale, extra, bias, act, y,   \
                      ldy);                                                                     \
+    }                                                                                          \
+    TARGET void bias_act_rows_##SUFFIX(float *y, size_t ldy, int rows, int n,                 \
+                                       const float *bias, armbert_activation act) {            \
+        bias_act_body(y, ldy, rows, n, bias, act);                                             \
     }
 
 ARMBERT_ROW_KERNELS(portable, )
