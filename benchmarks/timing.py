@@ -4,9 +4,12 @@ Frameworks are measured in rounds: each round gives every framework that has not
 settled a block of consecutive runs. Rounds share slow noise (another job starting,
 frequency changes) between frameworks, so their ratio holds up better than their
 absolute times; blocks keep each framework's weights warm in cache, as in serving,
-where one model runs back to back. Before each block the harness pauses briefly, so
-the previous framework's spinning worker threads go to sleep instead of competing
-for the same cores, then runs once untimed to bring its own weights back into cache.
+where one model runs back to back. Before each block the harness waits until the
+process's CPU time stops growing, so the previous framework's spinning worker threads
+have gone to sleep instead of competing for the same cores (onnxruntime's intra-op
+workers spin on a core for about 40 ms after a run at 2 threads: a 10 ms pause left
+armbert's 2-thread S=32 runs bimodal, 4.4-12.8 ms, against 3.9-5.1 ms after the
+spin), then runs once untimed to bring its own weights back into cache.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class TimingSettings:
     max_spread: float = 0.05  # a framework whose window spread is below this has settled
     cap_s: float = 3.0        # timed seconds per framework per config, settled or not
     settle_s: float = 0.01    # pause before each block (see the module docstring)
+    idle_cap_s: float = 0.5   # then wait at most this long for the process to go idle
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +71,20 @@ def _settled(samples: list[float], s: TimingSettings) -> bool:
     return len(samples) >= max(s.min_runs, s.window) and window_spread(samples, s.window) <= s.max_spread
 
 
+def wait_until_idle(settings: TimingSettings, step_s: float = 0.005) -> None:
+    """Sleeps settle_s, then until a step_s window in which the process used under a
+    tenth of a core (every thread counts: CLOCK_PROCESS_CPUTIME_ID), at most idle_cap_s."""
+    time.sleep(settings.settle_s)
+    deadline = time.perf_counter() + settings.idle_cap_s
+    c0 = time.process_time()
+    while time.perf_counter() < deadline:
+        time.sleep(step_s)
+        c1 = time.process_time()
+        if c1 - c0 < 0.1 * step_s:
+            return
+        c0 = c1
+
+
 def measure_interleaved(fns: Mapping[str, Callable[[], object]],
                         settings: TimingSettings = FULL,
                         progress: Optional[Callable[[str], None]] = None) -> dict[str, Stats]:
@@ -89,7 +107,7 @@ def measure_interleaved(fns: Mapping[str, Callable[[], object]],
             if done(n):
                 continue
             fn = fns[n]
-            time.sleep(settings.settle_s)
+            wait_until_idle(settings)
             fn()
             for _ in range(settings.block):
                 t0 = time.perf_counter()
