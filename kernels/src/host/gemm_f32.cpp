@@ -140,7 +140,8 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                     if (nb >= block_end) nb = block_begin, nk = k1end;
                     const float *next = nk < K ? w.data.data() + (size_t(nb) * K + nk) * kNrF32
                                                : nullptr;
-                    const size_t next_bytes = sizeof(float) * kNrF32 * size_t(std::min(kKc, K - nk));
+                    const size_t next_bytes =
+                        next ? sizeof(float) * kNrF32 * size_t(std::min(kKc, K - nk)) : 0;
                     for (int r = 0, i = 0; r < mc; r += R, ++i) {
                         prefetch_part(next, next_bytes, i, tiles);
                         kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K),
