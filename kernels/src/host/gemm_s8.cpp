@@ -82,8 +82,9 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
                 // this one is computed (gemm.h prefetch_part); panels are contiguous.
                 const bool more = !last || b + 1 < block_end;
                 const int8_t *next = more ? pb + size_t(k0 + kc) * kNr : nullptr;
-                const size_t next_bytes =
-                    size_t(kNr) * size_t(last ? std::min(kc_max, w.Kp) : std::min(kc_max, w.Kp - k0 - kc));
+                const int next_kc =
+                    last ? std::min(kc_max, w.Kp) : std::min(kc_max, w.Kp - k0 - kc);
+                const size_t next_bytes = size_t(kNr) * size_t(next_kc);
                 for (int r = 0, i = 0; r < mc; r += kernel.mr, ++i) {
                     prefetch_part(next, next_bytes, i, tiles);
                     const int mr = std::min(kernel.mr, mc - r);

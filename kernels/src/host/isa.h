@@ -65,7 +65,7 @@ struct RowKernels {
     void dequant_rows_##SUFFIX(int32_t *q, size_t ldq, int rows, int n,                        \
                                const int32_t *col_offset, const float *row_scale,              \
                                const float *col_scale, const float *extra, const float *bias,  \
-                               armbert_activation act, float *y, size_t ldy);               \
+                               armbert_activation act, float *y, size_t ldy);                  \
     void bias_act_rows_##SUFFIX(float *y, size_t ldy, int rows, int n, const float *bias,      \
                                 armbert_activation act);
 ARMBERT_DECLARE_ROW_KERNELS(portable)
