@@ -8,8 +8,8 @@ where one model runs back to back. Before each block the harness waits until the
 process's CPU time stops growing, so the previous framework's spinning worker threads
 have gone to sleep instead of competing for the same cores (onnxruntime's intra-op
 workers spin on a core for about 40 ms after a run at 2 threads: a 10 ms pause left
-armbert's 2-thread S=32 runs bimodal, 4.4-12.8 ms, against 3.9-5.1 ms after the
-spin), then runs once untimed to bring its own weights back into cache.
+armbert's 2-thread S=32 runs bimodal, 4.4-12.8 ms, against 3.8-5.0 ms with the
+wait), then runs once untimed to bring its own weights back into cache.
 """
 from __future__ import annotations
 

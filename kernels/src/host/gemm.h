@@ -79,7 +79,7 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
 // Part `part` of `parts` of the cache lines of [p, p + bytes), asked into L2
 // (prefetcht1 on x86): the GEMM drivers fetch the next weight slab this way, a share
 // per row tile, while the current one is computed. The hardware streamer stops at
-// every 4 KiB page, and a model's weights (MiniLM fp32: 42 MiB) do not stay in
+// every 4 KiB page, and a model's weights (MiniLM fp32: 42 MB) do not stay in
 // cache between inferences: without this each slab's first tile waited on memory.
 inline void prefetch_part(const void *p, size_t bytes, int part, int parts) {
     if (!p) return;

@@ -70,13 +70,12 @@ struct LinearF16 : LinearOp {
                 int n0 = int(p) * kPanel, nn = std::min(kPanel, N - n0);
                 f16->to_f32(w.data() + size_t(n0) * K, panel, size_t(nn) * K);
                 sgemm_nt(M, nn, K, 1.0f, x32.data(), K, panel, K, 0.0f, y32.data() + n0, N);
-                for (int m = 0; m < M; ++m) {
-                    float *row = y32.data() + size_t(m) * N + n0;
-                    kernels_of(ctx).rows.bias_act(row, size_t(N), 1, nn,
-                                                  bias.empty() ? nullptr : bias.data() + n0,
-                                                  desc.activation);
-                    f16->to_f16(row, data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
-                }
+                kernels_of(ctx).rows.bias_act(y32.data() + n0, size_t(N), M, nn,
+                                              bias.empty() ? nullptr : bias.data() + n0,
+                                              desc.activation);
+                for (int m = 0; m < M; ++m)
+                    f16->to_f16(y32.data() + size_t(m) * N + n0,
+                                data_of<uint16_t>(y) + size_t(m) * N + n0, size_t(nn));
             }
         });
     }
