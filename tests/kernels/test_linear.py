@@ -10,9 +10,12 @@ from .conftest import (act_dtype, as_precision, assert_close, backend_params,
 
 # (rows, in_features, out_features): S=1, S=7, features that are not multiples
 # of 64 (or of the int8 kernel's 4 and 32), and BERT-sized ones: MiniLM's FFN at the
-# token count of tests/arm/test_cl_engine.py (2 x 12) and at S=128. The short CL list
-# is the odd one and the MiniLM one (tests/kernels/conftest.py says why).
-SHAPES = [(1, 72, 72), (7, 72, 216), (14, 100, 37), (24, 384, 1536), (128, 384, 1536)]
+# token count of tests/arm/test_cl_engine.py (2 x 12) and at S=128, and an in_features
+# the NEON fp32 GEMM cuts into three K blocks of 336 (neon/gemm_f32.h), with 9 rows and
+# 50 channels at the edges of its 8 x 12 tiles. The short CL list is the odd one and the
+# MiniLM one (tests/kernels/conftest.py says why).
+SHAPES = [(1, 72, 72), (7, 72, 216), (14, 100, 37), (9, 1000, 50), (24, 384, 1536),
+          (128, 384, 1536)]
 CL_SHAPES = [(14, 100, 37), (24, 384, 1536)]
 
 

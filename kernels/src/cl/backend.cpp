@@ -317,7 +317,7 @@ void ClTensor::read(void *dst, size_t nbytes) const {
 
 const cl::Buffer &buffer_of(const armbert_tensor *t) {
     auto *c = dynamic_cast<const ClTensor *>(t);
-    require(c != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(c != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
             "cl: tensor " + (t ? t->shape_string() : std::string("NULL")) +
                 " is not in GPU memory");
     return c->buf;
@@ -354,12 +354,12 @@ void allocate(arm_compute::CLTensor &t, const arm_compute::TensorShape &shape,
     } catch (const cl::Error &e) {
         rethrow_cl(e, "cl: allocating device memory");
     }
-    require(t.cl_buffer().get() != nullptr, ARMBERT_ERR_OUT_OF_MEMORY,
+    ARMBERT_REQUIRE(t.cl_buffer().get() != nullptr, ARMBERT_ERR_OUT_OF_MEMORY,
             "cl: allocating " + std::to_string(t.info()->total_size()) + " bytes failed");
 }
 
 void upload(arm_compute::CLTensor &t, const void *src, size_t nbytes) {
-    require(nbytes <= t.info()->total_size(), ARMBERT_ERR_INTERNAL, "cl: upload overflows");
+    ARMBERT_REQUIRE(nbytes <= t.info()->total_size(), ARMBERT_ERR_INTERNAL, "cl: upload overflows");
     try {
         queue().enqueueWriteBuffer(t.cl_buffer(), CL_TRUE, 0, nbytes, src);
     } catch (const cl::Error &e) {
@@ -387,7 +387,7 @@ void allocate_gemm_rhs(arm_compute::CLTensor &t, int rows, int cols, arm_compute
 }
 
 void require_dense(const arm_compute::ITensor &t, const char *what) {
-    require(t.info()->padding().empty(), ARMBERT_ERR_INTERNAL,
+    ARMBERT_REQUIRE(t.info()->padding().empty(), ARMBERT_ERR_INTERNAL,
             std::string("cl: ACL padded ") + what + ", which armbert's kernels index densely");
 }
 

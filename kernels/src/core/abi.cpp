@@ -53,7 +53,7 @@ armbert_status run(const char *fn, armbert_op *op, Args... args) {
 }
 
 Backend &backend_of(armbert_context *ctx) {
-    require(ctx != nullptr && ctx->impl != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(ctx != nullptr && ctx->impl != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
             "context is NULL");
     return *ctx->impl;
 }
@@ -64,7 +64,7 @@ template <typename Desc>
 const OpEntry<Desc> &entry(armbert_context *ctx, const Desc *desc,
                            OpEntries<Desc> OpTable::*field, const char *component) {
     Backend &b = backend_of(ctx);
-    require(desc != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "descriptor is NULL");
+    ARMBERT_REQUIRE(desc != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "descriptor is NULL");
     check_desc(*desc);  // includes a known precision: the index below is in range
     const OpEntry<Desc> &e = (b.ops.*field)[size_t(desc->precision)];
     if (!e.make)
@@ -80,7 +80,7 @@ template <typename Desc>
 void create(armbert_context *ctx, const Desc *desc, armbert_op **out,
             OpEntries<Desc> OpTable::*field, const char *component) {
     const OpEntry<Desc> &e = entry(ctx, desc, field, component);
-    require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+    ARMBERT_REQUIRE(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
     armbert_op *op = e.make(*desc);
     op->ctx = ctx;
     retain(ctx);
@@ -124,15 +124,15 @@ armbert_status armbert_context_create(armbert_backend backend,
                                       const armbert_context_options *options,
                                       armbert_context **out) {
     return guard("armbert_context_create", [&] {
-        require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+        ARMBERT_REQUIRE(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
         auto ctx = std::make_unique<armbert_context>();
         ctx->backend = backend;
         if (options) {
-            require(options->num_cores >= 0 && (options->num_cores == 0 || options->cores),
+            ARMBERT_REQUIRE(options->num_cores >= 0 && (options->num_cores == 0 || options->cores),
                     ARMBERT_ERR_INVALID_ARGUMENT, "cores is NULL but num_cores > 0");
             for (int32_t i = 0; i < options->num_cores; ++i) {
                 int c = options->cores[i];
-                require(c >= 0 && c < online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
+                ARMBERT_REQUIRE(c >= 0 && c < online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
                         "core " + std::to_string(c) + " does not exist (this machine has " +
                             std::to_string(online_cpus()) + " cores)");
                 ctx->cores.push_back(c);
@@ -141,7 +141,7 @@ armbert_status armbert_context_create(armbert_backend backend,
         }
         int threads = options ? options->num_threads : 0;
         // Each thread gets scratch rows per op: an absurd count is refused, not allocated.
-        require(threads <= kMaxThreadsPerCpu * online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
+        ARMBERT_REQUIRE(threads <= kMaxThreadsPerCpu * online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
                 "num_threads " + std::to_string(threads) + " is more than " +
                     std::to_string(kMaxThreadsPerCpu) + " per online core (" +
                     std::to_string(online_cpus()) + " cores)");
@@ -161,7 +161,7 @@ void armbert_context_destroy(armbert_context *ctx) { release(ctx); }
 
 armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer, size_t size) {
     return guard("armbert_context_describe", [&] {
-        require(ctx && buffer && size > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+        ARMBERT_REQUIRE(ctx && buffer && size > 0, ARMBERT_ERR_INVALID_ARGUMENT,
                 "context and buffer must be non-NULL");
         std::string s = std::string(backend_name(ctx->backend)) + ": " + ctx->impl->describe() +
                         "; threads=" + std::to_string(ctx->threads);
@@ -183,17 +183,17 @@ armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype, 
                                      const int64_t *dims, armbert_tensor **out) {
     return guard("armbert_tensor_create", [&] {
         Backend &b = backend_of(ctx);
-        require(ndim >= 1 && ndim <= 8 && dims != nullptr, ARMBERT_ERR_SHAPE,
+        ARMBERT_REQUIRE(ndim >= 1 && ndim <= 8 && dims != nullptr, ARMBERT_ERR_SHAPE,
                 "a tensor needs 1 to 8 dims");
         dtype_size(dtype);  // rejects unknown dtypes
         std::vector<int64_t> d(dims, dims + ndim);
         int64_t n = 1;
         for (int64_t v : d) {
-            require(v > 0 && v < (int64_t(1) << 40) / n, ARMBERT_ERR_SHAPE,
+            ARMBERT_REQUIRE(v > 0 && v < (int64_t(1) << 40) / n, ARMBERT_ERR_SHAPE,
                     "tensor dims must be > 0 and their product < 2^40");
             n *= v;
         }
-        require(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
+        ARMBERT_REQUIRE(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
         *out = b.new_tensor(ctx, dtype, d);
         retain(ctx);
     });
@@ -208,14 +208,14 @@ void armbert_tensor_destroy(armbert_tensor *tensor) {
 
 armbert_status armbert_tensor_write(armbert_tensor *tensor, const void *src, size_t bytes) {
     return guard("armbert_tensor_write", [&] {
-        require(tensor && src, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and src must be non-NULL");
+        ARMBERT_REQUIRE(tensor && src, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and src must be non-NULL");
         tensor->write(src, bytes);
     });
 }
 
 armbert_status armbert_tensor_read(const armbert_tensor *tensor, void *dst, size_t bytes) {
     return guard("armbert_tensor_read", [&] {
-        require(tensor && dst, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and dst must be non-NULL");
+        ARMBERT_REQUIRE(tensor && dst, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and dst must be non-NULL");
         tensor->read(dst, bytes);
     });
 }
@@ -224,7 +224,7 @@ void *armbert_tensor_data(armbert_tensor *tensor) { return tensor ? tensor->host
 
 armbert_status armbert_op_reshape(armbert_op *op, int32_t batch, int32_t seq) {
     return guard("armbert_op_reshape", [&] {
-        require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
+        ARMBERT_REQUIRE(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
         std::lock_guard<std::mutex> lock(op->mu);
         op->reshape(batch, seq);
     });

@@ -6,11 +6,11 @@
 
 void armbert_op::reshape(int b, int s) {
     using namespace armbert;
-    require(b > 0 && s > 0, ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(b > 0 && s > 0, ARMBERT_ERR_SHAPE,
             std::string(op_kind_name(kind())) + ": reshape needs batch > 0 and seq > 0, got " +
                 std::to_string(b) + " x " + std::to_string(s));
     // Workspaces are indexed with int rows: batch * seq must fit one.
-    require(int64_t(b) * s <= (int64_t(1) << 24), ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(int64_t(b) * s <= (int64_t(1) << 24), ARMBERT_ERR_SHAPE,
             std::string(op_kind_name(kind())) + ": batch x seq = " +
                 std::to_string(int64_t(b) * s) + " tokens is more than 2^24");
     if (b == batch && s == seq) return;
@@ -46,10 +46,10 @@ const char *op_kind_name(OpKind kind) {
 }
 
 static void require_reshaped(const armbert_op *op) {
-    require(!op->reshape_failed, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(!op->reshape_failed, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(op_kind_name(op->kind())) +
                 ": the last reshape failed; reshape again before run");
-    require(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
 }
 
@@ -70,19 +70,19 @@ void EmbeddingsOp::run(const armbert_tensor *ids, const armbert_tensor *type_ids
     require_reshaped(this);
     // Ids are read on the host: the lookup is a gather that every backend
     // starts from host memory.
-    require(ids && ids->host(), ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(ids && ids->host(), ARMBERT_ERR_INVALID_ARGUMENT,
             "embeddings: ids must be a host I32 tensor");
-    require(ids->dtype == ARMBERT_I32 && ids->numel == rows(), ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(ids->dtype == ARMBERT_I32 && ids->numel == rows(), ARMBERT_ERR_SHAPE,
             "embeddings: ids has shape " + ids->shape_string() + ", expected [" +
                 std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
     if (type_ids) {
-        require(type_ids->host() != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+        ARMBERT_REQUIRE(type_ids->host() != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
                 "embeddings: type_ids must be a host I32 tensor");
-        require(type_ids->dtype == ARMBERT_I32 && type_ids->numel == rows(), ARMBERT_ERR_SHAPE,
+        ARMBERT_REQUIRE(type_ids->dtype == ARMBERT_I32 && type_ids->numel == rows(), ARMBERT_ERR_SHAPE,
                 "embeddings: type_ids has shape " + type_ids->shape_string() + ", expected [" +
                     std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
     }
-    require(seq <= desc.max_positions, ARMBERT_ERR_OUT_OF_RANGE,
+    ARMBERT_REQUIRE(seq <= desc.max_positions, ARMBERT_ERR_OUT_OF_RANGE,
             "embeddings: sequence length " + std::to_string(seq) +
                 " is longer than the model's " + std::to_string(desc.max_positions) +
                 " positions");
@@ -109,7 +109,7 @@ void LinearOp::run(const armbert_tensor *x, armbert_tensor *y) {
     armbert_dtype dt = activation_dtype(desc.precision);
     check_tensor(x, "linear input", ctx, dt, rows(), desc.in_features);
     check_tensor(y, "linear output", ctx, dt, rows(), desc.out_features);
-    require(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "linear: input and output must differ");
+    ARMBERT_REQUIRE(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "linear: input and output must differ");
     compute(x, y);
 }
 
@@ -120,7 +120,7 @@ static void check_mask(const armbert_op *op, const armbert_tensor *mask) {
 void SoftmaxOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert_tensor *y) {
     require_reshaped(this);
     armbert_dtype dt = activation_dtype(desc.precision);
-    require(x && x->numel % (rows()) == 0, ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(x && x->numel % (rows()) == 0, ARMBERT_ERR_SHAPE,
             std::string("softmax: input ") + (x ? x->shape_string() : "NULL") +
                 " is not [batch, rows, seq] for batch " + std::to_string(batch) + ", seq " +
                 std::to_string(seq));
@@ -138,7 +138,7 @@ void AttentionOp::run(const armbert_tensor *qkv, const armbert_tensor *mask,
     check_tensor(qkv, "attention qkv", ctx, dt, rows(), 3 * int64_t(desc.hidden));
     check_tensor(out, "attention output", ctx, dt, rows(), desc.hidden);
     check_mask(this, mask);
-    require(qkv != out, ARMBERT_ERR_INVALID_ARGUMENT, "attention: qkv and output must differ");
+    ARMBERT_REQUIRE(qkv != out, ARMBERT_ERR_INVALID_ARGUMENT, "attention: qkv and output must differ");
     compute(qkv, mask, out);
 }
 
@@ -154,26 +154,26 @@ void LayerNormOp::run(const armbert_tensor *x, const armbert_tensor *residual,
 
 static void check_same(const armbert_op *op, const armbert_tensor *t, const char *name,
                        armbert_precision p, const armbert_tensor *like) {
-    require(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
-    require(t->ctx == op->ctx, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
+    ARMBERT_REQUIRE(t->ctx == op->ctx, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(name) + " belongs to another context");
-    require(t->dtype == activation_dtype(p), ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(t->dtype == activation_dtype(p), ARMBERT_ERR_SHAPE,
             std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
                 dtype_name(activation_dtype(p)));
-    require(t->numel == like->numel, ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(t->numel == like->numel, ARMBERT_ERR_SHAPE,
             std::string(name) + " has shape " + t->shape_string() + ", expected " +
                 std::to_string(like->numel) + " elements like " + like->shape_string());
 }
 
 void GeluOp::run(const armbert_tensor *x, armbert_tensor *y) {
-    require(x != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "gelu: input is NULL");
+    ARMBERT_REQUIRE(x != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "gelu: input is NULL");
     check_same(this, x, "gelu input", desc.precision, x);
     check_same(this, y, "gelu output", desc.precision, x);
     compute(x, y);
 }
 
 void AddOp::run(const armbert_tensor *a, const armbert_tensor *b, armbert_tensor *y) {
-    require(a != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "add: first input is NULL");
+    ARMBERT_REQUIRE(a != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "add: first input is NULL");
     check_same(this, a, "add input a", desc.precision, a);
     check_same(this, b, "add input b", desc.precision, a);
     check_same(this, y, "add output", desc.precision, a);
@@ -186,29 +186,29 @@ void PoolOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert_te
     check_tensor(x, "pool input", ctx, dt, rows(), desc.hidden);
     check_tensor(y, "pool output", ctx, dt, batch, desc.hidden);
     check_mask(this, mask);
-    require(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "pool: input and output must differ");
+    ARMBERT_REQUIRE(x != y, ARMBERT_ERR_INVALID_ARGUMENT, "pool: input and output must differ");
     compute(x, mask, y);
 }
 
 static void check_precision_value(armbert_precision p, const char *who) {
-    require(p == ARMBERT_PRECISION_FP32 || p == ARMBERT_PRECISION_FP16 ||
+    ARMBERT_REQUIRE(p == ARMBERT_PRECISION_FP32 || p == ARMBERT_PRECISION_FP16 ||
                 p == ARMBERT_PRECISION_INT8,
             ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(who) + ": unknown precision " + std::to_string(int(p)));
 }
 
 static void positive(int64_t v, const char *what) {
-    require(v > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(v > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(what) + " must be > 0, got " + std::to_string(v));
 }
 
 static void non_null(const void *p, const char *what) {
-    require(p != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
+    ARMBERT_REQUIRE(p != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL");
 }
 
 // The normalization every layernorm-like descriptor carries: eps, gamma, beta.
 static void norm_ok(float eps, const float *gamma, const float *beta, const std::string &who) {
-    require(std::isfinite(eps) && eps > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(std::isfinite(eps) && eps > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             who + ": eps must be finite and > 0");
     non_null(gamma, (who + ": gamma").c_str());
     non_null(beta, (who + ": beta").c_str());
@@ -230,7 +230,7 @@ void check_desc(const armbert_linear_desc &d) {
     check_precision_value(d.precision, "linear");
     positive(d.in_features, "linear: in_features");
     positive(d.out_features, "linear: out_features");
-    require(d.activation == ARMBERT_ACTIVATION_NONE || d.activation == ARMBERT_ACTIVATION_GELU ||
+    ARMBERT_REQUIRE(d.activation == ARMBERT_ACTIVATION_NONE || d.activation == ARMBERT_ACTIVATION_GELU ||
                 d.activation == ARMBERT_ACTIVATION_TANH,
             ARMBERT_ERR_INVALID_ARGUMENT,
             "linear: unknown activation " + std::to_string(int(d.activation)));
@@ -238,25 +238,25 @@ void check_desc(const armbert_linear_desc &d) {
         non_null(d.weight_i8, "linear (int8): weight_i8");
         non_null(d.weight_scale, "linear (int8): weight_scale");
         for (int32_t n = 0; n < d.out_features; ++n)
-            require(std::isfinite(d.weight_scale[n]) && d.weight_scale[n] > 0,
+            ARMBERT_REQUIRE(std::isfinite(d.weight_scale[n]) && d.weight_scale[n] > 0,
                     ARMBERT_ERR_INVALID_ARGUMENT,
                     "linear (int8): weight_scale[" + std::to_string(n) +
                         "] must be finite and > 0");
-        require(std::isfinite(d.input_scale), ARMBERT_ERR_INVALID_ARGUMENT,
+        ARMBERT_REQUIRE(std::isfinite(d.input_scale), ARMBERT_ERR_INVALID_ARGUMENT,
                 "linear (int8): input_scale is not finite");
         if (d.input_smooth)
             for (int32_t k = 0; k < d.in_features; ++k)
-                require(std::isfinite(d.input_smooth[k]) && d.input_smooth[k] > 0,
+                ARMBERT_REQUIRE(std::isfinite(d.input_smooth[k]) && d.input_smooth[k] > 0,
                         ARMBERT_ERR_INVALID_ARGUMENT,
                         "linear (int8): input_smooth[" + std::to_string(k) +
                             "] must be finite and > 0");
-        require(d.num_outliers >= 0 && d.num_outliers <= d.in_features,
+        ARMBERT_REQUIRE(d.num_outliers >= 0 && d.num_outliers <= d.in_features,
                 ARMBERT_ERR_INVALID_ARGUMENT, "linear (int8): num_outliers out of range");
         if (d.num_outliers > 0) {
             non_null(d.outlier_channels, "linear (int8): outlier_channels");
             non_null(d.outlier_weight, "linear (int8): outlier_weight");
             for (int32_t j = 0; j < d.num_outliers; ++j)
-                require(d.outlier_channels[j] >= 0 && d.outlier_channels[j] < d.in_features,
+                ARMBERT_REQUIRE(d.outlier_channels[j] >= 0 && d.outlier_channels[j] < d.in_features,
                         ARMBERT_ERR_OUT_OF_RANGE,
                         "linear (int8): outlier channel " +
                             std::to_string(d.outlier_channels[j]) + " is not an input channel");
@@ -268,7 +268,7 @@ void check_desc(const armbert_linear_desc &d) {
 
 void check_desc(const armbert_softmax_desc &d) {
     check_precision_value(d.precision, "softmax");
-    require(std::isfinite(d.scale) && d.scale > 0, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(std::isfinite(d.scale) && d.scale > 0, ARMBERT_ERR_INVALID_ARGUMENT,
             "softmax: scale must be finite and > 0");
 }
 
@@ -276,7 +276,7 @@ void check_desc(const armbert_attention_desc &d) {
     check_precision_value(d.precision, "attention");
     positive(d.hidden, "attention: hidden");
     positive(d.heads, "attention: heads");
-    require(d.hidden % d.heads == 0, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(d.hidden % d.heads == 0, ARMBERT_ERR_INVALID_ARGUMENT,
             "attention: hidden " + std::to_string(d.hidden) + " is not a multiple of heads " +
                 std::to_string(d.heads));
 }
@@ -292,16 +292,16 @@ void check_desc(const armbert_eltwise_desc &d) { check_precision_value(d.precisi
 void check_desc(const armbert_pool_desc &d) {
     check_precision_value(d.precision, "pool");
     positive(d.hidden, "pool: hidden");
-    require(d.mode >= ARMBERT_POOL_MEAN && d.mode <= ARMBERT_POOL_MEAN_SQRT_LEN,
+    ARMBERT_REQUIRE(d.mode >= ARMBERT_POOL_MEAN && d.mode <= ARMBERT_POOL_MEAN_SQRT_LEN,
             ARMBERT_ERR_INVALID_ARGUMENT, "pool: unknown mode " + std::to_string(int(d.mode)));
-    require(d.normalize == 0 || d.normalize == 1, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(d.normalize == 0 || d.normalize == 1, ARMBERT_ERR_INVALID_ARGUMENT,
             "pool: normalize must be 0 or 1, got " + std::to_string(d.normalize));
 }
 
 template <typename T> T *op_cast(armbert_op *op) {
-    require(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
+    ARMBERT_REQUIRE(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
     T *t = dynamic_cast<T *>(op);
-    require(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string("op is a ") + op_kind_name(op->kind()) + " op, not the kind called");
     return t;
 }

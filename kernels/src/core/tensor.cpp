@@ -16,7 +16,7 @@ std::string armbert_tensor::shape_string() const {
 }
 
 void armbert_tensor::require_whole(size_t nbytes, const char *what, const char *verb) const {
-    armbert::require(nbytes == bytes(), ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(nbytes == bytes(), ARMBERT_ERR_SHAPE,
                      std::string(what) + ": " + std::to_string(nbytes) + " bytes " + verb +
                          ", tensor " + shape_string() + " holds " + std::to_string(bytes()));
 }
@@ -74,15 +74,15 @@ HostTensor *new_host_tensor(armbert_context *ctx, armbert_dtype dtype,
 
 void check_tensor(const armbert_tensor *t, const char *name, const armbert_context *ctx,
                   armbert_dtype dtype, int64_t rows, int64_t features) {
-    require(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
-    require(t->ctx == ctx, ARMBERT_ERR_INVALID_ARGUMENT,
+    ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
+    ARMBERT_REQUIRE(t->ctx == ctx, ARMBERT_ERR_INVALID_ARGUMENT,
             std::string(name) + " belongs to another context (backend " +
                 backend_name(t->ctx->backend) + ", op's is " + backend_name(ctx->backend) +
                 "): copy it across first");
-    require(t->dtype == dtype, ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(t->dtype == dtype, ARMBERT_ERR_SHAPE,
             std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
                 dtype_name(dtype));
-    require(t->last_dim() == features && t->numel == rows * features, ARMBERT_ERR_SHAPE,
+    ARMBERT_REQUIRE(t->last_dim() == features && t->numel == rows * features, ARMBERT_ERR_SHAPE,
             std::string(name) + " has shape " + t->shape_string() + ", expected " +
                 std::to_string(rows) + " rows of " + std::to_string(features));
 }

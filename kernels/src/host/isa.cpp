@@ -86,7 +86,7 @@ Isa isa_from_env() {
     if (!env || !*env || std::strcmp(env, "auto") == 0) return best_isa();
     for (int i = 0; i < kIsaCount; ++i) {
         if (std::strcmp(env, kNames[i]) != 0) continue;
-        require(isa_supported(Isa(i)), ARMBERT_ERR_UNSUPPORTED,
+        ARMBERT_REQUIRE(isa_supported(Isa(i)), ARMBERT_ERR_UNSUPPORTED,
                 std::string("ARMBERT_ISA=") + env + ": this CPU cannot run that level (it runs " +
                     supported_isa_list() + ")");
         return Isa(i);
@@ -134,7 +134,7 @@ const std::string &supported_isa_list() {
 }
 
 const HostKernels &host_kernels(Isa isa) {
-    require(isa_supported(isa), ARMBERT_ERR_UNSUPPORTED,
+    ARMBERT_REQUIRE(isa_supported(isa), ARMBERT_ERR_UNSUPPORTED,
             std::string("ISA level ") + isa_name(isa) + " is not supported by this CPU");
     return kTable[int(isa)];
 }

@@ -23,7 +23,7 @@ void panel_gemm_f32(const float *a, int lda, int M, const float *b, int K, float
                     int nn);
 
 // Floats of per-thread scratch attend_head needs (key and value panels,
-// scores block).
+// scores block, packed query rows).
 size_t head_scratch_floats(int S, int d);
 
 // k: S fp32 key rows of d (stride ldk) -> panels [ceil(S/kPanel)][d][kPanel];

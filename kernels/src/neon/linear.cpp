@@ -1,61 +1,46 @@
-// FP32 linear on NEGEMM. The weights stay [out, in] as the caller gave them
-// and ACL transposes them once (GEMMInfo::pretranspose_B) and then packs them
-// for its assembly kernel on the first run after each configure
-// (reshape_b_only_on_first_run). Bias and activation go into the same call
-// so ACL can fuse what its kernels support. We keep our copy of the weights
-// because a new (batch, seq) means a new configure and a new packing.
+// FP32 linear on our NEON GEMM (gemm_f32.h): the weights are packed once, at
+// creation, into panels of 12 channels with the bias beside them; each run packs
+// the input rows into tiles of 8, the context's pinned team splits the panels,
+// and each thread applies the activation to its own channels. This replaced ACL's
+// NEGEMM (a64_sgemm_asimd_8x12 with its interleave and MergeResults passes, then
+// NEActivationLayer): ACL's kernel retired 1.37 instructions per FMLA, this
+// tile's loop 1.07 (tools/insncount, docs/performance.md).
+#include <algorithm>
 #include <memory>
 #include <vector>
 
-#include "arm_compute/runtime/NEON/functions/NEGEMM.h"
-
-#include "../common/acl_activation.h"
 #include "../core/tensor.h"
-#include "acl.h"
+#include "../common/parallel.h"
+#include "gemm_f32.h"
 #include "ops.h"
-#include "scheduler.h"
+#include "vmath.h"
 
 namespace armbert::neon {
 
 namespace {
 
 struct LinearF32 : LinearOp {
-    std::vector<float> w, bias;
-    Borrowed x_, w_, b_, y_;
-    std::unique_ptr<arm_compute::NEGEMM> gemm;
+    PackedF32 w;
+    std::vector<float> packed_x;  // the input rows as gemm_f32.h tiles
 
-    void on_reshape() override {
-        const int M = int(rows()), N = desc.out_features, K = desc.in_features;
-        ActiveContext active(*ctx);
-        gemm.reset();
-        x_.init(info_2d(M, K));
-        w_.init(info_2d(N, K));
-        y_.init(info_2d(M, N));
-        if (!bias.empty()) b_.init(arm_compute::TensorInfo(arm_compute::TensorShape(size_t(N)), 1,
-                                                          arm_compute::DataType::F32));
-        // is_a/b_reshaped = false, reshape_b_only_on_first_run = true,
-        // broadcast_bias = true (bias is [N], not [M, N]).
-        arm_compute::GEMMInfo gi(false, false, true, 0, false, false, {}, false, false, true,
-                                 common::acl_activation(desc.activation));
-        gi.set_pretranspose_B(true);
-        const arm_compute::ITensorInfo *bi = bias.empty() ? nullptr : b_.info();
-        check_valid(arm_compute::NEGEMM::validate(x_.info(), w_.info(), bi, y_.info(), 1.0f,
-                                                  bias.empty() ? 0.0f : 1.0f, gi),
-                    "NEGEMM");
-        auto fn = std::make_unique<arm_compute::NEGEMM>();
-        fn->configure(x_.get(), w_.get(), bias.empty() ? nullptr : b_.get(), y_.get(), 1.0f,
-                      bias.empty() ? 0.0f : 1.0f, gi);
-        for (Borrowed *t : {&x_, &w_, &y_}) t->expect_dense("a linear operand");
-        w_.bind(w.data());
-        if (!bias.empty()) b_.bind(bias.data());
-        gemm = std::move(fn);
-    }
+    void on_reshape() override { packed_x.assign(packed_rows_floats(int(rows()), w.kb), 0.0f); }
 
     void compute(const armbert_tensor *x, armbert_tensor *y) override {
-        ActiveContext active(*ctx);
-        x_.bind(x->host());
-        y_.bind(y->host());
-        configured(gemm, "linear").run();
+        const int M = int(rows()), N = w.N, K = w.K;
+        const float *xp = static_cast<const float *>(x->host());
+        float *yp = static_cast<float *>(y->host());
+        float *ap = packed_x.data();
+        common::parallel_for(*ctx, (M + kMr - 1) / kMr, [&](int64_t t0, int64_t t1, int) {
+            pack_rows_f32(xp, K, M, K, w.kb, int(t0), int(t1), ap);
+        });
+        const armbert_activation act = desc.activation;
+        common::parallel_for(*ctx, w.panels(), [&](int64_t p0, int64_t p1, int) {
+            gemm_f32_panels(ap, M, w, int(p0), int(p1), yp, N);
+            if (act == ARMBERT_ACTIVATION_NONE) return;
+            const int n0 = int(p0) * kNr, n1 = std::min(N, int(p1) * kNr);
+            for (int m = 0; m < M; ++m)
+                bias_activation_row(yp + size_t(m) * N + n0, nullptr, n1 - n0, act);
+        });
     }
 };
 
@@ -63,11 +48,9 @@ struct LinearF32 : LinearOp {
 
 LinearOp *new_linear_f32(const armbert_linear_desc &d) {
     auto op = std::make_unique<LinearF32>();
-    const size_t N = size_t(d.out_features), K = size_t(d.in_features);
-    op->w.assign(d.weight, d.weight + N * K);
-    if (d.bias) op->bias.assign(d.bias, d.bias + N);
+    op->w = pack_weights_f32(d.weight, d.bias, d.out_features, d.in_features);
     op->desc = d;
-    op->desc.weight = op->desc.bias = nullptr;  // packed by ACL; the caller's memory is not kept
+    op->desc.weight = op->desc.bias = nullptr;  // packed; the caller's memory is not kept
     return op.release();
 }
 

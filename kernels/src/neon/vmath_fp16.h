@@ -1,6 +1,6 @@
-// NEON helpers of the FP16 kernels: fp16 <-> fp32 rows, the bias + activation
-// row and the fp16 row-op policy (GELU, tanh, exp and the fp32 softmax row are in
-// vmath.h). BERT needs fp32 for sums, statistics and transcendental functions;
+// NEON helpers of the FP16 kernels: fp16 <-> fp32 rows and the fp16 row-op
+// policy (GELU, tanh, exp, the bias + activation row and the fp32 softmax row
+// are in vmath.h). BERT needs fp32 for sums, statistics and transcendental functions;
 // fp16 is the storage format. Include only from *_fp16.cpp files.
 #pragma once
 #include <arm_neon.h>
@@ -33,24 +33,6 @@ inline void f32_to_f16_row(const float *s, __fp16 *d, size_t n) {
     for (; i + 8 <= n; i += 8)
         vst1q_f16(d + i, vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(s + i)), vld1q_f32(s + i + 4)));
     for (; i < n; ++i) d[i] = __fp16(s[i]);
-}
-
-// act(v + bias) for n floats (bias may be NULL).
-inline void bias_activation_row(float *v, const float *bias, int n, armbert_activation act) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t x = vld1q_f32(v + i);
-        if (bias) x = vaddq_f32(x, vld1q_f32(bias + i));
-        if (act == ARMBERT_ACTIVATION_GELU) x = vgelu(x);
-        else if (act == ARMBERT_ACTIVATION_TANH) x = vtanh(x);
-        vst1q_f32(v + i, x);
-    }
-    for (; i < n; ++i) {
-        float x = v[i] + (bias ? bias[i] : 0.0f);
-        if (act == ARMBERT_ACTIVATION_GELU) x = common::gelu(x);
-        else if (act == ARMBERT_ACTIVATION_TANH) x = common::fast_tanh(x);
-        v[i] = x;
-    }
 }
 
 inline float sum_row(const float *v, int n) {

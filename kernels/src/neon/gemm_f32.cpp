@@ -1,0 +1,210 @@
+// The NEON FP32 GEMM (gemm_f32.h): packing and the 8 x 12 tile.
+#include "gemm_f32.h"
+
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace armbert::neon {
+
+KBlocks k_blocks(int K) {
+    KBlocks kb;
+    kb.nb = std::max(1, (K + kMaxKc - 1) / kMaxKc);
+    const int per = (K + kb.nb - 1) / kb.nb;
+    kb.kc = std::max(kKu, (per + kKu - 1) / kKu * kKu);
+    return kb;
+}
+
+PackedF32 pack_weights_f32(const float *w, const float *bias, int N, int K) {
+    PackedF32 p;
+    p.N = N;
+    p.K = K;
+    p.kb = k_blocks(K);
+    const size_t Kp = size_t(p.kb.padded());
+    p.data.assign(size_t(p.panels()) * Kp * kNr, 0.0f);
+    for (int n = 0; n < N; ++n) {
+        float *col = p.data.data() + size_t(n / kNr) * Kp * kNr + n % kNr;
+        const float *row = w + size_t(n) * K;
+        for (int k = 0; k < K; ++k) col[size_t(k) * kNr] = row[k];
+    }
+    if (bias) {
+        p.bias.assign(size_t(p.panels()) * kNr, 0.0f);
+        std::copy(bias, bias + N, p.bias.begin());
+    }
+    return p;
+}
+
+size_t packed_rows_floats(int M, const KBlocks &kb) {
+    return size_t((M + kMr - 1) / kMr) * size_t(kb.padded()) * kMr;
+}
+
+// Where row r (< kMr) at k = j of a K block sits in its tile: per two k, 16
+// floats [rows 0-3 at k][rows 0-3 at k + 1][rows 4-7 at k][rows 4-7 at k + 1].
+inline size_t a_offset(int j, int r) {
+    return size_t(j / 2) * 16 + (r < 4 ? 0 : 8) + (j % 2) * 4 + (r & 3);
+}
+
+void pack_tile8(const float *a, int lda, int steps4, float *dst) {
+    // Four k of the 8 rows a step: one LD4 (single lane) per row puts row r's four
+    // values in lane r & 3 of v0-v3 (rows 0-3) or v4-v7 (rows 4-7), one vector
+    // per k, and four stores write them in tile order: 14 instructions for 32
+    // values (transposing by TRN took 30; the same LD4s in intrinsics made gcc
+    // copy the register quadruples through the stack).
+    const float *p0 = a, *p1 = p0 + lda, *p2 = p1 + lda, *p3 = p2 + lda, *p4 = p3 + lda,
+                *p5 = p4 + lda, *p6 = p5 + lda, *p7 = p6 + lda;
+    int64_t n = steps4;
+    if (n <= 0) return;
+    asm volatile(
+        "1:\n"
+        "ld4 {v0.s-v3.s}[0], [%[p0]], #16\n ld4 {v0.s-v3.s}[1], [%[p1]], #16\n"
+        "ld4 {v0.s-v3.s}[2], [%[p2]], #16\n ld4 {v0.s-v3.s}[3], [%[p3]], #16\n"
+        "ld4 {v4.s-v7.s}[0], [%[p4]], #16\n ld4 {v4.s-v7.s}[1], [%[p5]], #16\n"
+        "ld4 {v4.s-v7.s}[2], [%[p6]], #16\n ld4 {v4.s-v7.s}[3], [%[p7]], #16\n"
+        "st1 {v0.4s, v1.4s}, [%[d]], #32\n st1 {v4.4s, v5.4s}, [%[d]], #32\n"
+        "st1 {v2.4s, v3.4s}, [%[d]], #32\n st1 {v6.4s, v7.4s}, [%[d]], #32\n"
+        "subs %[n], %[n], #1\n"
+        "b.ne 1b\n"
+        : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4),
+          [p5] "+r"(p5), [p6] "+r"(p6), [p7] "+r"(p7), [d] "+r"(dst), [n] "+r"(n)
+        :
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "cc", "memory");
+}
+
+void pack_rows_f32(const float *a, int lda, int M, int K, const KBlocks &kb, int t0, int t1,
+                   float *ap) {
+    const int tiles = (M + kMr - 1) / kMr, kc = kb.kc;
+    for (int t = t0; t < t1; ++t) {
+        const int m0 = t * kMr, mr = std::min(kMr, M - m0);
+        const float *at = a + size_t(m0) * lda;
+        for (int b = 0; b < kb.nb; ++b) {
+            float *dst = ap + (size_t(b) * tiles + t) * kc * kMr;
+            const int k0 = b * kc, n = std::min(K, k0 + kc) - k0;
+            int j = 0;
+            if (mr == kMr && n >= 4) {
+                pack_tile8(at + k0, lda, n / 4, dst);
+                j = n / 4 * 4;
+            }
+            for (; j < n; ++j)
+                for (int r = 0; r < kMr; ++r)
+                    dst[a_offset(j, r)] = r < mr ? at[size_t(r) * lda + k0 + j] : 0.0f;
+            if (n < kc) std::memset(dst + size_t(n) * kMr, 0, sizeof(float) * size_t(kc - n) * kMr);
+        }
+    }
+}
+
+namespace {
+
+// The tile is assembly: written with intrinsics, gcc 14 loaded the next k's
+// weights before the last FMLA of this k had read them and spilled accumulators
+// to the stack (34 vectors live for 32 registers), and an asm loop with the 24
+// accumulators as operands is more than an asm statement may have. Registers:
+// v0-v23 the accumulators (row r in v3r..v3r+2); per two k, v24-v27 = A (rows 0-3
+// at k and k + 1, then rows 4-7: a_offset) and v28-v30 = the 12 channels at k, reloaded
+// for k + 1.
+#define ARMBERT_ROW(C0, C1, C2, A, L)                 \
+    "fmla v" #C0 ".4s, v28.4s, " A ".s[" #L "]\n"     \
+    "fmla v" #C1 ".4s, v29.4s, " A ".s[" #L "]\n"     \
+    "fmla v" #C2 ".4s, v30.4s, " A ".s[" #L "]\n"
+#define ARMBERT_K(LO, HI)                                                           \
+    ARMBERT_ROW(0, 1, 2, LO, 0) ARMBERT_ROW(3, 4, 5, LO, 1) ARMBERT_ROW(6, 7, 8, LO, 2)      \
+    ARMBERT_ROW(9, 10, 11, LO, 3) ARMBERT_ROW(12, 13, 14, HI, 0)                              \
+    ARMBERT_ROW(15, 16, 17, HI, 1) ARMBERT_ROW(18, 19, 20, HI, 2) ARMBERT_ROW(21, 22, 23, HI, 3)
+#define ARMBERT_TWO_K                         \
+    "ld1 {v24.4s-v27.4s}, [%[a]], #64\n"     \
+    "ld1 {v28.4s-v30.4s}, [%[bp]], #48\n"     \
+    ARMBERT_K("v24", "v26")                   \
+    "ld1 {v28.4s-v30.4s}, [%[bp]], #48\n"     \
+    ARMBERT_K("v25", "v27")
+#define ARMBERT_ROWS(OP, P, STRIDE)                                          \
+    OP " {v0.4s-v2.4s}, [%[" P "]], %[" STRIDE "]\n"                         \
+    OP " {v3.4s-v5.4s}, [%[" P "]], %[" STRIDE "]\n"                         \
+    OP " {v6.4s-v8.4s}, [%[" P "]], %[" STRIDE "]\n"                         \
+    OP " {v9.4s-v11.4s}, [%[" P "]], %[" STRIDE "]\n"                        \
+    OP " {v12.4s-v14.4s}, [%[" P "]], %[" STRIDE "]\n"                       \
+    OP " {v15.4s-v17.4s}, [%[" P "]], %[" STRIDE "]\n"                       \
+    OP " {v18.4s-v20.4s}, [%[" P "]], %[" STRIDE "]\n"                       \
+    OP " {v21.4s-v23.4s}, [%[" P "]], %[" STRIDE "]\n"
+
+const float kZeros[kNr] = {};
+
+// `count` full tiles down C (8 x 12 each at c, stride ldc floats; their A tiles
+// consecutive at a): each starts from its 8 rows at init (stride istride
+// floats: C itself, or the bias or zeros with stride 0) and adds A (kc x 8)
+// times the panel slice at b (kc x 12); kc is a multiple of kKu. One call per
+// panel slice: a call per tile cost 30 instructions more per tile.
+void tiles(const float *a, const float *b, int kc, const float *init, int istride, float *c,
+           int ldc, int count) {
+    const int64_t steps = kc / kKu, in_step = int64_t(istride) * 4, out_step = int64_t(ldc) * 4;
+    int64_t t = count, n;
+    const float *bp;
+    asm volatile("0:\n" ARMBERT_ROWS("ld1", "init", "is")
+                 "mov %[n], %[steps]\n"
+                 "mov %[bp], %[b0]\n"
+                 "1:\n" ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K
+                 ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K
+                 "subs %[n], %[n], #1\n"
+                 "b.ne 1b\n"
+                 ARMBERT_ROWS("st1", "c", "os")
+                 "subs %[t], %[t], #1\n"
+                 "b.ne 0b\n"
+                 : [a] "+r"(a), [init] "+r"(init), [c] "+r"(c), [t] "+r"(t), [bp] "=&r"(bp),
+                   [n] "=&r"(n)
+                 : [b0] "r"(b), [steps] "r"(steps), [is] "r"(in_step), [os] "r"(out_step)
+                 : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
+                   "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
+                   "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
+}
+#undef ARMBERT_ROWS
+#undef ARMBERT_TWO_K
+#undef ARMBERT_K
+#undef ARMBERT_ROW
+
+// Where a tile starts: C itself after the first K block, else the bias or zeros.
+inline void tile_start(bool add, const float *bias, float *c, int ldc, const float **init,
+                       int *istride) {
+    *init = add ? c : bias ? bias : kZeros;
+    *istride = add ? ldc : 0;
+}
+
+// A tile at the edge of C (mr < 8 rows or nr < 12 channels) through a full one.
+void edge_tile(bool add, const float *a, const float *b, int kc, const float *bias, float *c,
+               int ldc, int mr, int nr) {
+    float buf[kMr * kNr] = {};
+    for (int r = 0; add && r < mr; ++r)
+        std::memcpy(buf + r * kNr, c + size_t(r) * ldc, sizeof(float) * size_t(nr));
+    const float *init;
+    int istride;
+    tile_start(add, bias, buf, kNr, &init, &istride);
+    tiles(a, b, kc, init, istride, buf, kNr, 1);
+    for (int r = 0; r < mr; ++r)
+        std::memcpy(c + size_t(r) * ldc, buf + r * kNr, sizeof(float) * size_t(nr));
+}
+
+}  // namespace
+
+void gemm_f32_panels(const float *ap, int M, const PackedF32 &w, int p0, int p1, float *c,
+                     int ldc) {
+    const int ntiles = (M + kMr - 1) / kMr, kc = w.kb.kc;
+    for (int blk = 0; blk < w.kb.nb; ++blk) {
+        const float *ab = ap + size_t(blk) * ntiles * kc * kMr;
+        for (int p = p0; p < p1; ++p) {
+            const float *b = w.panel(p) + size_t(blk) * kc * kNr;
+            const float *bias = blk == 0 && !w.bias.empty() ? w.bias.data() + size_t(p) * kNr : nullptr;
+            const int n0 = p * kNr, nr = std::min(kNr, w.N - n0);
+            const int full = nr == kNr ? M / kMr : 0;  // tiles that need no edge
+            if (full > 0) {
+                const float *init;
+                int istride;
+                tile_start(blk > 0, bias, c + n0, ldc, &init, &istride);
+                tiles(ab, b, kc, init, istride, c + n0, ldc, full);
+            }
+            for (int t = full; t < ntiles; ++t)
+                edge_tile(blk > 0, ab + size_t(t) * kc * kMr, b, kc, bias,
+                          c + size_t(t) * kMr * ldc + n0, ldc, std::min(kMr, M - t * kMr), nr);
+        }
+    }
+}
+
+}  // namespace armbert::neon
