@@ -66,14 +66,15 @@ struct NeonBackend : Backend {
         if (hp) s += neon::fp16_gemm_uses_fmlal() ? " fhm" : " no-fhm";
         if (f & ARMBERT_CPU_ASIMDDP) s += " dotprod";
         if (f & ARMBERT_CPU_I8MM) s += " i8mm";
-        s += "; fp32/int8 on ACL: linear NEGEMM, int8 linear NEGEMMLowpMatrixMultiplyCore "
-             "s8xs8->s32 + armbert epilogue, attention armbert fused NEON, softmax "
+        s += "; fp32/int8: linear armbert NEON GEMM 8x12, int8 linear ACL "
+             "NEGEMMLowpMatrixMultiplyCore s8xs8->s32 + armbert epilogue, attention armbert "
+             "fused NEON, softmax "
              "NESoftmaxLayer, layernorm armbert fused NEON, embeddings "
              "NEMeanStdDevNormalizationLayer (+NEGather), "
              "gelu NEActivationLayer, add NEArithmeticAddition";
         if (hp)
             s += std::string("; fp16: armbert NEON kernels, linear ") +
-                 (neon::fp16_gemm_uses_fmlal() ? "FMLAL" : "fp16->fp32 widening");
+                 (neon::fp16_gemm_uses_fmlal() ? "FMLAL 4x24" : "fp16->fp32 widening");
         else
             s += "; fp16: unsupported (no FP16 arithmetic)";
         return s;

@@ -1,71 +1,153 @@
-// The FMLAL FP16 GEMM (FEAT_FHM, built with +fp16fml): FMLAL/FMLAL2 multiply
+// The FMLAL FP16 linear (FEAT_FHM, built with +fp16fml): FMLAL/FMLAL2 multiply
 // fp16 lanes exactly and accumulate in fp32, so activations and weights stay
 // fp16 in memory and registers. Only called when HWCAP_ASIMDFHM is set.
+//
+// One 4 x 24 register tile in assembly (gemm_fp16.h): 24 fp32 accumulators
+// (v8-v31, row r in v8+6r .. v13+6r), per 8 k one four-register load of A (v0-v3:
+// the 4 rows at 8 k, packed [k][4]) and per k one three-register load of the
+// panel (v4-v6: 24 channels), so 192 FMLAL take 9 loads. FMLAL by element
+// reads its scalar from v0-v15 only, which is where A sits. The accumulators
+// start from the bias; a tile with no activation is rounded to fp16 and stored
+// in place (FCVTN), the others go through fp32 rows for the activation.
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "gemm_fp16.h"
 #include "vmath_fp16.h"
 
 namespace armbert::neon {
-namespace {
 
-// MR rows x 8 channels; per 8 k: one fp16 vector of A per row, and per k one
-// panel vector whose 8 channels meet lane k of A (low and high halves).
-template <int MR>
-inline void tile_fhm(const __fp16 *a, int lda, const __fp16 *b, int Kp, float *c, int ldc,
-                     int nn) {
-    float32x4_t lo[MR], hi[MR];
-    for (int r = 0; r < MR; ++r) lo[r] = hi[r] = vdupq_n_f32(0.0f);
-    for (int k = 0; k < Kp; k += kKStep) {
-        float16x8_t av[MR];
-        for (int r = 0; r < MR; ++r) av[r] = vld1q_f16(a + size_t(r) * lda + k);
-        const __fp16 *bk = b + size_t(k) * kPanel;
-#define ARMBERT_FHM_STEP(L)                                             \
-    {                                                                   \
-        const float16x8_t wv = vld1q_f16(bk + (L) * kPanel);            \
-        for (int r = 0; r < MR; ++r) {                                  \
-            lo[r] = vfmlalq_laneq_low_f16(lo[r], wv, av[r], L);         \
-            hi[r] = vfmlalq_laneq_high_f16(hi[r], wv, av[r], L);        \
-        }                                                               \
-    }
-        ARMBERT_FHM_STEP(0) ARMBERT_FHM_STEP(1) ARMBERT_FHM_STEP(2) ARMBERT_FHM_STEP(3)
-        ARMBERT_FHM_STEP(4) ARMBERT_FHM_STEP(5) ARMBERT_FHM_STEP(6) ARMBERT_FHM_STEP(7)
-#undef ARMBERT_FHM_STEP
-    }
-    for (int r = 0; r < MR; ++r) {
-        float *cr = c + size_t(r) * ldc;
-        if (nn == kPanel) {
-            vst1q_f32(cr, lo[r]);
-            vst1q_f32(cr + 4, hi[r]);
-        } else {
-            float tmp[kPanel];
-            vst1q_f32(tmp, lo[r]);
-            vst1q_f32(tmp + 4, hi[r]);
-            std::memcpy(cr, tmp, sizeof(float) * size_t(nn));
-        }
+size_t fhm_rows_halves(int M, int Kp) { return size_t((M + kFhmRows - 1) / kFhmRows) * Kp * kFhmRows; }
+
+void pack_rows_fhm(const uint16_t *x, int ldx, int M, int K, int Kp, int t0, int t1,
+                   uint16_t *ap) {
+    for (int t = t0; t < t1; ++t) {
+        const int m0 = t * kFhmRows, mr = std::min(kFhmRows, M - m0);
+        uint16_t *dst = ap + size_t(t) * Kp * kFhmRows;
+        const uint16_t *rows = x + size_t(m0) * ldx;
+        int k = 0;
+        if (mr == kFhmRows)
+            for (; k + 8 <= K; k += 8) {
+                // ST4 interleaves the four rows' 8 values: [k][4 rows].
+                const uint16x8x4_t v{{vld1q_u16(rows + k), vld1q_u16(rows + ldx + k),
+                                      vld1q_u16(rows + 2 * size_t(ldx) + k),
+                                      vld1q_u16(rows + 3 * size_t(ldx) + k)}};
+                vst4q_u16(dst + size_t(k) * kFhmRows, v);
+            }
+        for (; k < Kp; ++k)
+            for (int r = 0; r < kFhmRows; ++r)
+                dst[size_t(k) * kFhmRows + r] =
+                    r < mr && k < K ? rows[size_t(r) * ldx + k] : uint16_t(0);
     }
 }
 
+namespace {
+
+// One k of the tile: row r's scalar is lane Lr of register A; the panel's 24
+// channels at k are loaded into v4-v6 first.
+#define ARMBERT_FHM_K(A, L0, L1, L2, L3)                                                    \
+    "ld1 {v4.8h-v6.8h}, [%[bp]], #48\n"                                                      \
+    "fmlal v8.4s, v4.4h, " A ".h[" #L0 "]\n fmlal2 v9.4s, v4.4h, " A ".h[" #L0 "]\n"        \
+    "fmlal v10.4s, v5.4h, " A ".h[" #L0 "]\n fmlal2 v11.4s, v5.4h, " A ".h[" #L0 "]\n"      \
+    "fmlal v12.4s, v6.4h, " A ".h[" #L0 "]\n fmlal2 v13.4s, v6.4h, " A ".h[" #L0 "]\n"      \
+    "fmlal v14.4s, v4.4h, " A ".h[" #L1 "]\n fmlal2 v15.4s, v4.4h, " A ".h[" #L1 "]\n"      \
+    "fmlal v16.4s, v5.4h, " A ".h[" #L1 "]\n fmlal2 v17.4s, v5.4h, " A ".h[" #L1 "]\n"      \
+    "fmlal v18.4s, v6.4h, " A ".h[" #L1 "]\n fmlal2 v19.4s, v6.4h, " A ".h[" #L1 "]\n"      \
+    "fmlal v20.4s, v4.4h, " A ".h[" #L2 "]\n fmlal2 v21.4s, v4.4h, " A ".h[" #L2 "]\n"      \
+    "fmlal v22.4s, v5.4h, " A ".h[" #L2 "]\n fmlal2 v23.4s, v5.4h, " A ".h[" #L2 "]\n"      \
+    "fmlal v24.4s, v6.4h, " A ".h[" #L2 "]\n fmlal2 v25.4s, v6.4h, " A ".h[" #L2 "]\n"      \
+    "fmlal v26.4s, v4.4h, " A ".h[" #L3 "]\n fmlal2 v27.4s, v4.4h, " A ".h[" #L3 "]\n"      \
+    "fmlal v28.4s, v5.4h, " A ".h[" #L3 "]\n fmlal2 v29.4s, v5.4h, " A ".h[" #L3 "]\n"      \
+    "fmlal v30.4s, v6.4h, " A ".h[" #L3 "]\n fmlal2 v31.4s, v6.4h, " A ".h[" #L3 "]\n"
+// k and k + 1 share one A register: lanes 0-3, then 4-7.
+#define ARMBERT_FHM_TWO_K(A) ARMBERT_FHM_K(A, 0, 1, 2, 3) ARMBERT_FHM_K(A, 4, 5, 6, 7)
+
+// `count` tiles down C, their A tiles consecutive at a: each is its bias (24
+// fp32) plus A (Kp x 4) times the panel at b (Kp x 24), Kp a multiple of 8. f16:
+// rounded to fp16 at out (row stride out_bytes); otherwise fp32 rows of 24 at
+// out, contiguous. One call per panel: a call per tile cost 20 instructions more.
+void tile_fhm(const __fp16 *a, const __fp16 *b, int Kp, const float *bias, void *out,
+              int64_t out_bytes, bool f16, int count) {
+    const int64_t steps = Kp / kKStep;
+    const float *bias16 = bias + 16;
+    int64_t t = count, n;
+    const __fp16 *bp;
+    asm volatile(
+        "0:\n"
+        "mov %[n], %[steps]\n"
+        "mov %[bp], %[b0]\n"
+        "ld1 {v8.4s-v11.4s}, [%[bias]]\n ld1 {v12.4s, v13.4s}, [%[bias16]]\n"
+        "ld1 {v14.4s-v17.4s}, [%[bias]]\n ld1 {v18.4s, v19.4s}, [%[bias16]]\n"
+        "ld1 {v20.4s-v23.4s}, [%[bias]]\n ld1 {v24.4s, v25.4s}, [%[bias16]]\n"
+        "ld1 {v26.4s-v29.4s}, [%[bias]]\n ld1 {v30.4s, v31.4s}, [%[bias16]]\n"
+        "1:\n"
+        "ld1 {v0.8h-v3.8h}, [%[a]], #64\n"
+        ARMBERT_FHM_TWO_K("v0") ARMBERT_FHM_TWO_K("v1") ARMBERT_FHM_TWO_K("v2")
+        ARMBERT_FHM_TWO_K("v3")
+        "subs %[n], %[n], #1\n"
+        "b.ne 1b\n"
+        "cbz %w[f16], 2f\n"
+        "fcvtn v4.4h, v8.4s\n fcvtn2 v4.8h, v9.4s\n fcvtn v5.4h, v10.4s\n"
+        "fcvtn2 v5.8h, v11.4s\n fcvtn v6.4h, v12.4s\n fcvtn2 v6.8h, v13.4s\n"
+        "st1 {v4.8h-v6.8h}, [%[out]], %[os]\n"
+        "fcvtn v4.4h, v14.4s\n fcvtn2 v4.8h, v15.4s\n fcvtn v5.4h, v16.4s\n"
+        "fcvtn2 v5.8h, v17.4s\n fcvtn v6.4h, v18.4s\n fcvtn2 v6.8h, v19.4s\n"
+        "st1 {v4.8h-v6.8h}, [%[out]], %[os]\n"
+        "fcvtn v4.4h, v20.4s\n fcvtn2 v4.8h, v21.4s\n fcvtn v5.4h, v22.4s\n"
+        "fcvtn2 v5.8h, v23.4s\n fcvtn v6.4h, v24.4s\n fcvtn2 v6.8h, v25.4s\n"
+        "st1 {v4.8h-v6.8h}, [%[out]], %[os]\n"
+        "fcvtn v4.4h, v26.4s\n fcvtn2 v4.8h, v27.4s\n fcvtn v5.4h, v28.4s\n"
+        "fcvtn2 v5.8h, v29.4s\n fcvtn v6.4h, v30.4s\n fcvtn2 v6.8h, v31.4s\n"
+        "st1 {v4.8h-v6.8h}, [%[out]], %[os]\n"
+        "b 3f\n"
+        "2:\n"
+        "st1 {v8.4s-v11.4s}, [%[out]], #64\n st1 {v12.4s, v13.4s}, [%[out]], #32\n"
+        "st1 {v14.4s-v17.4s}, [%[out]], #64\n st1 {v18.4s, v19.4s}, [%[out]], #32\n"
+        "st1 {v20.4s-v23.4s}, [%[out]], #64\n st1 {v24.4s, v25.4s}, [%[out]], #32\n"
+        "st1 {v26.4s-v29.4s}, [%[out]], #64\n st1 {v30.4s, v31.4s}, [%[out]], #32\n"
+        "3:\n"
+        "subs %[t], %[t], #1\n"
+        "b.ne 0b\n"
+        : [a] "+r"(a), [out] "+r"(out), [t] "+r"(t), [n] "=&r"(n), [bp] "=&r"(bp)
+        : [b0] "r"(b), [steps] "r"(steps), [bias] "r"(bias), [bias16] "r"(bias16),
+          [os] "r"(out_bytes), [f16] "r"(int(f16))
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13",
+          "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",
+          "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+}
+#undef ARMBERT_FHM_TWO_K
+#undef ARMBERT_FHM_K
+
 }  // namespace
 
-void gemm_f16_fmlal(const uint16_t *a16, int lda, int M, const PackedF16 &w, int p0, int p1,
-                    float *c_out, int ldc) {
-    const __fp16 *a = as_f16(a16);
+void linear_f16_fmlal(const uint16_t *ap, int M, const PackedF16 &w, const float *bias,
+                      armbert_activation act, int p0, int p1, uint16_t *y, int ldy) {
+    const int tiles = (M + kFhmRows - 1) / kFhmRows;
+    float rows[kFhmRows * kFhmPanel];
     for (int p = p0; p < p1; ++p) {
         const __fp16 *b = as_f16(w.panel(p));
-        const int nn = std::min(kPanel, w.N - p * kPanel);
-        float *c = c_out + size_t(p - p0) * kPanel;
-        int m = 0;
-        for (; m + 4 <= M; m += 4)
-            tile_fhm<4>(a + size_t(m) * lda, lda, b, w.Kp, c + size_t(m) * ldc, ldc, nn);
-        switch (M - m) {
-        case 3: tile_fhm<3>(a + size_t(m) * lda, lda, b, w.Kp, c + size_t(m) * ldc, ldc, nn); break;
-        case 2: tile_fhm<2>(a + size_t(m) * lda, lda, b, w.Kp, c + size_t(m) * ldc, ldc, nn); break;
-        case 1: tile_fhm<1>(a + size_t(m) * lda, lda, b, w.Kp, c + size_t(m) * ldc, ldc, nn); break;
-        default: break;
+        const float *bp = bias + size_t(p) * kFhmPanel;
+        const int n0 = p * kFhmPanel, nn = std::min(kFhmPanel, w.N - n0);
+        int t = 0;
+        if (act == ARMBERT_ACTIVATION_NONE && nn == kFhmPanel && M >= kFhmRows) {
+            t = M / kFhmRows;  // the full tiles, rounded to fp16 in place
+            tile_fhm(as_f16(ap), b, w.Kp, bp, y + n0, int64_t(ldy) * 2, true, t);
+        }
+        for (; t < tiles; ++t) {
+            const __fp16 *a = as_f16(ap + size_t(t) * w.Kp * kFhmRows);
+            const int m0 = t * kFhmRows, mr = std::min(kFhmRows, M - m0);
+            uint16_t *yt = y + size_t(m0) * ldy + n0;
+            tile_fhm(a, b, w.Kp, bp, rows, 0, false, 1);
+            // The tile's rows are contiguous: one activation pass over all of them.
+            if (nn == kFhmPanel) bias_activation_row(rows, nullptr, mr * kFhmPanel, act);
+            for (int r = 0; r < mr; ++r) {
+                float *row = rows + r * kFhmPanel;
+                if (nn < kFhmPanel) bias_activation_row(row, nullptr, nn, act);
+                f32_to_f16_row(row, as_f16(yt + size_t(r) * ldy), size_t(nn));
+            }
         }
     }
 }

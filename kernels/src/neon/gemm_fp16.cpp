@@ -9,17 +9,18 @@
 
 namespace armbert::neon {
 
-PackedF16 pack_f16(const float *w, int N, int K) {
+PackedF16 pack_f16(const float *w, int N, int K, int np) {
     PackedF16 p;
     p.N = N;
     p.K = K;
     p.Kp = (K + kKStep - 1) / kKStep * kKStep;
-    p.data.assign(size_t(p.panels()) * p.Kp * kPanel, 0);
+    p.np = np;
+    p.data.assign(size_t(p.panels()) * p.Kp * np, 0);
     __fp16 *d = as_f16(p.data.data());
     for (int n = 0; n < N; ++n) {
-        __fp16 *panel = d + size_t(n / kPanel) * p.Kp * kPanel;
+        __fp16 *panel = d + size_t(n / np) * p.Kp * np;
         for (int k = 0; k < K; ++k)
-            panel[size_t(k) * kPanel + n % kPanel] = __fp16(w[size_t(n) * K + k]);
+            panel[size_t(k) * np + n % np] = __fp16(w[size_t(n) * K + k]);
     }
     return p;
 }

@@ -1,7 +1,8 @@
 // NEON backend ops: FP32 (and INT8, whose non-linear components run in
-// FP32) on ACL functions, except the attention (our fused kernel,
-// attention_core.h); FP16 on our own kernels (*_fp16.cpp), because Debian's
-// ACL is built without F16 CPU kernels. backend.cpp picks one.
+// FP32) on ACL functions, except the fp32 linear (our GEMM, gemm_f32.h), the
+// attention (our fused kernel, attention_core.h) and the layernorm; FP16 on our
+// own kernels (*_fp16.cpp), because Debian's ACL is built without F16 CPU
+// kernels. backend.cpp picks one.
 #pragma once
 #include "../core/op.h"
 
