@@ -51,10 +51,12 @@ if SANITIZE:
 
 # Per-file extra flags on aarch64: our FP16 NEON kernels need armv8.2-a+fp16
 # and are only called after a HWCAP_ASIMDHP check; *_fhm_fp16.cpp also use
-# FMLAL (+fp16fml), only called after a HWCAP_ASIMDFHM check. Every matching
+# FMLAL (+fp16fml), only called after a HWCAP_ASIMDFHM check; *_i8mm.cpp use SMMLA,
+# only called after a HWCAP2_I8MM check. Every matching
 # suffix applies in order, so the later -march wins.
 ARM_FILE_FLAGS = {"_fp16.cpp": ["-march=armv8.2-a+fp16"],
-                  "_fhm_fp16.cpp": ["-march=armv8.2-a+fp16+fp16fml"]}
+                  "_fhm_fp16.cpp": ["-march=armv8.2-a+fp16+fp16fml"],
+                  "_i8mm.cpp": ["-march=armv8.2-a+i8mm"]}
 # On every machine: the attention's fp32 tiles and the packed fp32 GEMM contract
 # a * b + c into FMA (the rest of the library keeps -ffp-contract=off, so its float sums match the
 # Python references).

@@ -66,9 +66,9 @@ struct NeonBackend : Backend {
         if (hp) s += neon::fp16_gemm_uses_fmlal() ? " fhm" : " no-fhm";
         if (f & ARMBERT_CPU_ASIMDDP) s += " dotprod";
         if (f & ARMBERT_CPU_I8MM) s += " i8mm";
-        s += "; fp32/int8: linear armbert NEON GEMM 8x12, int8 linear ACL "
-             "NEGEMMLowpMatrixMultiplyCore s8xs8->s32 + armbert epilogue, attention armbert "
-             "fused NEON, softmax "
+        s += "; fp32/int8: linear armbert NEON GEMM 8x12, int8 linear ";
+        s += (f & ARMBERT_CPU_I8MM) ? "armbert SMMLA 8x12" : "ACL NEGEMMLowpMatrixMultiplyCore";
+        s += " s8xs8->s32 + armbert epilogue, attention armbert fused NEON, softmax "
              "NESoftmaxLayer, layernorm armbert fused NEON, embeddings "
              "NEMeanStdDevNormalizationLayer (+NEGather), "
              "gelu NEActivationLayer, add NEArithmeticAddition";

@@ -1,4 +1,5 @@
-// INT8 linear on NEGEMMLowpMatrixMultiplyCore: int8 x int8 -> int32 only.
+// INT8 linear: int8 x int8 -> int32 by our SMMLA GEMM on cores with FEAT_I8MM
+// (gemm_s8_i8mm.h), else by ACL's NEGEMMLowpMatrixMultiplyCore.
 // Scales stay ours: dynamic per-row input scales have no place in ACL's
 // per-tensor output stage, so ACL returns the raw int32 sums and our epilogue
 // (epilogue_row: common::dequant_one's arithmetic in one NEON pass) dequantizes,
@@ -13,10 +14,12 @@
 
 #include "arm_compute/runtime/NEON/functions/NEGEMMLowpMatrixMultiplyCore.h"
 
+#include "../core/cpu_features.h"
 #include "../core/tensor.h"
 #include "../common/int8.h"
 #include "../common/parallel.h"
 #include "acl.h"
+#include "gemm_s8_i8mm.h"
 #include "ops.h"
 #include "quantize_s8.h"
 #include "scheduler.h"
@@ -125,6 +128,9 @@ EpilogueFn epilogue_for(bool extra, bool bias, bool gelu) {
 }
 
 struct LinearS8 : LinearOp {
+    bool mmla = false;         // FEAT_I8MM: our SMMLA GEMM on wp, else ACL's on w_kn
+    PackedS8 wp;
+    std::vector<int8_t> xp8;   // SMMLA: the quantized rows packed (gemm_s8_i8mm.h)
     std::vector<int8_t> w_kn;  // [K, N]: ACL's B is TensorShape(N, K)
     std::vector<float> bias, col_scale, inv_smooth;
     std::vector<int32_t> outliers;
@@ -146,6 +152,10 @@ struct LinearS8 : LinearOp {
         row_scale.assign(size_t(M), 1.0f);
         outlier_x.assign(size_t(M) * O, 0.0f);
         extra.assign(O ? size_t(ctx->threads) * N : 0, 0.0f);  // one row per thread
+        if (mmla) {
+            xp8.assign(packed_rows_s8_bytes(M, wp.Kp), 0);
+            return;
+        }
         a_.init(info_2d(M, K, DataType::QASYMM8_SIGNED, QuantizationInfo(1.0f, 0)));
         b_.init(info_2d(K, N, DataType::QASYMM8_SIGNED, QuantizationInfo(1.0f, 0)));
         c_.init(info_2d(M, N, DataType::S32));
@@ -168,14 +178,21 @@ struct LinearS8 : LinearOp {
         const float *xp = data_of<float>(x);
         float *yp = data_of<float>(y);
         const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
-        arm_compute::NEGEMMLowpMatrixMultiplyCore &mm = configured(gemm, "linear (int8)");
         common::parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int) {
             quantize_rows_s8(xp + m0 * K, int(m1 - m0), K, desc.input_scale, inv,
                              xq.data() + m0 * K, row_scale.data() + m0);
             for (int64_t m = m0; O && m < m1; ++m)
                 for (int j = 0; j < O; ++j) outlier_x[size_t(m) * O + j] = xp[m * K + outliers[j]];
         });
-        {
+        if (mmla) {
+            common::parallel_for(*ctx, (M + kS8Mr - 1) / kS8Mr, [&](int64_t t0, int64_t t1, int) {
+                pack_rows_s8(xq.data(), M, K, wp.Kp, int(t0), int(t1), xp8.data());
+            });
+            common::parallel_for(*ctx, wp.panels(), [&](int64_t p0, int64_t p1, int) {
+                gemm_s8_i8mm(xp8.data(), M, wp, int(p0), int(p1), acc.data(), N);
+            });
+        } else {
+            arm_compute::NEGEMMLowpMatrixMultiplyCore &mm = configured(gemm, "linear (int8)");
             ActiveContext active(*ctx);
             mm.run();
         }
@@ -202,9 +219,14 @@ struct LinearS8 : LinearOp {
 LinearOp *new_linear_s8(const armbert_linear_desc &d) {
     auto op = std::make_unique<LinearS8>();
     const size_t N = size_t(d.out_features), K = size_t(d.in_features);
-    op->w_kn.resize(N * K);
-    for (size_t n = 0; n < N; ++n)
-        for (size_t k = 0; k < K; ++k) op->w_kn[k * N + n] = d.weight_i8[n * K + k];
+    op->mmla = (cpu_features() & ARMBERT_CPU_I8MM) != 0;
+    if (op->mmla) {
+        op->wp = pack_weights_s8(d.weight_i8, int(N), int(K));
+    } else {
+        op->w_kn.resize(N * K);
+        for (size_t n = 0; n < N; ++n)
+            for (size_t k = 0; k < K; ++k) op->w_kn[k * N + n] = d.weight_i8[n * K + k];
+    }
     op->col_scale.assign(d.weight_scale, d.weight_scale + N);
     if (d.bias) op->bias.assign(d.bias, d.bias + N);
     op->inv_smooth = common::inverse_smoothing(d);
