@@ -1,8 +1,8 @@
 // NEON backend ops: FP32 (and INT8, whose non-linear components run in
 // FP32) on ACL functions, except the linears' GEMMs (gemm_f32.h; int8 on cores
-// with I8MM, gemm_s8_i8mm.h), the attention (our fused kernel, attention_core.h) and the layernorm; FP16 on our
-// own kernels (*_fp16.cpp), because Debian's ACL is built without F16 CPU
-// kernels. backend.cpp picks one.
+// with I8MM, gemm_s8_i8mm.h), the attention (our fused kernel,
+// attention_core.h) and the layernorm; FP16 on our own kernels (*_fp16.cpp),
+// because Debian's ACL is built without F16 CPU kernels. backend.cpp picks one.
 #pragma once
 #include "../core/op.h"
 
