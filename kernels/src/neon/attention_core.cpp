@@ -13,6 +13,8 @@
 #include "gemm_f32.h"
 #include "vmath.h"
 
+#include "asm_regs.h"
+
 namespace armbert::neon {
 
 namespace {
@@ -139,9 +141,8 @@ void tile8(const float *a, int lda, const float *b, int K, float *c, int ldc, in
           [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [b] "+r"(b), [n] "+r"(steps),
           [r] "+r"(rest), [c] "+r"(out)
         : [os] "r"(out_step)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",
-          "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
-          "v25", "v26", "v27", "cc", "memory");
+        : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, "v24", "v25", "v26", "v27", "cc",
+          "memory");
     if (nn < kPanel)
         for (int r = 0; r < 8; ++r)
             std::memcpy(c + size_t(r) * ldc, tmp + r * kPanel, sizeof(float) * size_t(nn));
@@ -185,9 +186,8 @@ void tile8_packed(const float *a, const float *b, int K, float *c, int ldc, int 
         "st1 {v12.4s, v13.4s}, [%[c]], %[os]\n st1 {v14.4s, v15.4s}, [%[c]], %[os]\n"
         : [a] "+r"(a), [b] "+r"(b), [n] "+r"(steps), [c] "+r"(out)
         : [os] "r"(out_step)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",
-          "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "cc",
-          "memory");
+        : ARMBERT_V0_7, ARMBERT_V8_15, "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27",
+          "cc", "memory");
     if (nn < kPanel)
         for (int r = 0; r < 8; ++r)
             std::memcpy(c + size_t(r) * ldc, tmp + r * kPanel, sizeof(float) * size_t(nn));

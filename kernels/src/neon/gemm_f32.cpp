@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "asm_regs.h"
+
 namespace armbert::neon {
 
 KBlocks k_blocks(int K) {
@@ -69,7 +71,7 @@ void pack_tile8(const float *a, int lda, int steps4, float *dst) {
         : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4),
           [p5] "+r"(p5), [p6] "+r"(p6), [p7] "+r"(p7), [d] "+r"(dst), [n] "+r"(n)
         :
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "cc", "memory");
+        : ARMBERT_V0_7, "cc", "memory");
 }
 
 void pack_rows_f32(const float *a, int lda, int M, int K, const KBlocks &kb, int t0, int t1,
@@ -152,9 +154,7 @@ void tiles(const float *a, const float *b, int kc, const float *init, int istrid
                  : [a] "+r"(a), [init] "+r"(init), [c] "+r"(c), [t] "+r"(t), [bp] "=&r"(bp),
                    [n] "=&r"(n)
                  : [b0] "r"(b), [steps] "r"(steps), [is] "r"(in_step), [os] "r"(out_step)
-                 : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11",
-                   "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
-                   "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
+                 : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, ARMBERT_V24_30, "cc", "memory");
 }
 #undef ARMBERT_ROWS
 #undef ARMBERT_TWO_K
@@ -191,7 +191,8 @@ void gemm_f32_panels(const float *ap, int M, const PackedF32 &w, int p0, int p1,
         const float *ab = ap + size_t(blk) * ntiles * kc * kMr;
         for (int p = p0; p < p1; ++p) {
             const float *b = w.panel(p) + size_t(blk) * kc * kNr;
-            const float *bias = blk == 0 && !w.bias.empty() ? w.bias.data() + size_t(p) * kNr : nullptr;
+            const float *bias =
+                blk == 0 && !w.bias.empty() ? w.bias.data() + size_t(p) * kNr : nullptr;
             const int n0 = p * kNr, nr = std::min(kNr, w.N - n0);
             const int full = nr == kNr ? M / kMr : 0;  // tiles that need no edge
             if (full > 0) {

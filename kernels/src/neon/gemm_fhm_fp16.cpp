@@ -18,9 +18,13 @@
 #include "gemm_fp16.h"
 #include "vmath_fp16.h"
 
+#include "asm_regs.h"
+
 namespace armbert::neon {
 
-size_t fhm_rows_halves(int M, int Kp) { return size_t((M + kFhmRows - 1) / kFhmRows) * Kp * kFhmRows; }
+size_t fhm_rows_halves(int M, int Kp) {
+    return size_t((M + kFhmRows - 1) / kFhmRows) * Kp * kFhmRows;
+}
 
 void pack_rows_fhm(const uint16_t *x, int ldx, int M, int K, int Kp, int t0, int t1,
                    uint16_t *ap) {
@@ -114,9 +118,8 @@ void tile_fhm(const __fp16 *a, const __fp16 *b, int Kp, const float *bias, void 
         : [a] "+r"(a), [out] "+r"(out), [t] "+r"(t), [n] "=&r"(n), [bp] "=&r"(bp)
         : [b0] "r"(b), [steps] "r"(steps), [bias] "r"(bias), [bias16] "r"(bias16),
           [os] "r"(out_bytes), [f16] "r"(int(f16))
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13",
-          "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25",
-          "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", ARMBERT_V8_15, ARMBERT_V16_23,
+          ARMBERT_V24_30, "v31", "cc", "memory");
 }
 #undef ARMBERT_FHM_TWO_K
 #undef ARMBERT_FHM_K

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "asm_regs.h"
+
 namespace armbert::neon {
 
 PackedS8 pack_weights_s8(const int8_t *w, int N, int K) {
@@ -94,9 +96,7 @@ void tiles_s8(const int8_t *a, const int8_t *b, int Kp, int32_t *c, int ldc, int
         "b.ne 0b\n"
         : [a] "+r"(a), [c] "+r"(c), [t] "+r"(t), [n] "=&r"(n), [bp] "=&r"(bp)
         : [b0] "r"(b), [steps] "r"(steps), [os] "r"(out_step)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",
-          "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
-          "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
+        : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, ARMBERT_V24_30, "cc", "memory");
 }
 #undef ARMBERT_MM_STORE
 #undef ARMBERT_MM_STEP

@@ -11,6 +11,7 @@
 #include "norm.h"
 #include "ops.h"
 #include "scheduler.h"
+#include "vmath.h"
 
 namespace armbert::neon {
 
@@ -76,15 +77,7 @@ void norm_row(const float *x, const float *res, float *y, int H, const float *ga
     }
     const float mean = sum / float(H);
     const float32x4_t m = vdupq_n_f32(mean);
-    float32x4_t q0 = vdupq_n_f32(0.0f), q1 = q0;
-    for (i = 0; i + 8 <= H; i += 8) {
-        const float32x4_t a = vsubq_f32(vld1q_f32(y + i), m), b = vsubq_f32(vld1q_f32(y + i + 4), m);
-        q0 = vfmaq_f32(q0, a, a);
-        q1 = vfmaq_f32(q1, b, b);
-    }
-    float var = vaddvq_f32(vaddq_f32(q0, q1));
-    for (; i < H; ++i) var += (y[i] - mean) * (y[i] - mean);
-    const float rstd = 1.0f / std::sqrt(var / float(H) + eps);
+    const float rstd = inv_std_row(y, H, mean, eps);
     for (i = 0; i + 4 <= H; i += 4) {
         const float32x4_t t = vmulq_n_f32(vsubq_f32(vld1q_f32(y + i), m), rstd);
         vst1q_f32(y + i, vfmaq_f32(vld1q_f32(beta + i), t, vld1q_f32(gamma + i)));

@@ -43,15 +43,7 @@ void norm_row_f16(const __fp16 *x, const __fp16 *res, float *s, __fp16 *y, int H
     }
     const float mean = sum / float(H);
     const float32x4_t m = vdupq_n_f32(mean);
-    float32x4_t q0 = vdupq_n_f32(0.0f), q1 = q0;
-    for (i = 0; i + 8 <= H; i += 8) {
-        const float32x4_t a = vsubq_f32(vld1q_f32(s + i), m), b = vsubq_f32(vld1q_f32(s + i + 4), m);
-        q0 = vfmaq_f32(q0, a, a);
-        q1 = vfmaq_f32(q1, b, b);
-    }
-    float var = vaddvq_f32(vaddq_f32(q0, q1));
-    for (; i < H; ++i) var += (s[i] - mean) * (s[i] - mean);
-    const float rstd = 1.0f / std::sqrt(var / float(H) + eps);
+    const float rstd = inv_std_row(s, H, mean, eps);
     for (i = 0; i + 8 <= H; i += 8) {
         const float32x4_t a = vmulq_n_f32(vsubq_f32(vld1q_f32(s + i), m), rstd);
         const float32x4_t b = vmulq_n_f32(vsubq_f32(vld1q_f32(s + i + 4), m), rstd);

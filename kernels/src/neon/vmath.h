@@ -91,6 +91,23 @@ inline void bias_activation_row(float *v, const float *bias, int n, armbert_acti
     }
 }
 
+// 1 / sqrt(var + eps) of an fp32 row whose mean is known: the centred sum of
+// squares, eight values a step (the layernorm rows' second pass).
+inline float inv_std_row(const float *s, int n, float mean, float eps) {
+    const float32x4_t m = vdupq_n_f32(mean);
+    float32x4_t q0 = vdupq_n_f32(0.0f), q1 = q0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float32x4_t a = vsubq_f32(vld1q_f32(s + i), m);
+        const float32x4_t b = vsubq_f32(vld1q_f32(s + i + 4), m);
+        q0 = vfmaq_f32(q0, a, a);
+        q1 = vfmaq_f32(q1, b, b);
+    }
+    float var = vaddvq_f32(vaddq_f32(q0, q1));
+    for (; i < n; ++i) var += (s[i] - mean) * (s[i] - mean);
+    return 1.0f / __builtin_sqrtf(var / float(n) + eps);
+}
+
 // In place over n floats: x * scale + mask (mask may be NULL), then softmax,
 // all in fp32 (attention_core.cpp).
 void softmax_row_f32(float *row, int n, float scale, const float *mask);
