@@ -318,8 +318,8 @@ void ClTensor::read(void *dst, size_t nbytes) const {
 const cl::Buffer &buffer_of(const armbert_tensor *t) {
     auto *c = dynamic_cast<const ClTensor *>(t);
     ARMBERT_REQUIRE(c != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
-            "cl: tensor " + (t ? t->shape_string() : std::string("NULL")) +
-                " is not in GPU memory");
+                    "cl: tensor " + (t ? t->shape_string() : std::string("NULL")) +
+                        " is not in GPU memory");
     return c->buf;
 }
 
@@ -355,7 +355,7 @@ void allocate(arm_compute::CLTensor &t, const arm_compute::TensorShape &shape,
         rethrow_cl(e, "cl: allocating device memory");
     }
     ARMBERT_REQUIRE(t.cl_buffer().get() != nullptr, ARMBERT_ERR_OUT_OF_MEMORY,
-            "cl: allocating " + std::to_string(t.info()->total_size()) + " bytes failed");
+                    "cl: allocating " + std::to_string(t.info()->total_size()) + " bytes failed");
 }
 
 void upload(arm_compute::CLTensor &t, const void *src, size_t nbytes) {
@@ -388,7 +388,8 @@ void allocate_gemm_rhs(arm_compute::CLTensor &t, int rows, int cols, arm_compute
 
 void require_dense(const arm_compute::ITensor &t, const char *what) {
     ARMBERT_REQUIRE(t.info()->padding().empty(), ARMBERT_ERR_INTERNAL,
-            std::string("cl: ACL padded ") + what + ", which armbert's kernels index densely");
+                    std::string("cl: ACL padded ") + what +
+                        ", which armbert's kernels index densely");
 }
 
 void check(const arm_compute::Status &s, const std::string &what) {

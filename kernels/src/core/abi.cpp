@@ -54,7 +54,7 @@ armbert_status run(const char *fn, armbert_op *op, Args... args) {
 
 Backend &backend_of(armbert_context *ctx) {
     ARMBERT_REQUIRE(ctx != nullptr && ctx->impl != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
-            "context is NULL");
+                    "context is NULL");
     return *ctx->impl;
 }
 
@@ -129,12 +129,12 @@ armbert_status armbert_context_create(armbert_backend backend,
         ctx->backend = backend;
         if (options) {
             ARMBERT_REQUIRE(options->num_cores >= 0 && (options->num_cores == 0 || options->cores),
-                    ARMBERT_ERR_INVALID_ARGUMENT, "cores is NULL but num_cores > 0");
+                            ARMBERT_ERR_INVALID_ARGUMENT, "cores is NULL but num_cores > 0");
             for (int32_t i = 0; i < options->num_cores; ++i) {
                 int c = options->cores[i];
                 ARMBERT_REQUIRE(c >= 0 && c < online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
-                        "core " + std::to_string(c) + " does not exist (this machine has " +
-                            std::to_string(online_cpus()) + " cores)");
+                                "core " + std::to_string(c) + " does not exist (this machine has " +
+                                    std::to_string(online_cpus()) + " cores)");
                 ctx->cores.push_back(c);
             }
             if (options->cache_dir) ctx->cache_dir = options->cache_dir;
@@ -142,9 +142,9 @@ armbert_status armbert_context_create(armbert_backend backend,
         int threads = options ? options->num_threads : 0;
         // Each thread gets scratch rows per op: an absurd count is refused, not allocated.
         ARMBERT_REQUIRE(threads <= kMaxThreadsPerCpu * online_cpus(), ARMBERT_ERR_INVALID_ARGUMENT,
-                "num_threads " + std::to_string(threads) + " is more than " +
-                    std::to_string(kMaxThreadsPerCpu) + " per online core (" +
-                    std::to_string(online_cpus()) + " cores)");
+                        "num_threads " + std::to_string(threads) + " is more than " +
+                            std::to_string(kMaxThreadsPerCpu) + " per online core (" +
+                            std::to_string(online_cpus()) + " cores)");
         if (threads <= 0) {
             // Nothing asked: one pinned thread per physical core of the fastest
             // cluster (core/topology.h); a core list alone: one thread per core.
@@ -162,7 +162,7 @@ void armbert_context_destroy(armbert_context *ctx) { release(ctx); }
 armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer, size_t size) {
     return guard("armbert_context_describe", [&] {
         ARMBERT_REQUIRE(ctx && buffer && size > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-                "context and buffer must be non-NULL");
+                        "context and buffer must be non-NULL");
         std::string s = std::string(backend_name(ctx->backend)) + ": " + ctx->impl->describe() +
                         "; threads=" + std::to_string(ctx->threads);
         if (!ctx->cores.empty()) {
@@ -184,13 +184,13 @@ armbert_status armbert_tensor_create(armbert_context *ctx, armbert_dtype dtype, 
     return guard("armbert_tensor_create", [&] {
         Backend &b = backend_of(ctx);
         ARMBERT_REQUIRE(ndim >= 1 && ndim <= 8 && dims != nullptr, ARMBERT_ERR_SHAPE,
-                "a tensor needs 1 to 8 dims");
+                        "a tensor needs 1 to 8 dims");
         dtype_size(dtype);  // rejects unknown dtypes
         std::vector<int64_t> d(dims, dims + ndim);
         int64_t n = 1;
         for (int64_t v : d) {
             ARMBERT_REQUIRE(v > 0 && v < (int64_t(1) << 40) / n, ARMBERT_ERR_SHAPE,
-                    "tensor dims must be > 0 and their product < 2^40");
+                            "tensor dims must be > 0 and their product < 2^40");
             n *= v;
         }
         ARMBERT_REQUIRE(out != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "out pointer is NULL");
@@ -208,14 +208,16 @@ void armbert_tensor_destroy(armbert_tensor *tensor) {
 
 armbert_status armbert_tensor_write(armbert_tensor *tensor, const void *src, size_t bytes) {
     return guard("armbert_tensor_write", [&] {
-        ARMBERT_REQUIRE(tensor && src, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and src must be non-NULL");
+        ARMBERT_REQUIRE(tensor && src, ARMBERT_ERR_INVALID_ARGUMENT,
+                        "tensor and src must be non-NULL");
         tensor->write(src, bytes);
     });
 }
 
 armbert_status armbert_tensor_read(const armbert_tensor *tensor, void *dst, size_t bytes) {
     return guard("armbert_tensor_read", [&] {
-        ARMBERT_REQUIRE(tensor && dst, ARMBERT_ERR_INVALID_ARGUMENT, "tensor and dst must be non-NULL");
+        ARMBERT_REQUIRE(tensor && dst, ARMBERT_ERR_INVALID_ARGUMENT,
+                        "tensor and dst must be non-NULL");
         tensor->read(dst, bytes);
     });
 }

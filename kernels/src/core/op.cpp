@@ -7,12 +7,13 @@
 void armbert_op::reshape(int b, int s) {
     using namespace armbert;
     ARMBERT_REQUIRE(b > 0 && s > 0, ARMBERT_ERR_SHAPE,
-            std::string(op_kind_name(kind())) + ": reshape needs batch > 0 and seq > 0, got " +
-                std::to_string(b) + " x " + std::to_string(s));
+                    std::string(op_kind_name(kind())) +
+                        ": reshape needs batch > 0 and seq > 0, got " + std::to_string(b) +
+                        " x " + std::to_string(s));
     // Workspaces are indexed with int rows: batch * seq must fit one.
     ARMBERT_REQUIRE(int64_t(b) * s <= (int64_t(1) << 24), ARMBERT_ERR_SHAPE,
-            std::string(op_kind_name(kind())) + ": batch x seq = " +
-                std::to_string(int64_t(b) * s) + " tokens is more than 2^24");
+                    std::string(op_kind_name(kind())) + ": batch x seq = " +
+                        std::to_string(int64_t(b) * s) + " tokens is more than 2^24");
     if (b == batch && s == seq) return;
     batch = b;
     seq = s;
@@ -47,10 +48,10 @@ const char *op_kind_name(OpKind kind) {
 
 static void require_reshaped(const armbert_op *op) {
     ARMBERT_REQUIRE(!op->reshape_failed, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(op_kind_name(op->kind())) +
-                ": the last reshape failed; reshape again before run");
+                    std::string(op_kind_name(op->kind())) +
+                        ": the last reshape failed; reshape again before run");
     ARMBERT_REQUIRE(op->batch > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
+                    std::string(op_kind_name(op->kind())) + ": call armbert_op_reshape before run");
 }
 
 void EmbeddingsOp::keep(const armbert_embeddings_desc &d) {
@@ -71,21 +72,23 @@ void EmbeddingsOp::run(const armbert_tensor *ids, const armbert_tensor *type_ids
     // Ids are read on the host: the lookup is a gather that every backend
     // starts from host memory.
     ARMBERT_REQUIRE(ids && ids->host(), ARMBERT_ERR_INVALID_ARGUMENT,
-            "embeddings: ids must be a host I32 tensor");
+                    "embeddings: ids must be a host I32 tensor");
     ARMBERT_REQUIRE(ids->dtype == ARMBERT_I32 && ids->numel == rows(), ARMBERT_ERR_SHAPE,
-            "embeddings: ids has shape " + ids->shape_string() + ", expected [" +
-                std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
+                    "embeddings: ids has shape " + ids->shape_string() + ", expected [" +
+                        std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
     if (type_ids) {
         ARMBERT_REQUIRE(type_ids->host() != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
-                "embeddings: type_ids must be a host I32 tensor");
-        ARMBERT_REQUIRE(type_ids->dtype == ARMBERT_I32 && type_ids->numel == rows(), ARMBERT_ERR_SHAPE,
-                "embeddings: type_ids has shape " + type_ids->shape_string() + ", expected [" +
-                    std::to_string(batch) + ", " + std::to_string(seq) + "] i32");
+                        "embeddings: type_ids must be a host I32 tensor");
+        ARMBERT_REQUIRE(type_ids->dtype == ARMBERT_I32 && type_ids->numel == rows(),
+                        ARMBERT_ERR_SHAPE,
+                        "embeddings: type_ids has shape " + type_ids->shape_string() +
+                            ", expected [" + std::to_string(batch) + ", " + std::to_string(seq) +
+                            "] i32");
     }
     ARMBERT_REQUIRE(seq <= desc.max_positions, ARMBERT_ERR_OUT_OF_RANGE,
-            "embeddings: sequence length " + std::to_string(seq) +
-                " is longer than the model's " + std::to_string(desc.max_positions) +
-                " positions");
+                    "embeddings: sequence length " + std::to_string(seq) +
+                        " is longer than the model's " + std::to_string(desc.max_positions) +
+                        " positions");
     check_tensor(out, "embeddings output", ctx, activation_dtype(desc.precision), rows(),
                  desc.hidden);
     const int32_t *id = data_of<int32_t>(ids);
@@ -121,9 +124,9 @@ void SoftmaxOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert
     require_reshaped(this);
     armbert_dtype dt = activation_dtype(desc.precision);
     ARMBERT_REQUIRE(x && x->numel % (rows()) == 0, ARMBERT_ERR_SHAPE,
-            std::string("softmax: input ") + (x ? x->shape_string() : "NULL") +
-                " is not [batch, rows, seq] for batch " + std::to_string(batch) + ", seq " +
-                std::to_string(seq));
+                    std::string("softmax: input ") + (x ? x->shape_string() : "NULL") +
+                        " is not [batch, rows, seq] for batch " + std::to_string(batch) + ", seq " +
+                        std::to_string(seq));
     int64_t rows_per_batch = x->numel / rows();
     check_tensor(x, "softmax input", ctx, dt, batch * rows_per_batch, seq);
     check_tensor(y, "softmax output", ctx, dt, batch * rows_per_batch, seq);
@@ -138,7 +141,8 @@ void AttentionOp::run(const armbert_tensor *qkv, const armbert_tensor *mask,
     check_tensor(qkv, "attention qkv", ctx, dt, rows(), 3 * int64_t(desc.hidden));
     check_tensor(out, "attention output", ctx, dt, rows(), desc.hidden);
     check_mask(this, mask);
-    ARMBERT_REQUIRE(qkv != out, ARMBERT_ERR_INVALID_ARGUMENT, "attention: qkv and output must differ");
+    ARMBERT_REQUIRE(qkv != out, ARMBERT_ERR_INVALID_ARGUMENT,
+                    "attention: qkv and output must differ");
     compute(qkv, mask, out);
 }
 
@@ -156,13 +160,13 @@ static void check_same(const armbert_op *op, const armbert_tensor *t, const char
                        armbert_precision p, const armbert_tensor *like) {
     ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
     ARMBERT_REQUIRE(t->ctx == op->ctx, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(name) + " belongs to another context");
+                    std::string(name) + " belongs to another context");
     ARMBERT_REQUIRE(t->dtype == activation_dtype(p), ARMBERT_ERR_SHAPE,
-            std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
-                dtype_name(activation_dtype(p)));
+                    std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
+                        dtype_name(activation_dtype(p)));
     ARMBERT_REQUIRE(t->numel == like->numel, ARMBERT_ERR_SHAPE,
-            std::string(name) + " has shape " + t->shape_string() + ", expected " +
-                std::to_string(like->numel) + " elements like " + like->shape_string());
+                    std::string(name) + " has shape " + t->shape_string() + ", expected " +
+                        std::to_string(like->numel) + " elements like " + like->shape_string());
 }
 
 void GeluOp::run(const armbert_tensor *x, armbert_tensor *y) {
@@ -192,14 +196,14 @@ void PoolOp::run(const armbert_tensor *x, const armbert_tensor *mask, armbert_te
 
 static void check_precision_value(armbert_precision p, const char *who) {
     ARMBERT_REQUIRE(p == ARMBERT_PRECISION_FP32 || p == ARMBERT_PRECISION_FP16 ||
-                p == ARMBERT_PRECISION_INT8,
-            ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(who) + ": unknown precision " + std::to_string(int(p)));
+                        p == ARMBERT_PRECISION_INT8,
+                    ARMBERT_ERR_INVALID_ARGUMENT,
+                    std::string(who) + ": unknown precision " + std::to_string(int(p)));
 }
 
 static void positive(int64_t v, const char *what) {
     ARMBERT_REQUIRE(v > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(what) + " must be > 0, got " + std::to_string(v));
+                    std::string(what) + " must be > 0, got " + std::to_string(v));
 }
 
 static void non_null(const void *p, const char *what) {
@@ -209,7 +213,7 @@ static void non_null(const void *p, const char *what) {
 // The normalization every layernorm-like descriptor carries: eps, gamma, beta.
 static void norm_ok(float eps, const float *gamma, const float *beta, const std::string &who) {
     ARMBERT_REQUIRE(std::isfinite(eps) && eps > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            who + ": eps must be finite and > 0");
+                    who + ": eps must be finite and > 0");
     non_null(gamma, (who + ": gamma").c_str());
     non_null(beta, (who + ": beta").c_str());
 }
@@ -230,36 +234,38 @@ void check_desc(const armbert_linear_desc &d) {
     check_precision_value(d.precision, "linear");
     positive(d.in_features, "linear: in_features");
     positive(d.out_features, "linear: out_features");
-    ARMBERT_REQUIRE(d.activation == ARMBERT_ACTIVATION_NONE || d.activation == ARMBERT_ACTIVATION_GELU ||
-                d.activation == ARMBERT_ACTIVATION_TANH,
-            ARMBERT_ERR_INVALID_ARGUMENT,
-            "linear: unknown activation " + std::to_string(int(d.activation)));
+    ARMBERT_REQUIRE(d.activation == ARMBERT_ACTIVATION_NONE ||
+                        d.activation == ARMBERT_ACTIVATION_GELU ||
+                        d.activation == ARMBERT_ACTIVATION_TANH,
+                    ARMBERT_ERR_INVALID_ARGUMENT,
+                    "linear: unknown activation " + std::to_string(int(d.activation)));
     if (d.precision == ARMBERT_PRECISION_INT8) {
         non_null(d.weight_i8, "linear (int8): weight_i8");
         non_null(d.weight_scale, "linear (int8): weight_scale");
         for (int32_t n = 0; n < d.out_features; ++n)
             ARMBERT_REQUIRE(std::isfinite(d.weight_scale[n]) && d.weight_scale[n] > 0,
-                    ARMBERT_ERR_INVALID_ARGUMENT,
-                    "linear (int8): weight_scale[" + std::to_string(n) +
-                        "] must be finite and > 0");
+                            ARMBERT_ERR_INVALID_ARGUMENT,
+                            "linear (int8): weight_scale[" + std::to_string(n) +
+                                "] must be finite and > 0");
         ARMBERT_REQUIRE(std::isfinite(d.input_scale), ARMBERT_ERR_INVALID_ARGUMENT,
-                "linear (int8): input_scale is not finite");
+                        "linear (int8): input_scale is not finite");
         if (d.input_smooth)
             for (int32_t k = 0; k < d.in_features; ++k)
                 ARMBERT_REQUIRE(std::isfinite(d.input_smooth[k]) && d.input_smooth[k] > 0,
-                        ARMBERT_ERR_INVALID_ARGUMENT,
-                        "linear (int8): input_smooth[" + std::to_string(k) +
-                            "] must be finite and > 0");
+                                ARMBERT_ERR_INVALID_ARGUMENT,
+                                "linear (int8): input_smooth[" + std::to_string(k) +
+                                    "] must be finite and > 0");
         ARMBERT_REQUIRE(d.num_outliers >= 0 && d.num_outliers <= d.in_features,
-                ARMBERT_ERR_INVALID_ARGUMENT, "linear (int8): num_outliers out of range");
+                        ARMBERT_ERR_INVALID_ARGUMENT, "linear (int8): num_outliers out of range");
         if (d.num_outliers > 0) {
             non_null(d.outlier_channels, "linear (int8): outlier_channels");
             non_null(d.outlier_weight, "linear (int8): outlier_weight");
             for (int32_t j = 0; j < d.num_outliers; ++j)
                 ARMBERT_REQUIRE(d.outlier_channels[j] >= 0 && d.outlier_channels[j] < d.in_features,
-                        ARMBERT_ERR_OUT_OF_RANGE,
-                        "linear (int8): outlier channel " +
-                            std::to_string(d.outlier_channels[j]) + " is not an input channel");
+                                ARMBERT_ERR_OUT_OF_RANGE,
+                                "linear (int8): outlier channel " +
+                                    std::to_string(d.outlier_channels[j]) +
+                                    " is not an input channel");
         }
     } else {
         non_null(d.weight, "linear: weight");
@@ -269,7 +275,7 @@ void check_desc(const armbert_linear_desc &d) {
 void check_desc(const armbert_softmax_desc &d) {
     check_precision_value(d.precision, "softmax");
     ARMBERT_REQUIRE(std::isfinite(d.scale) && d.scale > 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            "softmax: scale must be finite and > 0");
+                    "softmax: scale must be finite and > 0");
 }
 
 void check_desc(const armbert_attention_desc &d) {
@@ -277,8 +283,8 @@ void check_desc(const armbert_attention_desc &d) {
     positive(d.hidden, "attention: hidden");
     positive(d.heads, "attention: heads");
     ARMBERT_REQUIRE(d.hidden % d.heads == 0, ARMBERT_ERR_INVALID_ARGUMENT,
-            "attention: hidden " + std::to_string(d.hidden) + " is not a multiple of heads " +
-                std::to_string(d.heads));
+                    "attention: hidden " + std::to_string(d.hidden) +
+                        " is not a multiple of heads " + std::to_string(d.heads));
 }
 
 void check_desc(const armbert_layernorm_desc &d) {
@@ -293,16 +299,18 @@ void check_desc(const armbert_pool_desc &d) {
     check_precision_value(d.precision, "pool");
     positive(d.hidden, "pool: hidden");
     ARMBERT_REQUIRE(d.mode >= ARMBERT_POOL_MEAN && d.mode <= ARMBERT_POOL_MEAN_SQRT_LEN,
-            ARMBERT_ERR_INVALID_ARGUMENT, "pool: unknown mode " + std::to_string(int(d.mode)));
+                    ARMBERT_ERR_INVALID_ARGUMENT,
+                    "pool: unknown mode " + std::to_string(int(d.mode)));
     ARMBERT_REQUIRE(d.normalize == 0 || d.normalize == 1, ARMBERT_ERR_INVALID_ARGUMENT,
-            "pool: normalize must be 0 or 1, got " + std::to_string(d.normalize));
+                    "pool: normalize must be 0 or 1, got " + std::to_string(d.normalize));
 }
 
 template <typename T> T *op_cast(armbert_op *op) {
     ARMBERT_REQUIRE(op != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, "op is NULL");
     T *t = dynamic_cast<T *>(op);
     ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string("op is a ") + op_kind_name(op->kind()) + " op, not the kind called");
+                    std::string("op is a ") + op_kind_name(op->kind()) +
+                        " op, not the kind called");
     return t;
 }
 

@@ -17,8 +17,8 @@ std::string armbert_tensor::shape_string() const {
 
 void armbert_tensor::require_whole(size_t nbytes, const char *what, const char *verb) const {
     ARMBERT_REQUIRE(nbytes == bytes(), ARMBERT_ERR_SHAPE,
-                     std::string(what) + ": " + std::to_string(nbytes) + " bytes " + verb +
-                         ", tensor " + shape_string() + " holds " + std::to_string(bytes()));
+                    std::string(what) + ": " + std::to_string(nbytes) + " bytes " + verb +
+                        ", tensor " + shape_string() + " holds " + std::to_string(bytes()));
 }
 
 void armbert_tensor::write(const void *src, size_t nbytes) {
@@ -76,15 +76,15 @@ void check_tensor(const armbert_tensor *t, const char *name, const armbert_conte
                   armbert_dtype dtype, int64_t rows, int64_t features) {
     ARMBERT_REQUIRE(t != nullptr, ARMBERT_ERR_INVALID_ARGUMENT, std::string(name) + " is NULL");
     ARMBERT_REQUIRE(t->ctx == ctx, ARMBERT_ERR_INVALID_ARGUMENT,
-            std::string(name) + " belongs to another context (backend " +
-                backend_name(t->ctx->backend) + ", op's is " + backend_name(ctx->backend) +
-                "): copy it across first");
+                    std::string(name) + " belongs to another context (backend " +
+                        backend_name(t->ctx->backend) + ", op's is " + backend_name(ctx->backend) +
+                        "): copy it across first");
     ARMBERT_REQUIRE(t->dtype == dtype, ARMBERT_ERR_SHAPE,
-            std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
-                dtype_name(dtype));
+                    std::string(name) + " has dtype " + dtype_name(t->dtype) + ", expected " +
+                        dtype_name(dtype));
     ARMBERT_REQUIRE(t->last_dim() == features && t->numel == rows * features, ARMBERT_ERR_SHAPE,
-            std::string(name) + " has shape " + t->shape_string() + ", expected " +
-                std::to_string(rows) + " rows of " + std::to_string(features));
+                    std::string(name) + " has shape " + t->shape_string() + ", expected " +
+                        std::to_string(rows) + " rows of " + std::to_string(features));
 }
 
 }  // namespace armbert

@@ -87,8 +87,9 @@ Isa isa_from_env() {
     for (int i = 0; i < kIsaCount; ++i) {
         if (std::strcmp(env, kNames[i]) != 0) continue;
         ARMBERT_REQUIRE(isa_supported(Isa(i)), ARMBERT_ERR_UNSUPPORTED,
-                std::string("ARMBERT_ISA=") + env + ": this CPU cannot run that level (it runs " +
-                    supported_isa_list() + ")");
+                        std::string("ARMBERT_ISA=") + env +
+                            ": this CPU cannot run that level (it runs " + supported_isa_list() +
+                            ")");
         return Isa(i);
     }
     std::string known;
@@ -135,7 +136,7 @@ const std::string &supported_isa_list() {
 
 const HostKernels &host_kernels(Isa isa) {
     ARMBERT_REQUIRE(isa_supported(isa), ARMBERT_ERR_UNSUPPORTED,
-            std::string("ISA level ") + isa_name(isa) + " is not supported by this CPU");
+                    std::string("ISA level ") + isa_name(isa) + " is not supported by this CPU");
     return kTable[int(isa)];
 }
 
