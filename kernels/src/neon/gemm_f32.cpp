@@ -42,11 +42,13 @@ size_t packed_rows_floats(int M, const KBlocks &kb) {
     return size_t((M + kMr - 1) / kMr) * size_t(kb.padded()) * kMr;
 }
 
+namespace {
 // Where row r (< kMr) at k = j of a K block sits in its tile: per two k, 16
 // floats [rows 0-3 at k][rows 0-3 at k + 1][rows 4-7 at k][rows 4-7 at k + 1].
-inline size_t a_offset(int j, int r) {
+size_t a_offset(int j, int r) {
     return size_t(j / 2) * 16 + (r < 4 ? 0 : 8) + (j % 2) * 4 + (r & 3);
 }
+}  // namespace
 
 void pack_tile8(const float *a, int lda, int steps4, float *dst) {
     // Four k of the 8 rows a step: one LD4 (single lane) per row puts row r's four
@@ -132,13 +134,17 @@ namespace {
 const float kZeros[kNr] = {};
 
 // `count` full tiles down C (8 x 12 each at c, stride ldc floats; their A tiles
-// consecutive at a): each starts from its 8 rows at init (stride istride
-// floats: C itself, or the bias or zeros with stride 0) and adds A (kc x 8)
-// times the panel slice at b (kc x 12); kc is a multiple of kKu. One call per
-// panel slice: a call per tile cost 30 instructions more per tile.
-void tiles(const float *a, const float *b, int kc, const float *init, int istride, float *c,
+// consecutive at a): each starts from C itself (add: after the first K block),
+// else from the bias or zeros, and adds A (kc x 8) times the panel slice at b
+// (kc x 12); kc is a multiple of kKu. One call per panel slice: a call per tile
+// cost 30 instructions more per tile.
+void tiles(const float *a, const float *b, int kc, bool add, const float *bias, float *c,
            int ldc, int count) {
-    const int64_t steps = kc / kKu, in_step = int64_t(istride) * 4, out_step = int64_t(ldc) * 4;
+    // The 8 starting rows are read at init with stride in_step: C's rows, or the
+    // same bias (or zero) row 8 times.
+    const float *init = add ? c : bias ? bias : kZeros;
+    const int64_t steps = kc / kKu, in_step = add ? int64_t(ldc) * 4 : 0,
+                  out_step = int64_t(ldc) * 4;
     int64_t t = count, n;
     const float *bp;
     asm volatile("0:\n" ARMBERT_ROWS("ld1", "init", "is")
@@ -161,23 +167,13 @@ void tiles(const float *a, const float *b, int kc, const float *init, int istrid
 #undef ARMBERT_K
 #undef ARMBERT_ROW
 
-// Where a tile starts: C itself after the first K block, else the bias or zeros.
-inline void tile_start(bool add, const float *bias, float *c, int ldc, const float **init,
-                       int *istride) {
-    *init = add ? c : bias ? bias : kZeros;
-    *istride = add ? ldc : 0;
-}
-
 // A tile at the edge of C (mr < 8 rows or nr < 12 channels) through a full one.
 void edge_tile(bool add, const float *a, const float *b, int kc, const float *bias, float *c,
                int ldc, int mr, int nr) {
     float buf[kMr * kNr] = {};
     for (int r = 0; add && r < mr; ++r)
         std::memcpy(buf + r * kNr, c + size_t(r) * ldc, sizeof(float) * size_t(nr));
-    const float *init;
-    int istride;
-    tile_start(add, bias, buf, kNr, &init, &istride);
-    tiles(a, b, kc, init, istride, buf, kNr, 1);
+    tiles(a, b, kc, add, bias, buf, kNr, 1);
     for (int r = 0; r < mr; ++r)
         std::memcpy(c + size_t(r) * ldc, buf + r * kNr, sizeof(float) * size_t(nr));
 }
@@ -195,12 +191,7 @@ void gemm_f32_panels(const float *ap, int M, const PackedF32 &w, int p0, int p1,
                 blk == 0 && !w.bias.empty() ? w.bias.data() + size_t(p) * kNr : nullptr;
             const int n0 = p * kNr, nr = std::min(kNr, w.N - n0);
             const int full = nr == kNr ? M / kMr : 0;  // tiles that need no edge
-            if (full > 0) {
-                const float *init;
-                int istride;
-                tile_start(blk > 0, bias, c + n0, ldc, &init, &istride);
-                tiles(ab, b, kc, init, istride, c + n0, ldc, full);
-            }
+            if (full > 0) tiles(ab, b, kc, blk > 0, bias, c + n0, ldc, full);
             for (int t = full; t < ntiles; ++t)
                 edge_tile(blk > 0, ab + size_t(t) * kc * kMr, b, kc, bias,
                           c + size_t(t) * kMr * ldc + n0, ldc, std::min(kMr, M - t * kMr), nr);

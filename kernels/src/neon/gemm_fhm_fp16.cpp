@@ -15,10 +15,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "asm_regs.h"
 #include "gemm_fp16.h"
 #include "vmath_fp16.h"
-
-#include "asm_regs.h"
 
 namespace armbert::neon {
 

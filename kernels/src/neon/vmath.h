@@ -71,7 +71,7 @@ inline float32x4_t vtanh(float32x4_t x) {
 // act(v + bias) for n floats (bias may be NULL).
 inline void bias_activation_row(float *v, const float *bias, int n, armbert_activation act) {
     int i = 0;
-    if (!bias && act == ARMBERT_ACTIVATION_GELU)  // the fp32 linear's pass: 8 a step
+    if (!bias && act == ARMBERT_ACTIVATION_GELU)  // the linears' GELU passes: 8 a step
         for (; i + 8 <= n; i += 8) {
             const float32x4x2_t x = vld1q_f32_x2(v + i);
             vst1q_f32_x2(v + i, float32x4x2_t{{vgelu(x.val[0]), vgelu(x.val[1])}});
