@@ -33,6 +33,57 @@ PackedS8 pack_s8(const int8_t *w, int N, int K);
 // 128 * column sum afterwards), kS16: int16 q (the vpmaddwd operand).
 enum class ActS8 { kU8Offset, kS16 };
 
+// One line into L2. An asm statement: gcc deletes a loop whose body is only
+// __builtin_prefetch (it has no side effect, and C++ loops are assumed to finish):
+// Prefetch::at's loop written with it compiled to nothing in the int8 kernels.
+inline void prefetch_l2(const char *p) {
+#if defined(__x86_64__)
+    asm volatile("prefetcht1 %0" : : "m"(*p));
+#elif defined(__aarch64__)
+    asm volatile("prfm pldl2keep, %0" : : "Q"(*p));
+#else
+    __builtin_prefetch(p, 0, 2);
+#endif
+}
+
+// The next weight slab, asked into L2 while a micro-kernel computes on the current
+// one: the GEMM drivers give each row tile a share of the slab's cache lines, and the
+// tile asks for `per_step` of them at each of its first `steps` k steps. The hardware
+// streamer stops at every 4 KiB page, and a model's weights (MiniLM fp32: 42 MB) do
+// not stay in cache between inferences: without a prefetch each slab's first tile
+// waited on memory. Spread over the k loop rather than one burst before the tile: a
+// burst of 85 lines (a 32 KiB fp32 slab over the 6 tiles of 32 rows) queued the tile's
+// own loads behind the fill buffers; spread, fp32 at 32 rows streams 131-148 GFLOP/s
+// from memory instead of 86-116 (docs/performance.md).
+struct Prefetch {
+    const char *p = nullptr;
+    int steps = 0;
+    int per_step = 0;
+    // The lines of k step `step` (a no-op past the last).
+    void at(int step) const {
+        if (step < steps)
+            for (int j = 0; j < per_step; ++j)
+                prefetch_l2(p + (size_t(step) * per_step + j) * 64);
+    }
+    // All of them at once (for kernels whose k loop has too few steps to spread over).
+    void all() const {
+        for (int s = 0; s < steps; ++s) at(s);
+    }
+};
+
+// Part `part` of `parts` of the cache lines of [p, p + bytes), spread over k_steps steps.
+inline Prefetch prefetch_spread(const void *p, size_t bytes, int part, int parts,
+                                int k_steps) {
+    if (!p || k_steps <= 0) return {};
+    const size_t lines = (bytes + 63) / 64;
+    const size_t l0 = lines * size_t(part) / size_t(parts);
+    const size_t l1 = lines * size_t(part + 1) / size_t(parts);
+    if (l1 <= l0) return {};
+    const int n = int(l1 - l0);
+    const int per_step = (n + k_steps - 1) / k_steps;
+    return {static_cast<const char *>(p) + l0 * 64, (n + per_step - 1) / per_step, per_step};
+}
+
 // A micro-kernel: for r < mr and c < kNr,
 //   acc[r * kNr + c] (+)= sum_{k < kc} x[r * ldx + k] * w[k][c]
 // (= when !accumulate, += when accumulate); w points into a block of PackedS8 at
@@ -76,20 +127,6 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
                      const float *row_scale, const float *col_scale, const float *extra,
                      const float *bias, armbert_activation act, float *y, int ldy);
 
-// Part `part` of `parts` of the cache lines of [p, p + bytes), asked into L2
-// (prefetcht1 on x86): the GEMM drivers fetch the next weight slab this way, a share
-// per row tile, while the current one is computed. The hardware streamer stops at
-// every 4 KiB page, and a model's weights (MiniLM fp32: 42 MB) do not stay in
-// cache between inferences: without this each slab's first tile waited on memory.
-inline void prefetch_part(const void *p, size_t bytes, int part, int parts) {
-    if (!p) return;
-    const size_t lines = (bytes + 63) / 64;
-    const size_t l0 = lines * size_t(part) / size_t(parts);
-    const size_t l1 = lines * size_t(part + 1) / size_t(parts);
-    for (size_t l = l0; l < l1; ++l)
-        __builtin_prefetch(static_cast<const char *>(p) + l * 64, 0, 2);
-}
-
 // Calls f(std::integral_constant<int, mr>) for a runtime row count mr in
 // [1, MaxMR] (1 for anything else): the micro-kernels are templates on their
 // row count, so each keeps its accumulators in registers. f is a lambda, which
@@ -119,7 +156,7 @@ PackedF32 pack_f32(const float *w, int N, int K);
 // c < 64, c[r * ldc + c] (+)= sum_{k < kc} a[r * lda + k] * b[k * 64 + c]
 // (= when !accumulate); b points into a panel at its K offset.
 using TileF32PackedFn = void (*)(const float *a, size_t lda, const float *b, int kc, int rows,
-                                 float *c, size_t ldc, bool accumulate);
+                                 float *c, size_t ldc, bool accumulate, Prefetch pf);
 struct GemmF32Kernel {
     const char *name;  // e.g. "avx512 (zmm fma, 6x64 tile, packed weights)"
     int rows;          // 0: no packed kernel at this level (OpenBLAS)
@@ -127,9 +164,9 @@ struct GemmF32Kernel {
 };
 #if defined(__x86_64__)
 void tile_f32p_avx2(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
-                    size_t ldc, bool accumulate);
+                    size_t ldc, bool accumulate, Prefetch pf);
 void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
-                      size_t ldc, bool accumulate);
+                      size_t ldc, bool accumulate, Prefetch pf);
 #endif
 // y[m, n] = sum_k x[m, k] w[n, k] for rows [0, M) (x dense, ld = K) and the panels
 // [block_begin, block_end) of kNrF32 columns (ld of y = ldy), in chunks of

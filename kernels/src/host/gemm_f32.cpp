@@ -39,7 +39,8 @@ constexpr size_t kAChunkBytes = size_t(1) << 20;
 // R rows x NV vectors of W floats; b has rows of kNrF32 floats.
 template <int R, int W, int NV>
 __attribute__((always_inline)) inline void tile(const float *a, size_t lda, const float *b,
-                                                int kc, float *c, size_t ldc, bool accumulate) {
+                                                int kc, float *c, size_t ldc, bool accumulate,
+                                                Prefetch pf) {
     typedef float vec __attribute__((vector_size(W * sizeof(float))));
     vec s[R][NV];
 #pragma GCC unroll 16
@@ -50,6 +51,7 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
             else s[r][v] = vec{};
         }
     for (int k = 0; k < kc; ++k) {
+        pf.at(k);
         vec bv[NV];
         for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + size_t(k) * kNrF32 + v * W, sizeof(vec));
 #pragma GCC unroll 16
@@ -73,12 +75,12 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
 template <int MaxR, int W, int NV>
 __attribute__((always_inline)) inline void tile_rows(int rows, const float *a, size_t lda,
                                                      const float *b, int kc, float *c,
-                                                     size_t ldc, bool accumulate) {
+                                                     size_t ldc, bool accumulate, Prefetch pf) {
     if constexpr (MaxR > 1) {
         if (rows != MaxR)
-            return tile_rows<MaxR - 1, W, NV>(rows, a, lda, b, kc, c, ldc, accumulate);
+            return tile_rows<MaxR - 1, W, NV>(rows, a, lda, b, kc, c, ldc, accumulate, pf);
     }
-    tile<MaxR, W, NV>(a, lda, b, kc, c, ldc, accumulate);
+    tile<MaxR, W, NV>(a, lda, b, kc, c, ldc, accumulate, pf);
 }
 
 }  // namespace
@@ -86,16 +88,18 @@ __attribute__((always_inline)) inline void tile_rows(int rows, const float *a, s
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) void tile_f32p_avx2(const float *a, size_t lda,
                                                         const float *b, int kc, int rows,
-                                                        float *c, size_t ldc, bool accumulate) {
+                                                        float *c, size_t ldc, bool accumulate,
+                                                        Prefetch pf) {
     for (int half = 0; half < 2; ++half)  // 32 of the panel's 64 columns per call
-        tile_rows<3, 8, 4>(rows, a, lda, b + 32 * half, kc, c + 32 * half, ldc, accumulate);
+        tile_rows<3, 8, 4>(rows, a, lda, b + 32 * half, kc, c + 32 * half, ldc, accumulate,
+                           half ? Prefetch{} : pf);
 }
 
 __attribute__((target("avx512f"))) void tile_f32p_avx512(const float *a, size_t lda,
                                                          const float *b, int kc, int rows,
                                                          float *c, size_t ldc,
-                                                         bool accumulate) {
-    tile_rows<6, 16, 4>(rows, a, lda, b, kc, c, ldc, accumulate);
+                                                         bool accumulate, Prefetch pf) {
+    tile_rows<6, 16, 4>(rows, a, lda, b, kc, c, ldc, accumulate, pf);
 }
 #endif
 
@@ -143,10 +147,10 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                     const size_t next_bytes =
                         next ? sizeof(float) * kNrF32 * size_t(std::min(kKc, K - nk)) : 0;
                     for (int r = 0, i = 0; r < mc; r += R, ++i) {
-                        prefetch_part(next, next_bytes, i, tiles);
                         kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K),
                                     panel + size_t(k0) * kNrF32, kc, std::min(R, mc - r),
-                                    c + size_t(r) * ldc, ldc, k0 > 0);
+                                    c + size_t(r) * ldc, ldc, k0 > 0,
+                                    prefetch_spread(next, next_bytes, i, tiles, kc));
                     }
                 }
                 if (nv < kNrF32 && k1end == K)
