@@ -101,11 +101,18 @@ class Segment:
         """Runs the embeddings (if here) and the layers on io["h"], in place. Each op
         runs through ``step(segment, name, call)`` when given (names "embeddings" and
         "layer.<i>.<step>"; armbert bench times them), else is called directly."""
-        step = step or _call
+        h, mask = io["h"], io["mask"]
+        if step is None:  # the plain run: no names to format
+            if self.embeddings:
+                self.embeddings.run(io["ids"], io["types"], h)
+            for layer in self.layers:
+                for _, call in layer.calls(h, mask, batch, seq, observe):
+                    call()
+            return
         if self.embeddings:
-            step(self, "embeddings", lambda: self.embeddings.run(io["ids"], io["types"], io["h"]))
+            step(self, "embeddings", lambda: self.embeddings.run(io["ids"], io["types"], h))
         for layer in self.layers:
-            for name, call in layer.calls(io["h"], io["mask"], batch, seq, observe):
+            for name, call in layer.calls(h, mask, batch, seq, observe):
                 step(self, f"layer.{layer.index}.{name}", call)
 
     def pool(self, io: dict[str, nat.Tensor], hidden: np.ndarray,
@@ -145,10 +152,6 @@ class Segment:
 
 # Runs one op of a segment: (segment, op name, the call that runs it).
 StepRunner = Optional[Callable[[Segment, str, Callable[[], None]], None]]
-
-
-def _call(seg: Segment, name: str, call: Callable[[], None]) -> None:
-    call()
 
 
 def seg_name(seg: Segment) -> str:

@@ -73,3 +73,40 @@ def test_observer_sees_each_linear_input_in_order():
     h_, i_ = model.config.hidden_size, model.config.intermediate_size
     assert seen == [("layer.3.qkv", (4, h_)), ("layer.3.attn_out", (4, h_)),
                     ("layer.3.ffn_in", (4, h_)), ("layer.3.ffn_out", (4, i_))]
+
+
+def test_kept_calls_follow_the_shape_and_tensors():
+    """calls() keeps its list for the same shape, h and mask (the engine's buffers are
+    the same tensors every run) and builds a new one when any of them changes: a layer
+    run at S=6, then S=4, then S=6 again gives what a fresh layer gives at each."""
+    model = tiny_model()
+    cfg = model.config
+    rng = np.random.default_rng(2)
+    xs = {s: rng.standard_normal((s, cfg.hidden_size)).astype(np.float32) for s in (4, 6)}
+
+    def make(ctx):
+        return EncoderLayer(ctx, 0, model.layers[0], cfg.num_attention_heads,
+                            cfg.layer_norm_eps, "fp32", None)
+
+    with nat.Context("host", threads=1) as ctx:
+        layer = make(ctx)
+        masks = {s: nat.Tensor.from_numpy(ctx, np.zeros((1, s), np.float32)) for s in (4, 6)}
+        hs = {s: nat.Tensor.from_numpy(ctx, xs[s]) for s in (4, 6)}
+        first = layer.calls(hs[6], masks[6], 1, 6)
+        assert layer.calls(hs[6], masks[6], 1, 6) is first
+        other_h = nat.Tensor.from_numpy(ctx, xs[6])
+        assert layer.calls(other_h, masks[6], 1, 6) is not first
+        got = {}
+        for s in (6, 4, 6):
+            h = hs[s]
+            h.write(xs[s])
+            layer.run(h, masks[s], 1, s)
+            got.setdefault(s, []).append(h.numpy().copy())
+        for s in (4, 6):
+            fresh = make(ctx)
+            h = nat.Tensor.from_numpy(ctx, xs[s])
+            fresh.run(h, masks[s], 1, s)
+            for g in got[s]:
+                np.testing.assert_array_equal(g, h.numpy())
+            fresh.close()
+        layer.close()

@@ -104,23 +104,36 @@ namespace {
 // weights before the last FMLA of this k had read them and spilled accumulators
 // to the stack (34 vectors live for 32 registers), and an asm loop with the 24
 // accumulators as operands is more than an asm statement may have. Registers:
-// v0-v23 the accumulators (row r in v3r..v3r+2); per two k, v24-v27 = A (rows 0-3
-// at k and k + 1, then rows 4-7: a_offset) and v28-v30 = the 12 channels at k, reloaded
-// for k + 1.
-#define ARMBERT_ROW(C0, C1, C2, A, L)                 \
-    "fmla v" #C0 ".4s, v28.4s, " A ".s[" #L "]\n"     \
-    "fmla v" #C1 ".4s, v29.4s, " A ".s[" #L "]\n"     \
-    "fmla v" #C2 ".4s, v30.4s, " A ".s[" #L "]\n"
-#define ARMBERT_K(LO, HI)                                                           \
-    ARMBERT_ROW(0, 1, 2, LO, 0) ARMBERT_ROW(3, 4, 5, LO, 1) ARMBERT_ROW(6, 7, 8, LO, 2)      \
-    ARMBERT_ROW(9, 10, 11, LO, 3) ARMBERT_ROW(12, 13, 14, HI, 0)                              \
-    ARMBERT_ROW(15, 16, 17, HI, 1) ARMBERT_ROW(18, 19, 20, HI, 2) ARMBERT_ROW(21, 22, 23, HI, 3)
-#define ARMBERT_TWO_K                         \
-    "ld1 {v24.4s-v27.4s}, [%[a]], #64\n"     \
-    "ld1 {v28.4s-v30.4s}, [%[bp]], #48\n"     \
-    ARMBERT_K("v24", "v26")                   \
-    "ld1 {v28.4s-v30.4s}, [%[bp]], #48\n"     \
-    ARMBERT_K("v25", "v27")
+// v0-v23 the accumulators (row r, channels 4j..4j+3 in v(3r + j)); v24-v27 = A for
+// two k (rows 0-3 at k and k + 1, then rows 4-7: a_offset); v28-v31 = 16 of the
+// panel's floats, so four k of the panel (48 floats) take three four-register loads
+// whose vectors straddle the k: 5 loads per 96 FMLA where a load per k of its 12
+// channels (v28-v30) took 6. With 32 k per loop step, MiniLM fp32's tile loop went
+// from 363.8 to 359.4 M instructions at S = 128 (tools/insncount). Each accumulator
+// still adds its k in order, so the bits did not change.
+#define ARMBERT_FMLA(C, B, A, L) "fmla v" #C ".4s, v" #B ".4s, " A ".s[" #L "]\n"
+// Channels 4j..4j+3 (in vB) of the 8 rows (lanes of LO: rows 0-3, HI: rows 4-7):
+// accumulators vJ, vJ+3, ..., vJ+21.
+#define ARMBERT_COL8(C0, C1, C2, C3, C4, C5, C6, C7, B, LO, HI)                    \
+    ARMBERT_FMLA(C0, B, LO, 0) ARMBERT_FMLA(C1, B, LO, 1) ARMBERT_FMLA(C2, B, LO, 2) \
+    ARMBERT_FMLA(C3, B, LO, 3) ARMBERT_FMLA(C4, B, HI, 0) ARMBERT_FMLA(C5, B, HI, 1) \
+    ARMBERT_FMLA(C6, B, HI, 2) ARMBERT_FMLA(C7, B, HI, 3)
+#define ARMBERT_COL0(B, LO, HI) ARMBERT_COL8(0, 3, 6, 9, 12, 15, 18, 21, B, LO, HI)
+#define ARMBERT_COL1(B, LO, HI) ARMBERT_COL8(1, 4, 7, 10, 13, 16, 19, 22, B, LO, HI)
+#define ARMBERT_COL2(B, LO, HI) ARMBERT_COL8(2, 5, 8, 11, 14, 17, 20, 23, B, LO, HI)
+#define ARMBERT_LOAD_A "ld1 {v24.4s-v27.4s}, [%[a]], #64\n"
+#define ARMBERT_LOAD_B "ld1 {v28.4s-v31.4s}, [%[bp]], #64\n"
+#define ARMBERT_FOUR_K                                                                  \
+    ARMBERT_LOAD_A ARMBERT_LOAD_B /* v28-v30: k0, v31: k1 channels 0-3 */               \
+    ARMBERT_COL0(28, "v24", "v26") ARMBERT_COL1(29, "v24", "v26")                   \
+    ARMBERT_COL2(30, "v24", "v26") ARMBERT_COL0(31, "v25", "v27")                   \
+    ARMBERT_LOAD_B /* v28-v29: k1 channels 4-11, v30-v31: k2 channels 0-7 */            \
+    ARMBERT_COL1(28, "v25", "v27") ARMBERT_COL2(29, "v25", "v27")                   \
+    ARMBERT_LOAD_A                                                                      \
+    ARMBERT_COL0(30, "v24", "v26") ARMBERT_COL1(31, "v24", "v26")                   \
+    ARMBERT_LOAD_B /* v28: k2 channels 8-11, v29-v31: k3 */                             \
+    ARMBERT_COL2(28, "v24", "v26") ARMBERT_COL0(29, "v25", "v27")                   \
+    ARMBERT_COL1(30, "v25", "v27") ARMBERT_COL2(31, "v25", "v27")
 #define ARMBERT_ROWS(OP, P, STRIDE)                                          \
     OP " {v0.4s-v2.4s}, [%[" P "]], %[" STRIDE "]\n"                         \
     OP " {v3.4s-v5.4s}, [%[" P "]], %[" STRIDE "]\n"                         \
@@ -150,8 +163,8 @@ void tiles(const float *a, const float *b, int kc, bool add, const float *bias, 
     asm volatile("0:\n" ARMBERT_ROWS("ld1", "init", "is")
                  "mov %[n], %[steps]\n"
                  "mov %[bp], %[b0]\n"
-                 "1:\n" ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K
-                 ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K ARMBERT_TWO_K
+                 "1:\n" ARMBERT_FOUR_K ARMBERT_FOUR_K ARMBERT_FOUR_K ARMBERT_FOUR_K
+                 ARMBERT_FOUR_K ARMBERT_FOUR_K ARMBERT_FOUR_K ARMBERT_FOUR_K
                  "subs %[n], %[n], #1\n"
                  "b.ne 1b\n"
                  ARMBERT_ROWS("st1", "c", "os")
@@ -160,12 +173,18 @@ void tiles(const float *a, const float *b, int kc, bool add, const float *bias, 
                  : [a] "+r"(a), [init] "+r"(init), [c] "+r"(c), [t] "+r"(t), [bp] "=&r"(bp),
                    [n] "=&r"(n)
                  : [b0] "r"(b), [steps] "r"(steps), [is] "r"(in_step), [os] "r"(out_step)
-                 : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, ARMBERT_V24_30, "cc", "memory");
+                 : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, ARMBERT_V24_30, "v31", "cc",
+                   "memory");
 }
 #undef ARMBERT_ROWS
-#undef ARMBERT_TWO_K
-#undef ARMBERT_K
-#undef ARMBERT_ROW
+#undef ARMBERT_FOUR_K
+#undef ARMBERT_LOAD_B
+#undef ARMBERT_LOAD_A
+#undef ARMBERT_COL2
+#undef ARMBERT_COL1
+#undef ARMBERT_COL0
+#undef ARMBERT_COL8
+#undef ARMBERT_FMLA
 
 // A tile at the edge of C (mr < 8 rows or nr < 12 channels) through a full one.
 void edge_tile(bool add, const float *a, const float *b, int kc, const float *bias, float *c,

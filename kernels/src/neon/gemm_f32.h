@@ -16,7 +16,7 @@ namespace armbert::neon {
 
 constexpr int kMr = 8;       // rows per tile
 constexpr int kNr = 12;      // channels per panel
-constexpr int kKu = 16;      // k per step of the inner loop; blocks are multiples
+constexpr int kKu = 32;      // k per step of the inner loop; blocks are multiples
 constexpr int kMaxKc = 384;  // the largest K block
 
 // How K is cut: nb blocks of kc (a multiple of kKu), nb * kc >= K, the rest zeros.

@@ -4,8 +4,8 @@
 //
 // One 4 x 24 register tile in assembly (gemm_fp16.h): 24 fp32 accumulators
 // (v8-v31, row r in v8+6r .. v13+6r), per 8 k one four-register load of A (v0-v3:
-// the 4 rows at 8 k, packed [k][4]) and per k one three-register load of the
-// panel (v4-v6: 24 channels), so 192 FMLAL take 9 loads. FMLAL by element
+// the 4 rows at 8 k, packed [k][4]) and six four-register loads of the panel (v4-v7,
+// 32 of its halves each, straddling the k), so 192 FMLAL take 7 loads. FMLAL by element
 // reads its scalar from v0-v15 only, which is where A sits. The accumulators
 // start from the bias; a tile with no activation is rounded to fp16 and stored
 // in place (FCVTN), the others go through fp32 rows for the activation.
@@ -49,27 +49,39 @@ void pack_rows_fhm(const uint16_t *x, int ldx, int M, int K, int Kp, int t0, int
 
 namespace {
 
-// One k of the tile: row r's scalar is lane Lr of register A; the panel's 24
-// channels at k are loaded into v4-v6 first.
-#define ARMBERT_FHM_K(A, L0, L1, L2, L3)                                                    \
-    "ld1 {v4.8h-v6.8h}, [%[bp]], #48\n"                                                      \
-    "fmlal v8.4s, v4.4h, " A ".h[" #L0 "]\n fmlal2 v9.4s, v4.4h, " A ".h[" #L0 "]\n"        \
-    "fmlal v10.4s, v5.4h, " A ".h[" #L0 "]\n fmlal2 v11.4s, v5.4h, " A ".h[" #L0 "]\n"      \
-    "fmlal v12.4s, v6.4h, " A ".h[" #L0 "]\n fmlal2 v13.4s, v6.4h, " A ".h[" #L0 "]\n"      \
-    "fmlal v14.4s, v4.4h, " A ".h[" #L1 "]\n fmlal2 v15.4s, v4.4h, " A ".h[" #L1 "]\n"      \
-    "fmlal v16.4s, v5.4h, " A ".h[" #L1 "]\n fmlal2 v17.4s, v5.4h, " A ".h[" #L1 "]\n"      \
-    "fmlal v18.4s, v6.4h, " A ".h[" #L1 "]\n fmlal2 v19.4s, v6.4h, " A ".h[" #L1 "]\n"      \
-    "fmlal v20.4s, v4.4h, " A ".h[" #L2 "]\n fmlal2 v21.4s, v4.4h, " A ".h[" #L2 "]\n"      \
-    "fmlal v22.4s, v5.4h, " A ".h[" #L2 "]\n fmlal2 v23.4s, v5.4h, " A ".h[" #L2 "]\n"      \
-    "fmlal v24.4s, v6.4h, " A ".h[" #L2 "]\n fmlal2 v25.4s, v6.4h, " A ".h[" #L2 "]\n"      \
-    "fmlal v26.4s, v4.4h, " A ".h[" #L3 "]\n fmlal2 v27.4s, v4.4h, " A ".h[" #L3 "]\n"      \
-    "fmlal v28.4s, v5.4h, " A ".h[" #L3 "]\n fmlal2 v29.4s, v5.4h, " A ".h[" #L3 "]\n"      \
-    "fmlal v30.4s, v6.4h, " A ".h[" #L3 "]\n fmlal2 v31.4s, v6.4h, " A ".h[" #L3 "]\n"
-// k and k + 1 share one A register: lanes 0-3, then 4-7.
-#define ARMBERT_FHM_TWO_K(A) ARMBERT_FHM_K(A, 0, 1, 2, 3) ARMBERT_FHM_K(A, 4, 5, 6, 7)
+// Channels 8j..8j+7 (the fp16 lanes of B) of the 4 rows at one k: row r's scalar is
+// lane Lr of register A, its accumulators vCr (low four) and vCr+1 (high four).
+#define ARMBERT_FHM_ROW(C, C2, B, A, L)                  \
+    "fmlal v" #C ".4s, v" #B ".4h, " A ".h[" #L "]\n"    \
+    "fmlal2 v" #C2 ".4s, v" #B ".4h, " A ".h[" #L "]\n"
+#define ARMBERT_FHM_COL(C0, C1, C2, C3, C4, C5, C6, C7, B, A, L0, L1, L2, L3)  \
+    ARMBERT_FHM_ROW(C0, C1, B, A, L0) ARMBERT_FHM_ROW(C2, C3, B, A, L1)        \
+    ARMBERT_FHM_ROW(C4, C5, B, A, L2) ARMBERT_FHM_ROW(C6, C7, B, A, L3)
+#define ARMBERT_FHM_COL_(...) ARMBERT_FHM_COL(__VA_ARGS__)  // expands L into four lanes
+// Channel group j (0-2) of the 4 rows; L: the k's lanes in A, FHM_LO (0-3, the even k)
+// or FHM_HI (4-7, the odd).
+#define ARMBERT_FHM_C0(B, A, L) ARMBERT_FHM_COL_(8, 9, 14, 15, 20, 21, 26, 27, B, A, L)
+#define ARMBERT_FHM_C1(B, A, L) ARMBERT_FHM_COL_(10, 11, 16, 17, 22, 23, 28, 29, B, A, L)
+#define ARMBERT_FHM_C2(B, A, L) ARMBERT_FHM_COL_(12, 13, 18, 19, 24, 25, 30, 31, B, A, L)
+#define FHM_LO 0, 1, 2, 3
+#define FHM_HI 4, 5, 6, 7
+// The panel 32 halves at a time into v4-v7: four k (96 halves) per three loads whose
+// registers straddle the k (A0 holds k0 and k1, A1 k2 and k3). Each accumulator still
+// adds its k in order.
+#define ARMBERT_FHM_LOAD_B "ld1 {v4.8h-v7.8h}, [%[bp]], #64\n"
+#define ARMBERT_FHM_FOUR_K(A0, A1)                                             \
+    ARMBERT_FHM_LOAD_B /* v4-v6: k0, v7: k1 channels 0-7 */                    \
+    ARMBERT_FHM_C0(4, A0, FHM_LO) ARMBERT_FHM_C1(5, A0, FHM_LO)                \
+    ARMBERT_FHM_C2(6, A0, FHM_LO) ARMBERT_FHM_C0(7, A0, FHM_HI)                \
+    ARMBERT_FHM_LOAD_B /* v4-v5: k1 channels 8-23, v6-v7: k2 channels 0-15 */  \
+    ARMBERT_FHM_C1(4, A0, FHM_HI) ARMBERT_FHM_C2(5, A0, FHM_HI)                \
+    ARMBERT_FHM_C0(6, A1, FHM_LO) ARMBERT_FHM_C1(7, A1, FHM_LO)                \
+    ARMBERT_FHM_LOAD_B /* v4: k2 channels 16-23, v5-v7: k3 */                  \
+    ARMBERT_FHM_C2(4, A1, FHM_LO) ARMBERT_FHM_C0(5, A1, FHM_HI)                \
+    ARMBERT_FHM_C1(6, A1, FHM_HI) ARMBERT_FHM_C2(7, A1, FHM_HI)
 
 // `count` tiles down C, their A tiles consecutive at a: each is its bias (24
-// fp32) plus A (Kp x 4) times the panel at b (Kp x 24), Kp a multiple of 8. f16:
+// fp32) plus A (Kp x 4) times the panel at b (Kp x 24), Kp a multiple of kKStep. f16:
 // rounded to fp16 at out (row stride out_bytes); otherwise fp32 rows of 24 at
 // out, contiguous. One call per panel: a call per tile cost 20 instructions more.
 void tile_fhm(const __fp16 *a, const __fp16 *b, int Kp, const float *bias, void *out,
@@ -88,8 +100,9 @@ void tile_fhm(const __fp16 *a, const __fp16 *b, int Kp, const float *bias, void 
         "ld1 {v26.4s-v29.4s}, [%[bias]]\n ld1 {v30.4s, v31.4s}, [%[bias16]]\n"
         "1:\n"
         "ld1 {v0.8h-v3.8h}, [%[a]], #64\n"
-        ARMBERT_FHM_TWO_K("v0") ARMBERT_FHM_TWO_K("v1") ARMBERT_FHM_TWO_K("v2")
-        ARMBERT_FHM_TWO_K("v3")
+        ARMBERT_FHM_FOUR_K("v0", "v1") ARMBERT_FHM_FOUR_K("v2", "v3")
+        "ld1 {v0.8h-v3.8h}, [%[a]], #64\n"
+        ARMBERT_FHM_FOUR_K("v0", "v1") ARMBERT_FHM_FOUR_K("v2", "v3")
         "subs %[n], %[n], #1\n"
         "b.ne 1b\n"
         "cbz %w[f16], 2f\n"
@@ -117,11 +130,19 @@ void tile_fhm(const __fp16 *a, const __fp16 *b, int Kp, const float *bias, void 
         : [a] "+r"(a), [out] "+r"(out), [t] "+r"(t), [n] "=&r"(n), [bp] "=&r"(bp)
         : [b0] "r"(b), [steps] "r"(steps), [bias] "r"(bias), [bias16] "r"(bias16),
           [os] "r"(out_bytes), [f16] "r"(int(f16))
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", ARMBERT_V8_15, ARMBERT_V16_23,
-          ARMBERT_V24_30, "v31", "cc", "memory");
+        : ARMBERT_V0_7, ARMBERT_V8_15, ARMBERT_V16_23, ARMBERT_V24_30, "v31", "cc",
+          "memory");
 }
-#undef ARMBERT_FHM_TWO_K
-#undef ARMBERT_FHM_K
+#undef ARMBERT_FHM_FOUR_K
+#undef ARMBERT_FHM_LOAD_B
+#undef FHM_HI
+#undef FHM_LO
+#undef ARMBERT_FHM_C2
+#undef ARMBERT_FHM_C1
+#undef ARMBERT_FHM_C0
+#undef ARMBERT_FHM_COL_
+#undef ARMBERT_FHM_COL
+#undef ARMBERT_FHM_ROW
 
 }  // namespace
 

@@ -16,7 +16,7 @@
 
 namespace armbert::neon {
 
-constexpr int kKStep = 8;      // the FMLAL loop consumes 8 k at a time
+constexpr int kKStep = 16;     // the FMLAL loop consumes 16 k at a time
 constexpr int kFhmRows = 4;    // rows per FMLAL tile
 constexpr int kFhmPanel = 24;  // channels per FMLAL panel
 

@@ -57,20 +57,29 @@ namespace {
 // takes about 1.4 M. Statistics in fp32 as on every backend.
 void norm_row(const float *x, const float *res, float *y, int H, const float *gamma,
               const float *beta, float eps) {
-    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+    // Sixteen values a step with four-register loads and stores: 20.8 -> 14.4
+    // instructions per four values (tools/insncount, MiniLM fp32).
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
     int i = 0;
-    for (; i + 8 <= H; i += 8) {
-        float32x4_t a = vld1q_f32(x + i), b = vld1q_f32(x + i + 4);
+    for (; i + 16 <= H; i += 16) {
+        float32x4x4_t a = vld1q_f32_x4(x + i);
         if (res) {
-            a = vaddq_f32(a, vld1q_f32(res + i));
-            b = vaddq_f32(b, vld1q_f32(res + i + 4));
+            const float32x4x4_t b = vld1q_f32_x4(res + i);
+            for (int j = 0; j < 4; ++j) a.val[j] = vaddq_f32(a.val[j], b.val[j]);
         }
-        vst1q_f32(y + i, a);
-        vst1q_f32(y + i + 4, b);
-        s0 = vaddq_f32(s0, a);
-        s1 = vaddq_f32(s1, b);
+        vst1q_f32_x4(y + i, a);
+        s0 = vaddq_f32(s0, a.val[0]);
+        s1 = vaddq_f32(s1, a.val[1]);
+        s2 = vaddq_f32(s2, a.val[2]);
+        s3 = vaddq_f32(s3, a.val[3]);
     }
-    float sum = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i + 4 <= H; i += 4) {
+        float32x4_t a = vld1q_f32(x + i);
+        if (res) a = vaddq_f32(a, vld1q_f32(res + i));
+        vst1q_f32(y + i, a);
+        s0 = vaddq_f32(s0, a);
+    }
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
     for (; i < H; ++i) {
         y[i] = res ? x[i] + res[i] : x[i];
         sum += y[i];
@@ -78,7 +87,14 @@ void norm_row(const float *x, const float *res, float *y, int H, const float *ga
     const float mean = sum / float(H);
     const float32x4_t m = vdupq_n_f32(mean);
     const float rstd = inv_std_row(y, H, mean, eps);
-    for (i = 0; i + 4 <= H; i += 4) {
+    for (i = 0; i + 16 <= H; i += 16) {
+        float32x4x4_t v = vld1q_f32_x4(y + i);
+        const float32x4x4_t g = vld1q_f32_x4(gamma + i), b = vld1q_f32_x4(beta + i);
+        for (int j = 0; j < 4; ++j)
+            v.val[j] = vfmaq_f32(b.val[j], vmulq_n_f32(vsubq_f32(v.val[j], m), rstd), g.val[j]);
+        vst1q_f32_x4(y + i, v);
+    }
+    for (; i + 4 <= H; i += 4) {
         const float32x4_t t = vmulq_n_f32(vsubq_f32(vld1q_f32(y + i), m), rstd);
         vst1q_f32(y + i, vfmaq_f32(vld1q_f32(beta + i), t, vld1q_f32(gamma + i)));
     }

@@ -23,6 +23,21 @@ void norm_row_f16(const __fp16 *x, const __fp16 *res, float *s, __fp16 *y, int H
                   const float *gamma, const float *beta, float eps) {
     float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
     int i = 0;
+    for (; i + 16 <= H; i += 16) {  // two-register fp16 loads, a four-register store
+        const float16x8x2_t h = vld1q_f16_x2(x + i);
+        float32x4x4_t a{{vcvt_f32_f16(vget_low_f16(h.val[0])), vcvt_high_f32_f16(h.val[0]),
+                         vcvt_f32_f16(vget_low_f16(h.val[1])), vcvt_high_f32_f16(h.val[1])}};
+        if (res) {
+            const float16x8x2_t r = vld1q_f16_x2(res + i);
+            a.val[0] = vaddq_f32(a.val[0], vcvt_f32_f16(vget_low_f16(r.val[0])));
+            a.val[1] = vaddq_f32(a.val[1], vcvt_high_f32_f16(r.val[0]));
+            a.val[2] = vaddq_f32(a.val[2], vcvt_f32_f16(vget_low_f16(r.val[1])));
+            a.val[3] = vaddq_f32(a.val[3], vcvt_high_f32_f16(r.val[1]));
+        }
+        vst1q_f32_x4(s + i, a);
+        s0 = vaddq_f32(s0, vaddq_f32(a.val[0], a.val[2]));
+        s1 = vaddq_f32(s1, vaddq_f32(a.val[1], a.val[3]));
+    }
     for (; i + 8 <= H; i += 8) {
         const float16x8_t h = vld1q_f16(x + i);
         float32x4_t a = vcvt_f32_f16(vget_low_f16(h)), b = vcvt_high_f32_f16(h);
@@ -44,7 +59,17 @@ void norm_row_f16(const __fp16 *x, const __fp16 *res, float *s, __fp16 *y, int H
     const float mean = sum / float(H);
     const float32x4_t m = vdupq_n_f32(mean);
     const float rstd = inv_std_row(s, H, mean, eps);
-    for (i = 0; i + 8 <= H; i += 8) {
+    i = 0;
+    for (; i + 16 <= H; i += 16) {  // four-register loads of s, gamma and beta
+        const float32x4x4_t v = vld1q_f32_x4(s + i), g = vld1q_f32_x4(gamma + i),
+                            b = vld1q_f32_x4(beta + i);
+        float32x4_t o[4];
+        for (int j = 0; j < 4; ++j)
+            o[j] = vfmaq_f32(b.val[j], vmulq_n_f32(vsubq_f32(v.val[j], m), rstd), g.val[j]);
+        vst1q_f16_x2(y + i, float16x8x2_t{{vcvt_high_f16_f32(vcvt_f16_f32(o[0]), o[1]),
+                                           vcvt_high_f16_f32(vcvt_f16_f32(o[2]), o[3])}});
+    }
+    for (; i + 8 <= H; i += 8) {
         const float32x4_t a = vmulq_n_f32(vsubq_f32(vld1q_f32(s + i), m), rstd);
         const float32x4_t b = vmulq_n_f32(vsubq_f32(vld1q_f32(s + i + 4), m), rstd);
         const float32x4_t ya = vfmaq_f32(vld1q_f32(beta + i), a, vld1q_f32(gamma + i));

@@ -92,18 +92,25 @@ inline void bias_activation_row(float *v, const float *bias, int n, armbert_acti
 }
 
 // 1 / sqrt(var + eps) of an fp32 row whose mean is known: the centred sum of
-// squares, eight values a step (the layernorm rows' second pass).
+// squares, sixteen values a step (four-register loads; the layernorm rows' second pass).
 inline float inv_std_row(const float *s, int n, float mean, float eps) {
     const float32x4_t m = vdupq_n_f32(mean);
-    float32x4_t q0 = vdupq_n_f32(0.0f), q1 = q0;
+    float32x4_t q0 = vdupq_n_f32(0.0f), q1 = q0, q2 = q0, q3 = q0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const float32x4_t a = vsubq_f32(vld1q_f32(s + i), m);
-        const float32x4_t b = vsubq_f32(vld1q_f32(s + i + 4), m);
+    for (; i + 16 <= n; i += 16) {
+        const float32x4x4_t v = vld1q_f32_x4(s + i);
+        const float32x4_t a = vsubq_f32(v.val[0], m), b = vsubq_f32(v.val[1], m);
+        const float32x4_t c = vsubq_f32(v.val[2], m), d = vsubq_f32(v.val[3], m);
         q0 = vfmaq_f32(q0, a, a);
         q1 = vfmaq_f32(q1, b, b);
+        q2 = vfmaq_f32(q2, c, c);
+        q3 = vfmaq_f32(q3, d, d);
     }
-    float var = vaddvq_f32(vaddq_f32(q0, q1));
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t a = vsubq_f32(vld1q_f32(s + i), m);
+        q0 = vfmaq_f32(q0, a, a);
+    }
+    float var = vaddvq_f32(vaddq_f32(vaddq_f32(q0, q1), vaddq_f32(q2, q3)));
     for (; i < n; ++i) var += (s[i] - mean) * (s[i] - mean);
     return 1.0f / __builtin_sqrtf(var / float(n) + eps);
 }
