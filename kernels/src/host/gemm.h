@@ -34,8 +34,8 @@ PackedS8 pack_s8(const int8_t *w, int N, int K);
 enum class ActS8 { kU8Offset, kS16 };
 
 // One line into L2. An asm statement: gcc deletes a loop whose body is only
-// __builtin_prefetch (it has no side effect, and C++ loops are assumed to finish):
-// Prefetch::at's loop written with it compiled to nothing in the int8 kernels.
+// __builtin_prefetch (it has no side effect, and C++ loops are assumed to finish);
+// a version of Prefetch::at written with it compiled to nothing.
 inline void prefetch_l2(const char *p) {
 #if defined(__x86_64__)
     asm volatile("prefetcht1 %0" : : "m"(*p));
@@ -47,8 +47,8 @@ inline void prefetch_l2(const char *p) {
 }
 
 // The next weight slab, asked into L2 while a micro-kernel computes on the current
-// one: the GEMM drivers give each row tile a share of the slab's cache lines, and the
-// tile asks for `per_step` of them at each of its first `steps` k steps. The hardware
+// one: the fp32 GEMM driver gives each row tile a share of the slab's cache lines, and
+// the tile asks for `per_step` of them at each of its first `steps` k steps. The hardware
 // streamer stops at every 4 KiB page, and a model's weights (MiniLM fp32: 42 MB) do
 // not stay in cache between inferences: without a prefetch each slab's first tile
 // waited on memory. Spread over the k loop rather than one burst before the tile: a
@@ -65,10 +65,6 @@ struct Prefetch {
             for (int j = 0; j < per_step; ++j)
                 prefetch_l2(p + (size_t(step) * per_step + j) * 64);
     }
-    // All of them at once (for kernels whose k loop has too few steps to spread over).
-    void all() const {
-        for (int s = 0; s < steps; ++s) at(s);
-    }
 };
 
 // Part `part` of `parts` of the cache lines of [p, p + bytes), spread over k_steps steps.
@@ -82,6 +78,12 @@ inline Prefetch prefetch_spread(const void *p, size_t bytes, int part, int parts
     const int n = int(l1 - l0);
     const int per_step = (n + k_steps - 1) / k_steps;
     return {static_cast<const char *>(p) + l0 * 64, (n + per_step - 1) / per_step, per_step};
+}
+
+// The same share asked for at once, before the tile (the int8 driver: gemm_s8.cpp says
+// why it keeps the burst).
+inline void prefetch_part(const void *p, size_t bytes, int part, int parts) {
+    prefetch_spread(p, bytes, part, parts, 1).at(0);
 }
 
 // A micro-kernel: for r < mr and c < kNr,

@@ -79,17 +79,17 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
                 const int kc = std::min(kc_max, w.Kp - k0);
                 const bool last = k0 + kc >= w.Kp;
                 // The next slab (next K block, or the next block's first) into L2 while
-                // this one is computed, a share before each row tile; panels are
-                // contiguous. (Spread over the tile's k loop as the fp32 GEMM does, the
-                // int8 one streamed faster at 32 rows but ran BERT-base int8 no faster
-                // end to end: docs/performance.md.)
+                // this one is computed, a share before each row tile (gemm.h
+                // prefetch_part); panels are contiguous. (Spread over the tile's k loop
+                // as the fp32 GEMM does, the int8 one streamed faster at 32 rows but ran
+                // BERT-base int8 no faster end to end: docs/performance.md.)
                 const bool more = !last || b + 1 < block_end;
                 const int8_t *next = more ? pb + size_t(k0 + kc) * kNr : nullptr;
                 const int next_kc =
                     last ? std::min(kc_max, w.Kp) : std::min(kc_max, w.Kp - k0 - kc);
                 const size_t next_bytes = size_t(kNr) * size_t(next_kc);
                 for (int r = 0, i = 0; r < mc; r += kernel.mr, ++i) {
-                    prefetch_spread(next, next_bytes, i, tiles, 1).all();
+                    prefetch_part(next, next_bytes, i, tiles);
                     const int mr = std::min(kernel.mr, mc - r);
                     kernel.tile(pb + size_t(k0) * kNr, xb + (size_t(m0 + r) * w.Kp + k0) * es,
                                 size_t(w.Kp), kc, mr, acc + r * kNr, k0 > 0);

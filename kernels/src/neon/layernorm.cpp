@@ -119,12 +119,7 @@ struct NeonLayerNorm : LayerNormOp {
 }  // namespace
 
 LayerNormOp *new_layernorm(const armbert_layernorm_desc &d) {
-    auto op = std::make_unique<NeonLayerNorm>();
-    op->gamma.assign(d.gamma, d.gamma + d.hidden);
-    op->beta.assign(d.beta, d.beta + d.hidden);
-    op->desc = d;
-    op->desc.gamma = op->desc.beta = nullptr;
-    return op.release();
+    return new_norm_op<NeonLayerNorm>(d);
 }
 
 }  // namespace armbert::neon

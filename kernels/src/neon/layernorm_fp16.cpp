@@ -8,7 +8,6 @@
 #include <arm_neon.h>
 
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "../common/parallel.h"
@@ -99,12 +98,7 @@ struct NeonLayerNormF16 : LayerNormOp {
 }  // namespace
 
 LayerNormOp *new_layernorm_fp16(const armbert_layernorm_desc &d) {
-    auto op = std::make_unique<NeonLayerNormF16>();
-    op->gamma.assign(d.gamma, d.gamma + d.hidden);
-    op->beta.assign(d.beta, d.beta + d.hidden);
-    op->desc = d;
-    op->desc.gamma = op->desc.beta = nullptr;
-    return op.release();
+    return new_norm_op<NeonLayerNormF16>(d);
 }
 
 }  // namespace armbert::neon

@@ -4,6 +4,8 @@
 // attention_core.h) and the layernorm; FP16 on our own kernels (*_fp16.cpp),
 // because Debian's ACL is built without F16 CPU kernels. backend.cpp picks one.
 #pragma once
+#include <memory>
+
 #include "../core/op.h"
 
 namespace armbert::neon {
@@ -26,6 +28,18 @@ AttentionOp *new_attention_fp16(const armbert_attention_desc &d);
 LayerNormOp *new_layernorm_fp16(const armbert_layernorm_desc &d);
 GeluOp *new_gelu_fp16(const armbert_eltwise_desc &d);
 AddOp *new_add_fp16(const armbert_eltwise_desc &d);
+
+// Our layernorm ops (layernorm.cpp, layernorm_fp16.cpp) from a descriptor: Op keeps
+// gamma and beta (std::vector<float>), copied here; the caller's memory is not kept.
+template <class Op>
+LayerNormOp *new_norm_op(const armbert_layernorm_desc &d) {
+    auto op = std::make_unique<Op>();
+    op->gamma.assign(d.gamma, d.gamma + d.hidden);
+    op->beta.assign(d.beta, d.beta + d.hidden);
+    op->desc = d;
+    op->desc.gamma = op->desc.beta = nullptr;
+    return op.release();
+}
 
 // Which FP16 GEMM inner loop runs: FMLAL (FEAT_FHM) or fp16->fp32 widening.
 bool fp16_gemm_uses_fmlal();
