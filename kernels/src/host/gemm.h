@@ -7,7 +7,9 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -148,17 +150,37 @@ inline void for_rows(int mr, F &&f) {
 // FP32 weights packed once for gemm_f32.cpp: panels of kNrF32 output channels,
 // [N/kNrF32][K][kNrF32], zero padded.
 constexpr int kNrF32 = 64;
+// Memory on 64-byte boundaries: the tiles' full-vector panel loads then never split a
+// cache line (std::vector's large blocks come from mmap 16 bytes past a page).
+template <typename T> struct CacheLineAllocator {
+    using value_type = T;
+    CacheLineAllocator() = default;
+    template <typename U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
+    T *allocate(size_t n) {
+        void *p = ::operator new(n * sizeof(T), std::align_val_t(64));
+        return static_cast<T *>(p);
+    }
+    void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
+    template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
+};
+
 struct PackedF32 {
     int N = 0, K = 0;
-    std::vector<float> data;
+    std::vector<float, CacheLineAllocator<float>> data;
+    std::vector<float> bias;  // [panels * kNrF32], zero padded; empty without a bias
 };
-PackedF32 pack_f32(const float *w, int N, int K);
+// w: [N, K] rows (torch's layout); bias: N values or NULL.
+PackedF32 pack_f32(const float *w, const float *bias, int N, int K);
 
 // An fp32 micro-kernel (gemm_f32.cpp): for r < rows (<= the kernel's rows) and
-// c < 64, c[r * ldc + c] (+)= sum_{k < kc} a[r * lda + k] * b[k * 64 + c]
-// (= when !accumulate); b points into a panel at its K offset.
+// c < 64, c[r * ldc + c] = init + sum_{k < kc} a[r * lda + k] * b[k * 64 + c], where
+// init is c[r * ldc + c] itself when accumulate, else bias[c] (0 when bias is NULL);
+// b points into a panel at its K offset. The bias starts each output's FMA chain, so
+// no pass over the output adds it afterwards.
 using TileF32PackedFn = void (*)(const float *a, size_t lda, const float *b, int kc, int rows,
-                                 float *c, size_t ldc, bool accumulate, Prefetch pf);
+                                 float *c, size_t ldc, bool accumulate, const float *bias,
+                                 Prefetch pf);
 struct GemmF32Kernel {
     const char *name;  // e.g. "avx512 (zmm fma, 6x64 tile, packed weights)"
     int rows;          // 0: no packed kernel at this level (OpenBLAS)
@@ -166,13 +188,13 @@ struct GemmF32Kernel {
 };
 #if defined(__x86_64__)
 void tile_f32p_avx2(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
-                    size_t ldc, bool accumulate, Prefetch pf);
+                    size_t ldc, bool accumulate, const float *bias, Prefetch pf);
 void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
-                      size_t ldc, bool accumulate, Prefetch pf);
+                      size_t ldc, bool accumulate, const float *bias, Prefetch pf);
 #endif
-// y[m, n] = sum_k x[m, k] w[n, k] for rows [0, M) (x dense, ld = K) and the panels
-// [block_begin, block_end) of kNrF32 columns (ld of y = ldy), in chunks of
-// kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a partial last panel.
+// y[m, n] = bias[n] + sum_k x[m, k] w[n, k] (w.bias, 0 without one) for rows [0, M)
+// (x dense, ld = K) and the panels [block_begin, block_end) of kNrF32 columns (ld of
+// y = ldy), in chunks of kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a partial last panel.
 constexpr int kGemmF32ChunkRows = 132;  // a multiple of the tiles' 6 and 3 rows
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
                      int block_begin, int block_end, float *y, int ldy, float *scratch);

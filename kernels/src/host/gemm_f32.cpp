@@ -40,7 +40,7 @@ constexpr size_t kAChunkBytes = size_t(1) << 20;
 template <int R, int W, int NV>
 __attribute__((always_inline)) inline void tile(const float *a, size_t lda, const float *b,
                                                 int kc, float *c, size_t ldc, bool accumulate,
-                                                Prefetch pf) {
+                                                const float *bias, Prefetch pf) {
     typedef float vec __attribute__((vector_size(W * sizeof(float))));
     vec s[R][NV];
 #pragma GCC unroll 16
@@ -48,6 +48,7 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
             if (accumulate) std::memcpy(&s[r][v], c + size_t(r) * ldc + v * W, sizeof(vec));
+            else if (bias) std::memcpy(&s[r][v], bias + v * W, sizeof(vec));
             else s[r][v] = vec{};
         }
     for (int k = 0; k < kc; ++k) {
@@ -75,12 +76,14 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
 template <int MaxR, int W, int NV>
 __attribute__((always_inline)) inline void tile_rows(int rows, const float *a, size_t lda,
                                                      const float *b, int kc, float *c,
-                                                     size_t ldc, bool accumulate, Prefetch pf) {
+                                                     size_t ldc, bool accumulate,
+                                                     const float *bias, Prefetch pf) {
     if constexpr (MaxR > 1) {
         if (rows != MaxR)
-            return tile_rows<MaxR - 1, W, NV>(rows, a, lda, b, kc, c, ldc, accumulate, pf);
+            return tile_rows<MaxR - 1, W, NV>(rows, a, lda, b, kc, c, ldc, accumulate, bias,
+                                              pf);
     }
-    tile<MaxR, W, NV>(a, lda, b, kc, c, ldc, accumulate, pf);
+    tile<MaxR, W, NV>(a, lda, b, kc, c, ldc, accumulate, bias, pf);
 }
 
 }  // namespace
@@ -89,21 +92,22 @@ __attribute__((always_inline)) inline void tile_rows(int rows, const float *a, s
 __attribute__((target("avx2,fma"))) void tile_f32p_avx2(const float *a, size_t lda,
                                                         const float *b, int kc, int rows,
                                                         float *c, size_t ldc, bool accumulate,
-                                                        Prefetch pf) {
+                                                        const float *bias, Prefetch pf) {
     for (int half = 0; half < 2; ++half)  // 32 of the panel's 64 columns per call
         tile_rows<3, 8, 4>(rows, a, lda, b + 32 * half, kc, c + 32 * half, ldc, accumulate,
-                           half ? Prefetch{} : pf);
+                           bias ? bias + 32 * half : nullptr, half ? Prefetch{} : pf);
 }
 
 __attribute__((target("avx512f"))) void tile_f32p_avx512(const float *a, size_t lda,
                                                          const float *b, int kc, int rows,
                                                          float *c, size_t ldc,
-                                                         bool accumulate, Prefetch pf) {
-    tile_rows<6, 16, 4>(rows, a, lda, b, kc, c, ldc, accumulate, pf);
+                                                         bool accumulate, const float *bias,
+                                                         Prefetch pf) {
+    tile_rows<6, 16, 4>(rows, a, lda, b, kc, c, ldc, accumulate, bias, pf);
 }
 #endif
 
-PackedF32 pack_f32(const float *w, int N, int K) {
+PackedF32 pack_f32(const float *w, const float *bias, int N, int K) {
     PackedF32 p;
     p.N = N;
     p.K = K;
@@ -112,6 +116,10 @@ PackedF32 pack_f32(const float *w, int N, int K) {
     for (int n = 0; n < N; ++n) {
         float *dst = p.data.data() + size_t(n / kNrF32) * K * kNrF32 + n % kNrF32;
         for (int k = 0; k < K; ++k) dst[size_t(k) * kNrF32] = w[size_t(n) * K + k];
+    }
+    if (bias) {
+        p.bias.assign(size_t(blocks) * kNrF32, 0.0f);
+        std::copy(bias, bias + N, p.bias.begin());
     }
     return p;
 }
@@ -135,6 +143,7 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                 // A partial last panel is computed into scratch (mc x kNrF32), copied out.
                 float *c = nv == kNrF32 ? y + size_t(m0) * ldy + n0 : scratch;
                 const size_t ldc = nv == kNrF32 ? size_t(ldy) : size_t(kNrF32);
+                const float *bias = w.bias.empty() ? nullptr : w.bias.data() + n0;
                 for (int k0 = k1; k0 < k1end; k0 += kKc) {
                     const int kc = std::min(kKc, k1end - k0);
                     // The slab after this one in the loops' order: the next K block,
@@ -149,7 +158,7 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                     for (int r = 0, i = 0; r < mc; r += R, ++i) {
                         kernel.tile(x + size_t(m0 + r) * K + k0, size_t(K),
                                     panel + size_t(k0) * kNrF32, kc, std::min(R, mc - r),
-                                    c + size_t(r) * ldc, ldc, k0 > 0,
+                                    c + size_t(r) * ldc, ldc, k0 > 0, bias,
                                     prefetch_spread(next, next_bytes, i, tiles, kc));
                     }
                 }

@@ -17,7 +17,7 @@ int blocks_of(int n) { return (n + kNr - 1) / kNr; }
 struct LinearF32 : LinearOp {
     const GemmF32Kernel *packed = nullptr;  // null: OpenBLAS on w
     PackedF32 wp;
-    std::vector<float> w, bias, scratch;  // scratch: a partial last panel per thread
+    std::vector<float> w, bias, scratch;  // w, bias: OpenBLAS's; scratch: a partial last panel
     void on_reshape() override {
         if (packed && desc.out_features % kNrF32)
             scratch.assign(size_t(ctx->threads) * kGemmF32ScratchFloats, 0.0f);
@@ -30,17 +30,21 @@ struct LinearF32 : LinearOp {
         parallel_for(*ctx, (N + nr - 1) / nr, [&](int64_t b0, int64_t b1, int t) {
             int n0 = int(b0) * nr, n1 = std::min(N, int(b1) * nr);
             const RowKernels &rk = kernels_of(ctx).rows;
-            const float *b = bias.empty() ? nullptr : bias.data();
-            if (packed)
-                gemm_f32_packed(*packed, wp, xp, M, int(b0), int(b1), yp, N,
-                                scratch.empty() ? nullptr
-                                                : scratch.data() + size_t(t) * kGemmF32ScratchFloats);
-            else
+            if (packed) {
+                // The bias starts the GEMM's accumulators (wp.bias); what is left is
+                // the activation, over the thread's columns after its GEMM (per 6 x 64
+                // tile, while in L1, was 1.5 % slower for FFN-in's GELU, MiniLM).
+                float *sp = scratch.empty() ? nullptr
+                                            : scratch.data() + size_t(t) * kGemmF32ScratchFloats;
+                gemm_f32_packed(*packed, wp, xp, M, int(b0), int(b1), yp, N, sp);
+                if (desc.activation != ARMBERT_ACTIVATION_NONE)
+                    rk.bias_act(yp + n0, size_t(N), M, n1 - n0, nullptr, desc.activation);
+            } else {
                 sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0,
                          N);
-            // Bias and activation over the thread's columns after its GEMM: per 6 x 64
-            // tile, while in L1, was 1.5 % slower for FFN-in's GELU (MiniLM, one core).
-            rk.bias_act(yp + n0, size_t(N), M, n1 - n0, b ? b + n0 : nullptr, desc.activation);
+                rk.bias_act(yp + n0, size_t(N), M, n1 - n0,
+                            bias.empty() ? nullptr : bias.data() + n0, desc.activation);
+            }
         });
     }
 };
@@ -143,11 +147,11 @@ LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
         auto o = std::make_unique<LinearF32>();
         if (k.gemm_f32.rows > 0) {
             o->packed = &k.gemm_f32;
-            o->wp = pack_f32(d.weight, int(N), int(K));
+            o->wp = pack_f32(d.weight, d.bias, int(N), int(K));
         } else {
             o->w = copy_of(d.weight, N * K);
+            o->bias = copy_of(d.bias, N);
         }
-        o->bias = copy_of(d.bias, N);
         op = std::move(o);
     } else if (d.precision == ARMBERT_PRECISION_FP16) {
         auto o = std::make_unique<LinearF16>();
