@@ -20,13 +20,28 @@
 
 namespace armbert::host {
 
+// Memory on 64-byte boundaries: the tiles' full-vector panel loads then never split a
+// cache line (std::vector's large blocks come from mmap 16 bytes past a page).
+template <typename T> struct CacheLineAllocator {
+    using value_type = T;
+    CacheLineAllocator() = default;
+    template <typename U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
+    T *allocate(size_t n) {
+        void *p = ::operator new(n * sizeof(T), std::align_val_t(64));
+        return static_cast<T *>(p);
+    }
+    void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
+    template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
+};
+
 // INT8 weights packed once for the kernel: blocks of kNr output channels,
 // groups of 4 along K (the vpdpbusd/sdot layout), zero padded.
 constexpr int kNr = 32;
 struct PackedS8 {
-    int N = 0, K = 0, Kp = 0;          // Kp: K rounded up to 4
-    std::vector<int8_t> data;          // [N/kNr][Kp/4][kNr][4]
-    std::vector<int32_t> col_offset;   // 128 * column sum per output channel (u8 kernels)
+    int N = 0, K = 0, Kp = 0;  // Kp: K rounded up to 4
+    std::vector<int8_t, CacheLineAllocator<int8_t>> data;  // [N/kNr][Kp/4][kNr][4]
+    std::vector<int32_t> col_offset;  // 128 * column sum per output channel (u8 kernels)
 };
 PackedS8 pack_s8(const int8_t *w, int N, int K);
 
@@ -150,21 +165,6 @@ inline void for_rows(int mr, F &&f) {
 // FP32 weights packed once for gemm_f32.cpp: panels of kNrF32 output channels,
 // [N/kNrF32][K][kNrF32], zero padded.
 constexpr int kNrF32 = 64;
-// Memory on 64-byte boundaries: the tiles' full-vector panel loads then never split a
-// cache line (std::vector's large blocks come from mmap 16 bytes past a page).
-template <typename T> struct CacheLineAllocator {
-    using value_type = T;
-    CacheLineAllocator() = default;
-    template <typename U> CacheLineAllocator(const CacheLineAllocator<U> &) {}
-    T *allocate(size_t n) {
-        void *p = ::operator new(n * sizeof(T), std::align_val_t(64));
-        return static_cast<T *>(p);
-    }
-    void deallocate(T *p, size_t) { ::operator delete(p, std::align_val_t(64)); }
-    template <typename U> bool operator==(const CacheLineAllocator<U> &) const { return true; }
-    template <typename U> bool operator!=(const CacheLineAllocator<U> &) const { return false; }
-};
-
 struct PackedF32 {
     int N = 0, K = 0;
     std::vector<float, CacheLineAllocator<float>> data;

@@ -61,8 +61,13 @@ struct HostRows {
     static void add3(float *dst, const float *a, const float *b, const float *c, int n) {
         for (int i = 0; i < n; ++i) dst[i] = a[i] + b[i] + c[i];
     }
-    static void add(float *dst, const float *a, int n) {
-        for (int i = 0; i < n; ++i) dst[i] += a[i];
+    static void sum(float *dst, const float *a, const float *b, int n) {  // dst may be a or b
+        for (int i = 0; i < n; ++i) dst[i] = a[i] + b[i];
+    }
+    // The F32 row at `offset` to compute in place, NULL for F16 (computed in scratch,
+    // then written).
+    static float *row_in_place(armbert_tensor *t, int64_t offset) {
+        return t->dtype == ARMBERT_F32 ? static_cast<float *>(t->host()) + offset : nullptr;
     }
     static void layernorm(const armbert_context &ctx, float *row, int n, const float *gamma,
                           const float *beta, float eps) {
