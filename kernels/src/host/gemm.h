@@ -194,7 +194,8 @@ void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int ro
 #endif
 // y[m, n] = bias[n] + sum_k x[m, k] w[n, k] (w.bias, 0 without one) for rows [0, M)
 // (x dense, ld = K) and the panels [block_begin, block_end) of kNrF32 columns (ld of
-// y = ldy), in chunks of kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a partial last panel.
+// y = ldy), in chunks of kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a
+// partial last panel.
 constexpr int kGemmF32ChunkRows = 132;  // a multiple of the tiles' 6 and 3 rows
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
                      int block_begin, int block_end, float *y, int ldy, float *scratch);
