@@ -29,7 +29,8 @@ namespace {
 #define ARMBERT_AVX2 __attribute__((target("avx2,fma")))
 
 // 8 columns (quarter q of the 32) x MR rows: 2 * MR accumulators + 2 weights + 1
-// broadcast = 15 of AVX2's 16 ymm registers at MR = 6.
+// broadcast + 1 product = AVX2's 16 ymm registers at MR = 6. MR = 6 is quarter6 below,
+// in assembly; this is the rest.
 template <int MR>
 ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, int kc,
                                  int32_t *acc, bool accumulate) {
@@ -59,10 +60,91 @@ ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, 
     }
 }
 
+// quarter<6> with its k loop in assembly, each register named. Left to gcc (generic
+// tuning or -march=znver2), the 12 accumulators did not stay in the 16 ymm registers
+// of an AVX2 core: 5 went to the stack and the others moved between registers every
+// step, 2.2 x86 instructions per 8 multiply-adds where this loop takes 1.5 (counted
+// under qemu-x86_64 -cpu EPYC-Rome, docs/performance.md). A build for an AVX-512 CPU
+// has 32 registers and never showed it. Rows 0-2 are read through xa, rows 3-5
+// through xb = xa + 3 rows, each as base, base + ld, base + 2 ld.
+ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc, int32_t *acc,
+                           bool accumulate) {
+    alignas(32) int32_t a[6][2][8];
+    const int8_t *p = w;
+    const int16_t *xa = x, *xb = x + 3 * ldx;
+    const size_t ld = ldx * sizeof(int16_t);
+    size_t steps = size_t(kc / 4);
+    __asm__ volatile(
+        "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
+        "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+        "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
+        "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+        "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+        "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+        "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+        "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+        "vpxor %%xmm12, %%xmm12, %%xmm12\n\t"
+        "vpxor %%xmm13, %%xmm13, %%xmm13\n\t"
+        "vpxor %%xmm14, %%xmm14, %%xmm14\n\t"
+        "vpxor %%xmm15, %%xmm15, %%xmm15\n\t"
+        "test %[n], %[n]\n\t"
+        "jz 2f\n\t"
+        "1:\n\t"
+        "vpmovsxbw (%[p]), %%ymm0\n\t"
+        "vpmovsxbw 16(%[p]), %%ymm1\n\t"
+        "add $128, %[p]\n\t"
+#define ARMBERT_ROW(ADDR, A0, A1)                  \
+        "vpbroadcastq " ADDR ", %%ymm2\n\t"       \
+        "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"     \
+        "vpaddd %%ymm3, " A0 ", " A0 "\n\t"       \
+        "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"     \
+        "vpaddd %%ymm3, " A1 ", " A1 "\n\t"
+        ARMBERT_ROW("(%[xa])", "%%ymm4", "%%ymm5")
+        ARMBERT_ROW("(%[xa],%[ld],1)", "%%ymm6", "%%ymm7")
+        ARMBERT_ROW("(%[xa],%[ld],2)", "%%ymm8", "%%ymm9")
+        ARMBERT_ROW("(%[xb])", "%%ymm10", "%%ymm11")
+        ARMBERT_ROW("(%[xb],%[ld],1)", "%%ymm12", "%%ymm13")
+        ARMBERT_ROW("(%[xb],%[ld],2)", "%%ymm14", "%%ymm15")
+#undef ARMBERT_ROW
+        "add $8, %[xa]\n\t"
+        "add $8, %[xb]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovdqa %%ymm4, 0(%[a])\n\t"
+        "vmovdqa %%ymm5, 32(%[a])\n\t"
+        "vmovdqa %%ymm6, 64(%[a])\n\t"
+        "vmovdqa %%ymm7, 96(%[a])\n\t"
+        "vmovdqa %%ymm8, 128(%[a])\n\t"
+        "vmovdqa %%ymm9, 160(%[a])\n\t"
+        "vmovdqa %%ymm10, 192(%[a])\n\t"
+        "vmovdqa %%ymm11, 224(%[a])\n\t"
+        "vmovdqa %%ymm12, 256(%[a])\n\t"
+        "vmovdqa %%ymm13, 288(%[a])\n\t"
+        "vmovdqa %%ymm14, 320(%[a])\n\t"
+        "vmovdqa %%ymm15, 352(%[a])\n\t"
+        : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
+        : [ld] "r"(ld), [a] "r"(&a[0][0][0])
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    #pragma GCC unroll 6
+    for (int r = 0; r < 6; ++r) {
+        const __m256i a0 = _mm256_load_si256((const __m256i *)a[r][0]);
+        const __m256i a1 = _mm256_load_si256((const __m256i *)a[r][1]);
+        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a0, a1), 0xD8);
+        int32_t *o = acc + r * kNr;
+        if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
+        _mm256_storeu_si256((__m256i *)o, s);
+    }
+}
+
 template <int MR>
 ARMBERT_AVX2 void tile(const int8_t *w, const int16_t *x, size_t ldx, int kc, int32_t *acc,
                        bool accumulate) {
-    for (int q = 0; q < 4; ++q) quarter<MR>(w + q * 32, x, ldx, kc, acc + q * 8, accumulate);
+    for (int q = 0; q < 4; ++q) {
+        if constexpr (MR == 6) quarter6(w + q * 32, x, ldx, kc, acc + q * 8, accumulate);
+        else quarter<MR>(w + q * 32, x, ldx, kc, acc + q * 8, accumulate);
+    }
 }
 
 }  // namespace
