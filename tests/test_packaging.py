@@ -192,36 +192,32 @@ def _sse_in_isa_functions(so: Path) -> dict[str, int]:
     AVX2/AVX-512 through target attributes only; a helper they call that is not
     inlined (a lambda does not inherit the caller's target) silently runs SSE2, with
     the same results, so only the code shows it."""
-    import subprocess
-
-    text = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", str(so)],
-                          capture_output=True, text=True, check=True).stdout
-    found, name = {}, None
-    for line in text.splitlines():
-        head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
-        if head:
-            name = head.group(1) if re.search(r"_(avx2|avx512|avxvnni|amx|f16c)\b", head.group(1)) else None
-        elif name and _LEGACY_SSE.search(line):
-            found[name] = found.get(name, 0) + 1
-    return found
+    return _lines_in_functions(so, r"_(avx2|avx512|avxvnni|amx|f16c)\b", _LEGACY_SSE)
 
 
 def _fma_from_stack_in_tiles(so: Path) -> dict[str, int]:
     """The fp32 tiles' FMAs that read an operand from the stack: the panel (or A) was
     copied there first, each k. gcc's generic tuning did that to the AVX2 GEMM tile of
     a portable build while its panel loads were a loop (kernels/src/host/gemm_f32.cpp):
-    5.1 instructions per FMA instead of 2.1, the same results, so only the code shows
+    5.1 instructions per FMA instead of 2.2, the same results, so only the code shows
     it."""
+    return _lines_in_functions(so, r"\btile_f32\w*_(avx2|avx512)\b",
+                               re.compile(r"\tvfmadd\w+\s+-?(0x[0-9a-f]+)?\(%rsp\)"))
+
+
+def _lines_in_functions(so: Path, function: str, line: re.Pattern) -> dict[str, int]:
+    """Per function of the disassembly whose name matches `function`: its instructions
+    that match `line`."""
     import subprocess
 
     text = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", str(so)],
                           capture_output=True, text=True, check=True).stdout
     found, name = {}, None
-    for line in text.splitlines():
-        head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
+    for row in text.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(.*)>:$", row)
         if head:
-            name = head.group(1) if re.search(r"\btile_f32\w*_(avx2|avx512)\b", head.group(1)) else None
-        elif name and re.search(r"\tvfmadd\w+\s+-?(0x[0-9a-f]+)?\(%rsp\)", line):
+            name = head.group(1) if re.search(function, head.group(1)) else None
+        elif name and line.search(row):
             found[name] = found.get(name, 0) + 1
     return found
 
