@@ -54,9 +54,9 @@ __attribute__((always_inline)) inline void tile(const float *a, size_t lda, cons
     for (int k = 0; k < kc; ++k) {
         pf.at(k);
         vec bv[NV];
-        // Unrolled by hand too: left as a loop, gcc's generic tuning (a portable build)
+        // The pragma matters: left as a loop, gcc's generic tuning (a portable build)
         // kept bv on the stack in the AVX2 tile and copied the panel there each k, 5.1
-        // instructions per ymm FMA instead of 2.1 (docs/performance.md).
+        // instructions per ymm FMA instead of 2.2 (docs/performance.md).
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + size_t(k) * kNrF32 + v * W, sizeof(vec));
 #pragma GCC unroll 16
