@@ -91,6 +91,62 @@ def count(name: str, call, marks, engine=None, ids=None, symbols: int = 0) -> di
     return record
 
 
+def engine_rows(backend: str, precisions: list[str], feed: dict, marks, symbols: int = 0,
+                with_ort: bool = True) -> list[dict]:
+    """Counted rows: armbert on `backend` per precision (int8 calibrated on CALIBRATION),
+    then ORT fp32 and int8 on the prepared ONNX files (bench_arm.TREE_DIR)."""
+    import armbert
+    ids, mask, tt = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
+    model = armbert.load()
+    rows = []
+    for precision in precisions:
+        source = armbert.quantize(model, CALIBRATION, backend=backend) if precision == "int8" else model
+        engine = armbert.Engine(source, backend=backend, precision=precision, threads=1)
+        rows.append({"engine": "armbert", "precision": precision,
+                     "context": engine.segments[0].ctx.describe(),
+                     **count(f"armbert {backend} {precision}", lambda: engine.run(ids, mask, tt),
+                             marks, engine, ids, symbols)})
+        engine.close()
+    if with_ort:
+        import onnxruntime as ort
+        for precision, onnx_file in (("fp32", "minilm.onnx"), ("int8", "minilm-int8.onnx")):
+            sess = ort_session(onnx_file, 1)
+            rows.append({"engine": f"onnxruntime {ort.__version__}", "precision": precision,
+                         **count(f"ort {precision}", lambda: sess.run(None, feed), marks,
+                                 symbols=symbols)})
+    return rows
+
+
+def ratios_vs_ort(rows: list[dict]) -> dict[str, float]:
+    """armbert's count / ORT's per precision (fp16 against ORT fp32, which has no fp16
+    CPU kernels); empty without ORT rows."""
+    ort_rows = {r["precision"]: r for r in rows if r["engine"].startswith("onnxruntime")}
+    if not ort_rows:
+        return {}
+    return {r["precision"]: r["insns_per_run"][0] /
+            (ort_rows.get(r["precision"]) or ort_rows["fp32"])["insns_per_run"][0]
+            for r in rows if r["engine"] == "armbert"}
+
+
+def print_rows(rows: list[dict], title: str, symbols: int = 0) -> None:
+    """The table: count per engine and precision, armbert's ratio to ORT, per-op counts."""
+    ratios = ratios_vs_ort(rows)
+    print(title)
+    print(f"{'engine':<24}{'precision':<10}{'M insns':>10}{'vs ORT':>8}")
+    for r in rows:
+        n = r["insns_per_run"][0]
+        ratio = f"{ratios[r['precision']]:.2f}" if r["engine"] == "armbert" and ratios else ""
+        print(f"{r['engine']:<24}{r['precision']:<10}{n / 1e6:>10.1f}{ratio:>8}")
+    for r in rows:
+        for name, n in r.get("top_symbols", [])[:symbols]:
+            print(f"  {r['engine']} {r['precision']}: {n / 1e6:8.1f} M  {name[:110]}")
+    for r in rows:
+        if "per_op" in r:
+            ops = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in
+                            sorted(r["per_op"].items(), key=lambda kv: -kv[1]))
+            print(f"armbert {r['precision']} per op (M): {ops}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,54 +163,17 @@ def main(argv=None) -> int:
         print("not counted: run under tools/insncount/insncount.py (see --help)", file=sys.stderr)
         return 2
 
-    import armbert
-    feed = inputs(a.seq)
-    ids, mask, tt = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
-    model = armbert.load()
     precisions = [p for p in a.precisions.split(",") if p]
-    rows = []
-    for precision in precisions:
-        source = armbert.quantize(model, CALIBRATION, backend="neon") if precision == "int8" else model
-        engine = armbert.Engine(source, backend="neon", precision=precision, threads=1)
-        rows.append({"engine": "armbert", "precision": precision,
-                     "context": engine.segments[0].ctx.describe(),
-                     **count(f"armbert neon {precision}", lambda: engine.run(ids, mask, tt),
-                             marks, engine, ids, a.symbols)})
-        engine.close()
-    if not a.no_ort:
-        import onnxruntime as ort
-        for precision, onnx_file in (("fp32", "minilm.onnx"), ("int8", "minilm-int8.onnx")):
-            sess = ort_session(onnx_file, 1)
-            rows.append({"engine": f"onnxruntime {ort.__version__}", "precision": precision,
-                         **count(f"ort {precision}", lambda: sess.run(None, feed), marks,
-                                 symbols=a.symbols)})
-    print(f"MiniLM B=1 S={a.seq}, 1 thread, retired AArch64 instructions per inference "
-          f"(qemu TCG plugin)")
-    ort_rows = {r["precision"]: r for r in rows if r["engine"].startswith("onnxruntime")}
-    print(f"{'engine':<24}{'precision':<10}{'M insns':>10}{'vs ORT':>8}")
-    for r in rows:
-        n = r["insns_per_run"][0]
-        peer = ort_rows.get(r["precision"]) or ort_rows.get("fp32")
-        ratio = f"{n / peer['insns_per_run'][0]:.2f}" if peer and r["engine"] == "armbert" else ""
-        print(f"{r['engine']:<24}{r['precision']:<10}{n / 1e6:>10.1f}{ratio:>8}")
-    for r in rows:
-        for name, n in r.get("top_symbols", [])[:a.symbols]:
-            print(f"  {r['engine']} {r['precision']}: {n / 1e6:8.1f} M  {name[:110]}")
-    for r in rows:
-        if "per_op" in r:
-            ops = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in
-                            sorted(r["per_op"].items(), key=lambda kv: -kv[1]))
-            print(f"armbert {r['precision']} per op (M): {ops}")
+    rows = engine_rows("neon", precisions, inputs(a.seq), marks, a.symbols, not a.no_ort)
+    print_rows(rows, f"MiniLM B=1 S={a.seq}, 1 thread, retired AArch64 instructions per "
+                     f"inference (qemu TCG plugin)", a.symbols)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({
             "version": 1, "what": "retired AArch64 instructions per inference, 1 thread",
             "counter": "tools/insncount (qemu-user TCG plugin, inline count per block)",
             "machine": platform.machine(), "seq": a.seq, "batch": 1,
-            "ratios_vs_ort": {r["precision"]: r["insns_per_run"][0] /
-                              (ort_rows.get(r["precision"]) or ort_rows["fp32"])["insns_per_run"][0]
-                              for r in rows if r["engine"] == "armbert" and ort_rows},
-            "rows": rows}, indent=2) + "\n")
+            "ratios_vs_ort": ratios_vs_ort(rows), "rows": rows}, indent=2) + "\n")
     return 0
 
 

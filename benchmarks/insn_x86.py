@@ -22,6 +22,9 @@ emulated CPU.
     python3 benchmarks/insn_x86.py --library /tmp/libarmbert-portable.so --seq 32 \\
         --out benchmarks/results/insn-x86-avx2-S32.json
 
+`--linear 32,1536,384` counts one linear (fp32 and int8) instead: the per-kernel
+figures of docs/performance.md.
+
 Under qemu-user /proc/cpuinfo is still the host's, so OPENBLAS_CORETYPE is set to
 Haswell for the counted process (armbert sets it from /proc/cpuinfo, which would pick
 AVX-512 kernels the emulated CPU lacks).
@@ -54,6 +57,8 @@ def outer(a) -> int:
            "OPENBLAS_CORETYPE": "Haswell"}
     cmd = [QEMU, "-cpu", a.cpu, "-plugin", plugin, sys.executable, str(Path(__file__).resolve()),
            "--inner", "--seq", str(a.seq), "--cpu", a.cpu, "--library", a.library]
+    if a.linear:
+        cmd += ["--linear", a.linear]
     if a.out:
         cmd += ["--out", str(Path(a.out).resolve())]
     proc = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -64,54 +69,57 @@ def outer(a) -> int:
 
 
 def inner(a) -> int:
+    import bench_arm
     import insn_arm
     import insn_marks
-    import bench_arm
-    from bench_arm import CALIBRATION, inputs, ort_session
 
-    import armbert
     marks = insn_marks.Marks()
     if not marks.available():
         print("not counted", file=sys.stderr)
         return 2
+    if a.linear:
+        return count_linear(a, marks)
     bench_arm.TREE_DIR = bench_arm.HOST_DIR  # the ONNX files, on this machine
-    feed = inputs(a.seq)
-    ids, mask, tt = feed["input_ids"], feed["attention_mask"], feed["token_type_ids"]
-    model = armbert.load()
-    rows = []
-    for precision in ("fp32", "int8"):
-        source = armbert.quantize(model, CALIBRATION, backend="host") if precision == "int8" else model
-        engine = armbert.Engine(source, backend="host", precision=precision, threads=1)
-        rows.append({"engine": "armbert", "precision": precision,
-                     "context": engine.segments[0].ctx.describe(),
-                     **insn_arm.count(f"armbert host {precision}",
-                                      lambda: engine.run(ids, mask, tt), marks, engine, ids)})
-        engine.close()
-    import onnxruntime as ort
-    for precision, onnx_file in (("fp32", "minilm.onnx"), ("int8", "minilm-int8.onnx")):
-        sess = ort_session(onnx_file, 1)
-        rows.append({"engine": f"onnxruntime {ort.__version__}", "precision": precision,
-                     **insn_arm.count(f"ort {precision}", lambda: sess.run(None, feed), marks)})
-    ort_rows = {r["precision"]: r for r in rows if r["engine"].startswith("onnxruntime")}
-    ratios = {r["precision"]: r["insns_per_run"][0] / ort_rows[r["precision"]]["insns_per_run"][0]
-              for r in rows if r["engine"] == "armbert"}
-    print(f"MiniLM B=1 S={a.seq}, 1 thread, qemu-x86_64 -cpu {a.cpu}: retired x86 "
-          f"instructions per inference")
-    for r in rows:
-        n = r["insns_per_run"][0]
-        ratio = f"  {ratios[r['precision']]:.2f} x ORT" if r["engine"] == "armbert" else ""
-        print(f"  {r['engine']:<22}{r['precision']:<6}{n / 1e6:8.1f} M{ratio}")
-        if "per_op" in r:
-            ops = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in
-                            sorted(r["per_op"].items(), key=lambda kv: -kv[1]))
-            print(f"    per op (M): {ops}")
+    rows = insn_arm.engine_rows("host", ["fp32", "int8"], bench_arm.inputs(a.seq), marks)
+    insn_arm.print_rows(rows, f"MiniLM B=1 S={a.seq}, 1 thread, qemu-x86_64 -cpu {a.cpu}: "
+                              f"retired x86 instructions per inference")
     if a.out:
         Path(a.out).write_text(json.dumps({
             "version": 1, "what": "retired x86 instructions per inference, 1 thread",
             "counter": "tools/insncount plugin under qemu-x86_64 (TCG)", "cpu": a.cpu,
             "host": platform.processor() or platform.machine(),
             "armbert_library": a.library, "seq": a.seq, "batch": 1,
-            "ratios_vs_ort": ratios, "rows": rows}, indent=2) + "\n")
+            "ratios_vs_ort": insn_arm.ratios_vs_ort(rows), "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+def count_linear(a, marks) -> int:
+    """One linear of shape M x K -> N (random weights), fp32 and int8 (dynamic
+    activation scales): its instructions per 8 multiply-adds, one ymm FMA's worth."""
+    import numpy as np
+
+    from armbert import _native as nat
+    m, k, n = (int(v) for v in a.linear.split(","))
+    ctx = nat.Context("host", threads=1)
+    rng = np.random.default_rng(0)
+    wq = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    bias = rng.standard_normal(n).astype(np.float32)
+    x = nat.Tensor.from_numpy(ctx, rng.standard_normal((m, k)).astype(np.float32))
+    y = nat.Tensor(ctx, (m, n), np.float32)
+    for precision, weights in (("fp32", dict(weight=wq.astype(np.float32))),
+                               ("int8", dict(weight_i8=wq,
+                                             weight_scale=np.full(n, 0.01, np.float32)))):
+        with nat.Linear(ctx, bias=bias, precision=precision, **weights) as op:
+            op.reshape(1, m)
+            op.run(x, y)  # warm-up
+            marks.reset()
+            marks.begin(1)
+            op.run(x, y)
+            marks.end(1)
+            insns = marks.dump().spans[1][1]
+        print(f"{precision} linear {m} x {k} -> {n}: {insns / 1e6:.2f} M instructions, "
+              f"{insns / (m * k * n / 8):.2f} per 8 multiply-adds")
+    print(ctx.describe())
     return 0
 
 
@@ -123,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seq", type=int, default=32)
     ap.add_argument("--counts", default="/tmp/armbert-insn-x86.txt", help="the plugin's file")
     ap.add_argument("--out", default=None, help="JSON record")
+    ap.add_argument("--linear", default=None, metavar="M,K,N",
+                    help="count one linear of this shape instead of MiniLM")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     return inner(a) if a.inner else outer(a)
