@@ -10,6 +10,14 @@ in training mode (dropout) shows up as an error column instead of a fast number.
         [--threads 2] [--seq 128] [--batch 1] [--isa auto] [--peers ort,ort-fused,torch]
         [--quick] [--out PATH]
 
+On a smaller x86 CPU than this one (every engine capped, not armbert alone; a
+portable build, what a wheel holds, so no AVX-512 registers leak into AVX2 code):
+
+    ARMBERT_PORTABLE=1 python3 build.py && cp armbert/_lib/x86_64/libarmbert.so /tmp/lib.so
+    python3 build.py
+    ARMBERT_LIBRARY=/tmp/lib.so python3 tools/cpucap/cpucap.py --isa avx2 -- \
+        benchmarks/bench_host.py --threads 1 --out benchmarks/results/host-avx2-1t.json
+
 Peers: `ort` (the exported graph, ORT_ENABLE_ALL), `ort-fused` (the same graph through
 onnxruntime.transformers.optimizer's BERT fusions: Attention, SkipLayerNorm,
 BiasGelu...; int8 by quantize_dynamic of the fused graph) and `torch` (eager; int8 by
@@ -108,6 +116,9 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "armbert_cpu_features": features,
+        # tools/cpucap: the level every library's CPUID saw (None: this CPU as it is)
+        "cpucap": os.environ.get("ARMBERT_CPUCAP"),
+        "armbert_library": os.environ.get("ARMBERT_LIBRARY") or "the package's own",
         "armbert_host_isa_levels": levels,
         "load_avg_start": list(os.getloadavg()),
         "software": {
