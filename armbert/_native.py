@@ -190,6 +190,9 @@ class _Handle:
         self.close()
 
 
+_DESCRIBE_BUFFER = 1024  # first try of Context.describe (it retries larger)
+
+
 class Context(_Handle):
     """A backend with its thread count and the cores it is pinned to.
     ``threads``: None or an int in [1, 4 x os.cpu_count()]; ``cores``: distinct core
@@ -223,9 +226,17 @@ class Context(_Handle):
         return self._h
 
     def describe(self) -> str:
-        buf = ffi.new("char[]", 512)
-        check(lib().armbert_context_describe(self._handle(), buf, 512))
-        return ffi.string(buf).decode()
+        # The ABI truncates to the buffer: a full buffer may have been cut, so ask again
+        # with more room (the text grows with the kernel names and the core list: a
+        # many-core machine's "cores=" alone is hundreds of characters).
+        size = _DESCRIBE_BUFFER
+        while True:
+            buf = ffi.new("char[]", size)
+            check(lib().armbert_context_describe(self._handle(), buf, size))
+            text = ffi.string(buf)
+            if len(text) < size - 1 or size >= 1 << 20:
+                return text.decode()
+            size *= 4
 
     def synchronize(self) -> None:
         """Returns when the work queued on this context's device has finished: at

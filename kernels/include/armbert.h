@@ -134,7 +134,8 @@ ARMBERT_API armbert_status armbert_context_create(armbert_backend backend,
                                                   armbert_context **out);
 ARMBERT_API void armbert_context_destroy(armbert_context *ctx);
 /* A human-readable description of the device behind the context (NUL-terminated,
- * truncated to `size`). */
+ * truncated to `size`: a result of size - 1 characters may have been cut, so call
+ * again with a larger buffer). */
 ARMBERT_API armbert_status armbert_context_describe(const armbert_context *ctx, char *buffer,
                                                     size_t size);
 /* Returns when all work queued on the context's device has finished. Host and NEON

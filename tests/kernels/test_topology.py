@@ -67,3 +67,17 @@ def test_asked_threads_are_not_pinned_and_asked_cores_are(tmp_path, monkeypatch)
 def test_the_real_default_stays_within_the_allowed_cpus():
     threads, cores = threads_and_cores()
     assert threads == len(cores) and set(cores) <= set(ALLOWED) and cores
+
+
+def test_describe_is_never_cut(monkeypatch):
+    """The ABI truncates to the caller's buffer; Context.describe asks again with more
+    room, so the "cores=" list at its end survives a long description (a many-core
+    machine, longer kernel names). Started here from a buffer far too small."""
+    ctx = nat.Context("host", threads=1)
+    full = ctx.describe()
+    assert re.search(r"; threads=1(; cores=[\d,]+)?$", full), full
+    monkeypatch.setattr(nat, "_DESCRIBE_BUFFER", 16)
+    assert ctx.describe() == full
+    buf = nat.ffi.new("char[]", 16)  # and the ABI's own truncation: NUL at size - 1
+    nat.check(nat.lib().armbert_context_describe(ctx._handle(), buf, 16))
+    assert nat.ffi.string(buf).decode() == full[:15]
