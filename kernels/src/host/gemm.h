@@ -136,7 +136,7 @@ using BiasActRowsFn = void (*)(float *y, size_t ldy, int rows, int n, const floa
                                armbert_activation act);
 
 // Activations enter as rows of Kp elements in the kernel's ActS8 format
-// (quantize_rows_u8, then widen_rows_s16 for kS16). For rows [0, M) and the
+// (the level's QuantizeRowsFn). For rows [0, M) and the
 // output-channel blocks [block_begin, block_end):
 //   y[m, n] = act(float(sum_k q[m,k] w[n,k]) * (row_scale[m] * col_scale[n])
 //                 + extra[m, n] + bias[n])
@@ -257,15 +257,19 @@ inline uint8_t quantize_u8(float v, float inv) {
 // Quantizes rows of x to u8 (q + 128), static scale when scale > 0 else per
 // row; inv_smooth (may be NULL) multiplies each input channel first.
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
-                      const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp);
+                      const float *inv_smooth, void *out, float *row_scale, float *tmp);
+// A quantizer of the table (isa.h QuantizeS8Kernel): out holds rows of Kp codes in its
+// GEMM kernel's ActS8 format (uint8 q + 128, or int16 q for kS16).
 using QuantizeRowsFn = void (*)(const float *x, int M, int K, int Kp, float scale,
-                                const float *inv_smooth, uint8_t *out, float *row_scale,
+                                const float *inv_smooth, void *out, float *row_scale,
                                 float *tmp);
 #if defined(__x86_64__)
 void quantize_rows_u8_avx2(const float *x, int M, int K, int Kp, float scale,
-                           const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp);
+                           const float *inv_smooth, void *out, float *row_scale, float *tmp);
+// The same q as int16 (ActS8::kS16, the AVX2 kernel's operand), written directly: a
+// second pass widening the bytes cost 2 % of an AVX2 int8 MiniLM run (`perf`).
+void quantize_rows_s16_avx2(const float *x, int M, int K, int Kp, float scale,
+                            const float *inv_smooth, void *out, float *row_scale, float *tmp);
 #endif
-// out[i] = int16(u8[i]) - 128: the kS16 form of quantize_rows_u8's output.
-void widen_rows_s16(const uint8_t *u8, int16_t *out, size_t n);
 
 }  // namespace armbert::host

@@ -113,7 +113,8 @@ void gemm_s8_dequant(const GemmS8Kernel &kernel, DequantRowsFn dequant, const Pa
 }
 
 void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
-                      const float *inv_smooth, uint8_t *out, float *row_scale, float *tmp) {
+                      const float *inv_smooth, void *codes, float *row_scale, float *tmp) {
+    uint8_t *out = static_cast<uint8_t *>(codes);
     for (int m = 0; m < M; ++m) {
         const float *xr = smoothed_row(x, m, K, inv_smooth, tmp);
         float s = scale;
@@ -128,10 +129,6 @@ void quantize_rows_u8(const float *x, int M, int K, int Kp, float scale,
         for (int k = K; k < Kp; ++k) o[k] = 128;
         row_scale[m] = s;
     }
-}
-
-void widen_rows_s16(const uint8_t *u8, int16_t *out, size_t n) {
-    for (size_t i = 0; i < n; ++i) out[i] = int16_t(int16_t(u8[i]) - 128);
 }
 
 }  // namespace armbert::host

@@ -29,6 +29,7 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
+constexpr QuantizeS8Kernel kQuantAvx2S16{"avx2 (int16 codes)", quantize_rows_s16_avx2};
 constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)", 3,
@@ -47,7 +48,7 @@ const HostKernels kTable[kIsaCount] = {
     {Isa::kAvx2,
      {"avx2 (vpmovsxbw + vpmaddwd, exact 16-bit widening, 6x32 tile)", ActS8::kS16, 6, kKc,
       tile_s8_avx2},
-     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
+     kQuantAvx2S16, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
     {Isa::kAvxVnni,
      {"avxvnni (vpdpbusd ymm, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avxvnni},
      kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},

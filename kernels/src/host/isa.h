@@ -41,7 +41,7 @@ struct F16Kernels {
 
 struct QuantizeS8Kernel {
     const char *name;
-    QuantizeRowsFn rows;  // quantize_rows_u8's contract (gemm.h), same bytes on every path
+    QuantizeRowsFn rows;  // quantize_rows_u8's q (gemm.h) in the level's ActS8 codes
 };
 
 // Row kernels (rows.cpp): the same scalar bodies compiled for the level's vector

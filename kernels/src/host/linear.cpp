@@ -97,8 +97,9 @@ struct LinearI8 : LinearOp {
     std::vector<int32_t> outliers;
     std::vector<float> outlier_w, outlier_x, extra;
     void on_reshape() override {
-        xq.assign(size_t(rows()) * w.Kp, 128);
-        xq16.assign(kernel->act == ActS8::kS16 ? size_t(rows()) * w.Kp : 0, 0);
+        const bool s16 = kernel->act == ActS8::kS16;
+        xq.assign(s16 ? 0 : size_t(rows()) * w.Kp, 128);
+        xq16.assign(s16 ? size_t(rows()) * w.Kp : 0, 0);
         row_scale.assign(size_t(rows()), 1.0f);
         tmp.assign(inv_smooth.empty() ? 0 : size_t(ctx->threads) * desc.in_features, 0.0f);
         outlier_x.assign(size_t(rows()) * outliers.size(), 0.0f);
@@ -109,12 +110,10 @@ struct LinearI8 : LinearOp {
         const float *xp = data_of<float>(x);
         const float *inv = inv_smooth.empty() ? nullptr : inv_smooth.data();
         parallel_for(*ctx, M, [&](int64_t m0, int64_t m1, int t) {
-            quantize(xp + m0 * K, int(m1 - m0), K, w.Kp, desc.input_scale, inv,
-                     xq.data() + m0 * w.Kp, row_scale.data() + m0,
-                     inv ? tmp.data() + size_t(t) * K : nullptr);
-            if (!xq16.empty())
-                widen_rows_s16(xq.data() + m0 * w.Kp, xq16.data() + m0 * w.Kp,
-                               size_t(m1 - m0) * w.Kp);
+            void *codes = xq16.empty() ? static_cast<void *>(xq.data() + m0 * w.Kp)
+                                       : static_cast<void *>(xq16.data() + m0 * w.Kp);
+            quantize(xp + m0 * K, int(m1 - m0), K, w.Kp, desc.input_scale, inv, codes,
+                     row_scale.data() + m0, inv ? tmp.data() + size_t(t) * K : nullptr);
         });
         const void *xk = xq16.empty() ? static_cast<const void *>(xq.data()) : xq16.data();
         const int O = int(outliers.size());

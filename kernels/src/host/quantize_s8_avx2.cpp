@@ -3,12 +3,14 @@
 // so the bytes are identical: amax with the same NaN rule (std::max keeps the
 // running value when x is NaN; vmaxps(x, amax) returns its second operand),
 // vroundps to nearest even (nearbyint in the default rounding mode), the same
-// clamps, then +128 and packing to u8.
+// clamps, then +128 and packing to u8 (or, for the AVX2 GEMM's int16 operand, q
+// packed to int16 with no offset).
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "gemm.h"
 
@@ -27,14 +29,17 @@ __attribute__((target("avx2,fma"))) inline __m256i q8(const float *p, __m256 inv
     return _mm256_add_epi32(_mm256_cvtps_epi32(q), offset);
 }
 
-}  // namespace
-
-__attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
-    const float *x, int M, int K, int Kp, float scale, const float *inv_smooth, uint8_t *out,
-    float *row_scale, float *tmp) {
+// Rows of codes: uint8 q + 128 (ActS8::kU8Offset) or int16 q (kS16, kS16 = true).
+template <bool kS16>
+__attribute__((target("avx2,fma"))) void quantize_rows(const float *x, int M, int K, int Kp,
+                                                       float scale, const float *inv_smooth,
+                                                       void *codes, float *row_scale,
+                                                       float *tmp) {
+    using Code = std::conditional_t<kS16, int16_t, uint8_t>;
     const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f),
                  hi = _mm256_set1_ps(127.0f);
-    const __m256i offset = _mm256_set1_epi32(128), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i offset = _mm256_set1_epi32(kS16 ? 0 : 128),
+                  order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int m = 0; m < M; ++m) {
         const float *xr = smoothed_row(x, m, K, inv_smooth, tmp);
         float s = scale;
@@ -61,20 +66,38 @@ __attribute__((target("avx2,fma"))) void quantize_rows_u8_avx2(
         }
         const float inv = 1.0f / s;
         const __m256 inv8 = _mm256_set1_ps(inv);
-        uint8_t *o = out + size_t(m) * Kp;
+        Code *o = static_cast<Code *>(codes) + size_t(m) * Kp;
         int k = 0;
         for (; k + 32 <= K; k += 32) {
+            // packs works per 128-bit lane: a = [v0-3 v8-11 | v4-7 v12-15] as int16.
             __m256i a = _mm256_packs_epi32(q8(xr + k, inv8, lo, hi, offset),
                                            q8(xr + k + 8, inv8, lo, hi, offset));
             __m256i b = _mm256_packs_epi32(q8(xr + k + 16, inv8, lo, hi, offset),
                                            q8(xr + k + 24, inv8, lo, hi, offset));
-            __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
-            _mm256_storeu_si256((__m256i *)(o + k), u);
+            if constexpr (kS16) {
+                _mm256_storeu_si256((__m256i *)(o + k), _mm256_permute4x64_epi64(a, 0xD8));
+                _mm256_storeu_si256((__m256i *)(o + k + 16), _mm256_permute4x64_epi64(b, 0xD8));
+            } else {
+                __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
+                _mm256_storeu_si256((__m256i *)(o + k), u);
+            }
         }
-        for (; k < K; ++k) o[k] = quantize_u8(xr[k], inv);
-        for (int k2 = K; k2 < Kp; ++k2) o[k2] = 128;
+        for (; k < K; ++k) o[k] = Code(int(quantize_u8(xr[k], inv)) - (kS16 ? 128 : 0));
+        for (int k2 = K; k2 < Kp; ++k2) o[k2] = kS16 ? 0 : 128;
         row_scale[m] = s;
     }
+}
+
+}  // namespace
+
+void quantize_rows_u8_avx2(const float *x, int M, int K, int Kp, float scale,
+                           const float *inv_smooth, void *out, float *row_scale, float *tmp) {
+    quantize_rows<false>(x, M, K, Kp, scale, inv_smooth, out, row_scale, tmp);
+}
+
+void quantize_rows_s16_avx2(const float *x, int M, int K, int Kp, float scale,
+                            const float *inv_smooth, void *out, float *row_scale, float *tmp) {
+    quantize_rows<true>(x, M, K, Kp, scale, inv_smooth, out, row_scale, tmp);
 }
 
 }  // namespace armbert::host
