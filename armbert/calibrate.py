@@ -198,7 +198,7 @@ def quantize(model: BertModel, calibration=None, activations: str = "dynamic",
             f"activations must be 'static' or 'dynamic', got {activations!r}")
     word_int8 = None
     if embeddings == "int8":
-        word_int8 = quant.Int8Weight.from_float(model.word)
+        word_int8 = quant.Int8Weight.from_float(model.word, pairs=False)
         model = dataclasses.replace(model, word=word_int8.dequantize())
     batches = _calibration_batches(model, calibration, tokenizer)
     with Engine(model, backend=backend, precision="fp32") as engine:

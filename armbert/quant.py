@@ -11,6 +11,10 @@ symmetric, one float32 scale per output channel; their float32 inputs are quanti
 to int8 on the fly with a static per-tensor scale (from calibration) or a dynamic
 per-row scale; products accumulate in int32 and are dequantized to float32.
 Embeddings, layernorm, softmax, GELU and the attention products stay float32.
+The weights are also pair-safe: along K, every two neighbours have |q[2i]| +
+|q[2i+1]| <= 128 (:func:`quantize_weight_per_channel`), the bound under which an AVX2
+CPU's int8 instruction (vpmaddubsw) is exact, so that level multiplies 32 bytes per
+instruction instead of 16 and still gives every other level's bits.
 
 Outlier channels (Dettmers et al., "LLM.int8(): 8-bit Matrix Multiplication for
 Transformers at Scale", NeurIPS 2022): BERT's hidden states carry a
@@ -59,13 +63,45 @@ def _quantize(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * inv), -QMAX, QMAX).astype(np.int8)
 
 
-def quantize_weight_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """w float [N, K] -> (q int8 [N, K], scale float32 [N]) with scale = max|w_row| / 127."""
+PAIR_MAX = 128  # |q[n, 2i]| + |q[n, 2i + 1]| of pair-safe int8 weights, at most
+
+
+def pair_sums(a: np.ndarray) -> np.ndarray:
+    """|a[:, 2i]| + |a[:, 2i + 1]| of a 2-D array (an odd last column pairs with 0)."""
+    a = np.abs(np.asarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int32))
+    if a.shape[1] % 2:
+        a = np.concatenate([a, np.zeros((a.shape[0], 1), a.dtype)], axis=1)
+    return a[:, 0::2] + a[:, 1::2]
+
+
+def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """w float [N, K] -> (q int8 [N, K], scale float32 [N]).
+
+    pairs=False: scale = max|w_row| / 127. pairs=True (every linear's weights): scale =
+    the row's largest |w[2i]| + |w[2i+1]| over 127 (at least max|w_row| / 127), so that
+    every pair of neighbours along K has |q[2i]| + |q[2i+1]| <= PAIR_MAX = 128 (their
+    float sum is <= 127 before rounding, and two roundings add less than 1 unless that
+    sum reaches 128). Why: AVX2's vpmaddubsw adds two u8 x s8 products into a saturating
+    int16; with activation codes up to 255 a pair of such weights stays within 255 * 128
+    = 32,640, so the AVX2 kernel may use it and still give the exact sums of every other
+    ISA level (kernels/src/host/gemm_s8_avx2.cpp). The cost is a coarser step on rows
+    whose largest weight has a large neighbour; all-MiniLM's end-to-end cosines moved by
+    under 0.0005 (docs/performance.md)."""
     w = np.asarray(w, dtype=_F32)
     if w.ndim != 2:
         raise InvalidArgumentError(f"weight must be 2-D [out, in], got shape {w.shape}")
-    scale = scales_from_absmax(np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0]))
-    return _quantize(w, scale[:, None]), scale
+    if not w.shape[1]:
+        absmax = np.zeros(w.shape[0], _F32)
+    elif pairs:
+        absmax = np.maximum(np.abs(w).max(axis=1), pair_sums(w).max(axis=1).astype(_F32))
+    else:
+        absmax = np.abs(w).max(axis=1)
+    scale = scales_from_absmax(absmax)
+    q = _quantize(w, scale[:, None])
+    if pairs and w.shape[1] and not (pair_sums(q) <= PAIR_MAX).all():
+        raise AssertionError("pair-safe weight quantization broke its bound")  # see above
+    return q, scale
 
 
 def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -131,9 +167,11 @@ def select_outliers(channel_absmax: np.ndarray, ratio: float = 6.0,
     return np.sort(order[a[order] > ratio * np.median(a)]).astype(np.int32)
 
 
-def prepare_int8_linear(w: np.ndarray, outlier_channels=None) -> dict[str, np.ndarray]:
+def prepare_int8_linear(w: np.ndarray, outlier_channels=None,
+                        pairs: bool = True) -> dict[str, np.ndarray]:
     """Arguments of the native int8 linear for weight ``w`` [N, K]: the outlier
-    columns are taken out (kept float32) before per-channel quantization."""
+    columns are taken out (kept float32) before per-channel quantization (pair-safe
+    unless pairs=False: :func:`quantize_weight_per_channel`)."""
     w = np.asarray(w, dtype=_F32)
     oc = np.asarray([] if outlier_channels is None else outlier_channels, dtype=np.int32)
     if oc.size and (oc.min() < 0 or oc.max() >= w.shape[1]):
@@ -142,7 +180,7 @@ def prepare_int8_linear(w: np.ndarray, outlier_channels=None) -> dict[str, np.nd
     if oc.size:
         w = w.copy()
         w[:, oc] = 0
-    q, scale = quantize_weight_per_channel(w)
+    q, scale = quantize_weight_per_channel(w, pairs)
     return {"weight_i8": q, "weight_scale": scale, "outlier_channels": oc,
             "outlier_weight": outlier_weight}
 
@@ -160,8 +198,10 @@ class Int8Weight:
     outlier_weight: np.ndarray    # float32 [N, O]
 
     @classmethod
-    def from_float(cls, w: np.ndarray, outlier_channels=None) -> "Int8Weight":
-        return cls(**prepare_int8_linear(w, outlier_channels))
+    def from_float(cls, w: np.ndarray, outlier_channels=None,
+                   pairs: bool = True) -> "Int8Weight":
+        """pairs=False for a table no GEMM reads (the embeddings): its plain scales."""
+        return cls(**prepare_int8_linear(w, outlier_channels, pairs))
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -2,10 +2,12 @@
 // 1. throughput of the instructions it is made of (12 independent chains each, so
 //    only the ports limit them): ymm FMA, vpmaddwd, vpaddd, and vpmaddwd + vpaddd
 //    pairs; FMA's known two ports give the clock;
-// 2. the kernel itself (gemm_s8_avx2.cpp tile_s8_avx2, 6 rows x 32 columns, K block
-//    512) on weights and activations that stay in L1, in multiply-adds per second.
-// Its k step is 12 vpmaddwd + 12 vpaddd + 2 vpmovsxbw for 192 multiply-adds: 26 vector
-// instructions over the three vector ports of an Intel core (docs/performance.md).
+// 2. the kernels themselves (gemm_s8_avx2.cpp, 6 rows x 32 columns, K block 512) on
+//    weights and activations that stay in L1, in multiply-adds per second: the exact
+//    widening (tile_s8_avx2: per k step 12 vpmaddwd + 12 vpaddd + 2 vpmovsxbw for 192
+//    multiply-adds, 26 vector instructions) and the pairs kernel for pair-safe weights
+//    (tile_s8_avx2_pairs: 12 vpmaddubsw + 12 vpmaddwd + 12 vpaddd for 384 per k step of
+//    a half, 36), against what three vector ports allow (docs/performance.md).
 //
 //     g++ -O2 -std=c++17 -Ikernels/src/host -Ikernels/include -o /tmp/avx2_int8_probe
 //         benchmarks/avx2_int8_probe.cpp kernels/src/host/gemm_s8_avx2.cpp
@@ -18,6 +20,8 @@
 namespace armbert::host {
 void tile_s8_avx2(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
                   bool accumulate);
+void tile_s8_avx2_pairs(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
+                        int32_t *acc, bool accumulate);
 }
 
 namespace {
@@ -68,20 +72,32 @@ int main() {
 
     const int kc = 512, mr = 6;
     std::vector<int8_t> w(size_t(kc) * 32, 3);
-    std::vector<int16_t> x(size_t(mr) * kc, -5);
+    std::vector<int16_t> x16(size_t(mr) * kc, -5);
+    std::vector<uint8_t> x8(size_t(mr) * kc, 200);
     alignas(64) static int32_t acc[6 * 32];
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) {
-        const int n = 100000;
-        double t = seconds();
-        for (int i = 0; i < n; ++i)
-            armbert::host::tile_s8_avx2(w.data(), x.data(), kc, kc, mr, acc, i & 1);
-        t = seconds() - t;
-        best = std::max(best, double(n) * kc * 32 * mr / t);
+    struct Kernel {
+        const char *name;
+        void (*tile)(const int8_t *, const void *, size_t, int, int, int32_t *, bool);
+        const void *x;
+        double instructions_per_192;  // vector instructions per 192 multiply-adds
+    };
+    const Kernel kernels[] = {{"tile_s8_avx2", armbert::host::tile_s8_avx2, x16.data(), 26},
+                              {"tile_s8_avx2_pairs", armbert::host::tile_s8_avx2_pairs,
+                               x8.data(), 18}};
+    for (const Kernel &k : kernels) {
+        double best = 0;
+        for (int rep = 0; rep < 5; ++rep) {
+            const int n = 100000;
+            double t = seconds();
+            for (int i = 0; i < n; ++i) k.tile(w.data(), k.x, kc, kc, mr, acc, i & 1);
+            t = seconds() - t;
+            best = std::max(best, double(n) * kc * 32 * mr / t);
+        }
+        const double cycles = 192.0 / (best / 1e9 / ghz);
+        std::printf("%s in L1: %.1f GMAC/s = %.2f cycles per 192 multiply-adds (%.0f vector "
+                    "instructions: %.2f cycles on 3 ports)\n",
+                    k.name, best / 1e9, cycles, k.instructions_per_192,
+                    k.instructions_per_192 / 3);
     }
-    const double cycles = 192.0 / (best / 1e9 / ghz);
-    std::printf("tile_s8_avx2 in L1: %.1f GMAC/s = %.2f cycles per k step of 192 "
-                "multiply-adds (26 vector instructions: %.2f cycles on 3 ports)\n",
-                best / 1e9, cycles, 26.0 / 3);
     return acc[0] == 0 ? 1 : 0;  // keep the results live
 }

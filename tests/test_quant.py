@@ -6,8 +6,9 @@ import pytest
 
 from armbert.calibrate import AbsMaxObserver, PercentileObserver
 from armbert.errors import InvalidArgumentError
-from armbert.quant import (QuantizationParams, int8_matmul_t, linear_int8_reference,
-                           linear_names, quantize_rows, quantize_weight_per_channel)
+from armbert.quant import (PAIR_MAX, QuantizationParams, int8_matmul_t, linear_int8_reference,
+                           linear_names, pair_sums, quantize_rows,
+                           quantize_weight_per_channel)
 
 F32 = np.float32
 # |w - q*s| <= s/2 holds exactly for w * (1/s); the float32 products that reconstruct
@@ -20,17 +21,40 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def test_weight_roundtrip_within_half_a_step(rng):
+@pytest.mark.parametrize("pairs", [False, True])
+def test_weight_roundtrip_within_half_a_step(rng, pairs):
     w = (rng.standard_normal((48, 96)) * rng.uniform(0.01, 3, (48, 1))).astype(F32)
-    q, s = quantize_weight_per_channel(w)
+    q, s = quantize_weight_per_channel(w, pairs)
     assert q.dtype == np.int8 and q.shape == w.shape
     assert s.dtype == np.float32 and s.shape == (48,)
     assert np.abs(q).max() <= 127 and (q != -128).all()
     err = np.abs(w.astype(np.float64) - q.astype(np.float64) * s[:, None])
     assert (err <= s[:, None] / 2 * ROUNDTRIP_SLACK).all()
-    # The largest element of each row lands on the edge of the range.
-    assert (np.abs(q).max(axis=1) == 127).all()
-    np.testing.assert_array_equal(s, (np.abs(w).max(axis=1) / F32(127)).astype(F32))
+    if pairs:
+        # The largest pair of neighbours of each row lands on 127 (or 128 by rounding).
+        sums = pair_sums(q)
+        assert sums.max() <= PAIR_MAX and (sums.max(axis=1) >= 126).all()
+        expected = np.maximum(np.abs(w).max(axis=1), pair_sums(w).max(axis=1).astype(F32))
+        np.testing.assert_array_equal(s, (expected / F32(127)).astype(F32))
+    else:
+        # The largest element of each row lands on the edge of the range.
+        assert (np.abs(q).max(axis=1) == 127).all()
+        np.testing.assert_array_equal(s, (np.abs(w).max(axis=1) / F32(127)).astype(F32))
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 96])
+def test_weight_pairs_stay_within_the_avx2_bound(rng, k):
+    """Every pair of neighbours along K: |q[2i]| + |q[2i+1]| <= 128, what the AVX2
+    vpmaddubsw kernel needs (armbert/quant.py). Rows built to round up on both sides:
+    equal neighbours (127 / 2 = 63.5 each, a tie), a lone peak, heavy tails, odd K."""
+    rows = [np.full(k, 1.0), np.r_[np.full(k - 1, 0.01), 5.0] if k > 1 else np.ones(1),
+            rng.standard_t(1.5, k), rng.standard_normal(k) * 1e-30,
+            np.tile([1.0, -1.0 + 1e-7], k)[:k]]
+    w = np.array(rows, F32)
+    q, s = quantize_weight_per_channel(w)
+    assert pair_sums(q).max() <= PAIR_MAX
+    err = np.abs(w.astype(np.float64) - q.astype(np.float64) * s[:, None])
+    assert (err <= s[:, None] / 2 * ROUNDTRIP_SLACK).all()
 
 
 def test_weight_rows_of_zeros_get_scale_one(rng):
@@ -53,7 +77,7 @@ def test_weight_quantization_is_float32_arithmetic(rng):
 def test_rint_rounds_half_to_even():
     # scale exactly 1.0 (row max 127), so w * (1/s) is w itself: ties are exact.
     w = np.array([[127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5]], F32)
-    q, s = quantize_weight_per_channel(w)
+    q, s = quantize_weight_per_channel(w, pairs=False)
     assert s[0] == 1.0
     np.testing.assert_array_equal(q[0], [127, 0, 2, 2, 0, -2, -2, 4])
     x = np.array([[0.5, 1.5, 2.5, -3.5, 126.5]], F32)

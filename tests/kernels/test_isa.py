@@ -97,6 +97,50 @@ def test_int8_sums_exact(isa_context, level, rows, k, n):
     np.testing.assert_array_equal(y, expected)
 
 
+def pair_safe_weights(rng, n, k):
+    """int8 weights at the edge of the AVX2 pairs kernel's bound, every neighbour pair
+    |w[2i]| + |w[2i+1]| <= 128 and most at it: (-64, -64), (-128, 0), (127, 1), ..."""
+    first = rng.integers(-128, 128, (n, (k + 1) // 2))
+    room = 128 - np.abs(first)
+    second = np.where(rng.random(first.shape) < 0.5, room, -room)
+    w = np.stack([first, np.clip(second, -128, 127)], axis=2).reshape(n, -1)[:, :k]
+    w[0, :2] = [-64, -64] if k > 1 else [-128]
+    if k % 2:
+        w[:, -1] = rng.integers(-128, 128, n)  # the last one's neighbour is padding
+    assert quant.pair_sums(w).max() <= quant.PAIR_MAX
+    return w.astype(np.int8)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("rows,k,n", EXACT_SHAPES, ids=lambda v: str(v))
+def test_int8_sums_exact_on_pair_safe_weights(isa_context, level, rows, k, n):
+    """The weights armbert's quantizer makes (pair-safe) take AVX2's vpmaddubsw kernel:
+    at the bound, against activations at +-127 (codes 255 and 1), every sum exact."""
+    rng = np.random.default_rng(rows * 7 + k * 13 + n)
+    x = np.where(rng.random((rows, k)) < 0.5, 127.0, -127.0).astype(np.float32)
+    x[-1] = rng.integers(-127, 128, k)
+    w = pair_safe_weights(rng, n, k)
+    expected = (np.clip(x, -127, 127).astype(np.int64) @ w.astype(np.int64).T)
+    y = run_linear(isa_context(level), x, weight_i8=w, weight_scale=np.ones(n, np.float32),
+                   input_scale=1.0)
+    np.testing.assert_array_equal(y, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_one_unsafe_pair_takes_the_exact_widening(isa_context, level):
+    """Weights from elsewhere (another quantizer, an old file) may break the pair bound
+    in one place; the linear must then not use vpmaddubsw, where (127, 127) against
+    codes of 255 would saturate (64,770 > 32,767), but stay exact."""
+    rng = np.random.default_rng(5)
+    w = pair_safe_weights(rng, 40, 384)
+    w[17, 100:102] = 127
+    x = np.full((13, 384), 127.0, np.float32)
+    expected = (x.astype(np.int64) @ w.astype(np.int64).T).astype(np.float32)
+    y = run_linear(isa_context(level), x, weight_i8=w, weight_scale=np.ones(40, np.float32),
+                   input_scale=1.0)
+    np.testing.assert_array_equal(y, expected)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("k", [5, 37, 45, 64, 67])  # 45: the 32-wide, 8-wide and scalar loops
 @pytest.mark.parametrize("input_scale", [1.0, 0.0], ids=["static", "dynamic"])

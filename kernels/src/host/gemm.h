@@ -42,6 +42,9 @@ struct PackedS8 {
     int N = 0, K = 0, Kp = 0;  // Kp: K rounded up to 4
     std::vector<int8_t, CacheLineAllocator<int8_t>> data;  // [N/kNr][Kp/4][kNr][4]
     std::vector<int32_t> col_offset;  // 128 * column sum per output channel (u8 kernels)
+    // Every column's |w[2i]| + |w[2i+1]| <= 128 (k pairs as vpmaddubsw takes them):
+    // the AVX2 level's vpmaddubsw kernel is exact on these (gemm_s8_avx2.cpp).
+    bool pairs_safe = true;
 };
 PackedS8 pack_s8(const int8_t *w, int N, int K);
 
@@ -223,6 +226,8 @@ void tile_f32_avx512(const float *a, int lda, const float *bt, int ldb, int K, f
 void tile_s8_scalar(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
                     bool accumulate);
 #if defined(__x86_64__)
+void tile_s8_avx2_pairs(const int8_t *w, const void *x, size_t ldx, int kc, int mr,
+                        int32_t *acc, bool accumulate);
 void tile_s8_avx2(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,
                   bool accumulate);
 void tile_s8_avxvnni(const int8_t *w, const void *x, size_t ldx, int kc, int mr, int32_t *acc,

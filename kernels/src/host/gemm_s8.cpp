@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "gemm.h"
@@ -19,10 +20,14 @@ PackedS8 pack_s8(const int8_t *w, int N, int K) {
         int b = n / kNr, c = n % kNr;
         int8_t *dst = p.data.data() + size_t(b) * p.Kp * kNr;
         int32_t sum = 0;
+        const int8_t *row = w + size_t(n) * K;
         for (int k = 0; k < K; ++k) {
-            dst[(size_t(k / 4) * kNr + c) * 4 + k % 4] = w[size_t(n) * K + k];
-            sum += w[size_t(n) * K + k];
+            dst[(size_t(k / 4) * kNr + c) * 4 + k % 4] = row[k];
+            sum += row[k];
         }
+        for (int k = 0; k < K; k += 2)
+            if (std::abs(int(row[k])) + (k + 1 < K ? std::abs(int(row[k + 1])) : 0) > 128)
+                p.pairs_safe = false;
         p.col_offset[n] = 128 * sum;
     }
     return p;

@@ -28,8 +28,8 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
                               f32_to_f16_soft};
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
-constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2};
-constexpr QuantizeS8Kernel kQuantAvx2S16{"avx2 (int16 codes)", quantize_rows_s16_avx2};
+constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2, quantize_rows_s16_avx2};
+constexpr GemmS8Kernel kNoPairsKernel{"", ActS8::kU8Offset, 0, 0, nullptr};
 constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)", 3,
@@ -44,20 +44,21 @@ constexpr RowKernels kRowKernelsAvx512{"avx512 (zmm)", softmax_rows_avx512, laye
                                        bias_act_rows_avx512};
 const HostKernels kTable[kIsaCount] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     kQuantScalar, kF16Soft, kTileScalar, kRowKernelsPortable, kGemmF32Blas},
+     kNoPairsKernel, kQuantScalar, kF16Soft, kTileScalar, kRowKernelsPortable, kGemmF32Blas},
     {Isa::kAvx2,
      {"avx2 (vpmovsxbw + vpmaddwd, exact 16-bit widening, 6x32 tile)", ActS8::kS16, 6, kKc,
       tile_s8_avx2},
-     kQuantAvx2S16, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
+     {"avx2 (vpmaddubsw + vpmaddwd, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avx2_pairs},
+     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
     {Isa::kAvxVnni,
      {"avxvnni (vpdpbusd ymm, 6x32 tile)", ActS8::kU8Offset, 6, kKc, tile_s8_avxvnni},
-     kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
+     kNoPairsKernel, kQuantAvx2, kF16C, kTileAvx2, kRowKernelsAvx2, kGemmF32Avx2},
     {Isa::kAvx512Vnni,
      {"avx512vnni (vpdpbusd zmm, 8x32 tile)", ActS8::kU8Offset, 8, kKc, tile_s8_avx512vnni},
-     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
+     kNoPairsKernel, kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
     {Isa::kAmx,
      {"amx (tdpbusd, 32x32 tile of four 16x16)", ActS8::kU8Offset, 32, kKc, tile_s8_amx},
-     kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
+     kNoPairsKernel, kQuantAvx2, kF16C, kTileAvx512, kRowKernelsAvx512, kGemmF32Avx512},
 };
 #else
 #if defined(__aarch64__)
@@ -68,7 +69,8 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"scalar", quantize_rows_u8}, kF16Default, kTileScalar, kRowKernelsPortable, kGemmF32Blas},
+     {"", ActS8::kU8Offset, 0, 0, nullptr}, {"scalar", quantize_rows_u8}, kF16Default,
+     kTileScalar, kRowKernelsPortable, kGemmF32Blas},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
@@ -156,8 +158,10 @@ const HostKernels &default_host_kernels() {
 
 std::string describe_kernels(const HostKernels &k) {
     return std::string("isa ") + isa_name(k.isa) + " (this CPU runs " + supported_isa_list() +
-           "; ARMBERT_ISA forces one): int8 gemm " + k.gemm_s8.name + ", K blocks of " +
-           std::to_string(k.gemm_s8.kc) + "; int8 quantize " + k.quantize_s8.name +
+           "; ARMBERT_ISA forces one): int8 gemm " + k.gemm_s8.name +
+           (k.gemm_s8_pairs.tile ? std::string(", on pair-safe weights ") + k.gemm_s8_pairs.name
+                                 : std::string()) +
+           ", K blocks of " + std::to_string(k.gemm_s8.kc) + "; int8 quantize " + k.quantize_s8.name +
            "; fp16 conversions " + k.f16.name + "; fp32 tiles " + k.tile_f32.name +
            "; row kernels " + k.rows.name +
            "; fp32 gemm " +

@@ -41,7 +41,8 @@ struct F16Kernels {
 
 struct QuantizeS8Kernel {
     const char *name;
-    QuantizeRowsFn rows;  // quantize_rows_u8's q (gemm.h) in the level's ActS8 codes
+    QuantizeRowsFn rows;  // quantize_rows_u8's contract (gemm.h): u8 codes q + 128
+    QuantizeRowsFn rows_s16 = nullptr;  // the same q as int16 (ActS8::kS16 kernels)
 };
 
 // Row kernels (rows.cpp): the same scalar bodies compiled for the level's vector
@@ -78,7 +79,10 @@ ARMBERT_DECLARE_ROW_KERNELS(avx512)
 struct HostKernels {
     Isa isa;
     GemmS8Kernel gemm_s8;  // int8 linear
-    QuantizeS8Kernel quantize_s8;  // its activations, fp32 -> u8
+    // The int8 linear when its weights are pair-safe (PackedS8::pairs_safe); tile NULL:
+    // gemm_s8 for every weight (the levels whose kernel needs no such bound).
+    GemmS8Kernel gemm_s8_pairs;
+    QuantizeS8Kernel quantize_s8;  // its activations, fp32 -> codes
     F16Kernels f16;        // fp16 <-> fp32 arrays
     TileF32Kernel tile_f32;  // the fused attention's fp32 tiles
     RowKernels rows;         // softmax, layernorm, activations, int8 epilogue

@@ -161,10 +161,11 @@ LinearOp *new_linear(const armbert_linear_desc &d, const HostKernels &k) {
         op = std::move(o);
     } else {
         auto o = std::make_unique<LinearI8>();
-        o->kernel = &k.gemm_s8;
-        o->dequant = k.rows.dequant;
-        o->quantize = k.quantize_s8.rows;
         o->w = pack_s8(d.weight_i8, int(N), int(K));
+        // The level's faster kernel when these weights keep its bound (isa.h).
+        o->kernel = k.gemm_s8_pairs.tile && o->w.pairs_safe ? &k.gemm_s8_pairs : &k.gemm_s8;
+        o->dequant = k.rows.dequant;
+        o->quantize = o->kernel->act == ActS8::kS16 ? k.quantize_s8.rows_s16 : k.quantize_s8.rows;
         o->col_scale = copy_of(d.weight_scale, N);
         o->bias = copy_of(d.bias, N);
         o->inv_smooth = inverse_smoothing(d);
