@@ -197,7 +197,10 @@ ARMBERT_API armbert_status armbert_embeddings_run(armbert_op *op, const armbert_
  * run: x [rows, in_features], y [rows, out_features], rows = batch*seq
  * (or batch, when reshaped with seq = 1, as the pooler is).
  * FP32/FP16: `weight` is float [out, in]; FP16 stores it as fp16, accumulates in fp32.
- * INT8: `weight_i8` [out, in] symmetric per-output-channel with `weight_scale` [out];
+ * INT8: `weight_i8` [out, in] symmetric per-output-channel with `weight_scale` [out]
+ *   (any int8 values; where every pair along K keeps |w[n][2i]| + |w[n][2i+1]| <= 128,
+ *   as armbert's quantizer makes them, an AVX2-only CPU runs a faster kernel, with the
+ *   same results);
  *   x (F32) is first divided per input channel by `input_smooth` [in] when
  *   given (SmoothQuant: the caller multiplied the weight columns by it before
  *   quantizing them): x'_k = x_k * (1 / smooth_k). x' is quantized to int8
