@@ -68,6 +68,37 @@ ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, 
     }
 }
 
+// The k loop around both kernels' bodies below: ymm4-15 are the 12 accumulators
+// (zeroed first, stored to a[] after), %[n] counts the steps.
+#define ARMBERT_LOOP_BEGIN \
+    "vpxor %%xmm4, %%xmm4, %%xmm4\n\t" \
+    "vpxor %%xmm5, %%xmm5, %%xmm5\n\t" \
+    "vpxor %%xmm6, %%xmm6, %%xmm6\n\t" \
+    "vpxor %%xmm7, %%xmm7, %%xmm7\n\t" \
+    "vpxor %%xmm8, %%xmm8, %%xmm8\n\t" \
+    "vpxor %%xmm9, %%xmm9, %%xmm9\n\t" \
+    "vpxor %%xmm10, %%xmm10, %%xmm10\n\t" \
+    "vpxor %%xmm11, %%xmm11, %%xmm11\n\t" \
+    "vpxor %%xmm12, %%xmm12, %%xmm12\n\t" \
+    "vpxor %%xmm13, %%xmm13, %%xmm13\n\t" \
+    "vpxor %%xmm14, %%xmm14, %%xmm14\n\t" \
+    "vpxor %%xmm15, %%xmm15, %%xmm15\n\t" \
+    "test %[n], %[n]\n\t" "jz 2f\n\t" "1:\n\t"
+#define ARMBERT_LOOP_END \
+    "dec %[n]\n\t" "jnz 1b\n\t" "2:\n\t" \
+    "vmovdqa %%ymm4, 0(%[a])\n\t" \
+    "vmovdqa %%ymm5, 32(%[a])\n\t" \
+    "vmovdqa %%ymm6, 64(%[a])\n\t" \
+    "vmovdqa %%ymm7, 96(%[a])\n\t" \
+    "vmovdqa %%ymm8, 128(%[a])\n\t" \
+    "vmovdqa %%ymm9, 160(%[a])\n\t" \
+    "vmovdqa %%ymm10, 192(%[a])\n\t" \
+    "vmovdqa %%ymm11, 224(%[a])\n\t" \
+    "vmovdqa %%ymm12, 256(%[a])\n\t" \
+    "vmovdqa %%ymm13, 288(%[a])\n\t" \
+    "vmovdqa %%ymm14, 320(%[a])\n\t" \
+    "vmovdqa %%ymm15, 352(%[a])\n\t"
+
 // quarter<6> with its k loop in assembly, each register named. Left to gcc (generic
 // tuning or -march=znver2), the 12 accumulators did not stay in the 16 ymm registers
 // of an AVX2 core: 5 went to the stack and the others moved between registers every
@@ -84,21 +115,7 @@ ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc
     const size_t ld = ldx * sizeof(int16_t);
     size_t steps = size_t(kc / 4);
     __asm__ volatile(
-        "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
-        "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
-        "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
-        "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
-        "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
-        "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
-        "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
-        "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
-        "vpxor %%xmm12, %%xmm12, %%xmm12\n\t"
-        "vpxor %%xmm13, %%xmm13, %%xmm13\n\t"
-        "vpxor %%xmm14, %%xmm14, %%xmm14\n\t"
-        "vpxor %%xmm15, %%xmm15, %%xmm15\n\t"
-        "test %[n], %[n]\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
+        ARMBERT_LOOP_BEGIN
         "vpmovsxbw (%[p]), %%ymm0\n\t"
         "vpmovsxbw 16(%[p]), %%ymm1\n\t"
         "add $128, %[p]\n\t"
@@ -117,21 +134,7 @@ ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc
 #undef ARMBERT_ROW
         "add $8, %[xa]\n\t"
         "add $8, %[xb]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vmovdqa %%ymm4, 0(%[a])\n\t"
-        "vmovdqa %%ymm5, 32(%[a])\n\t"
-        "vmovdqa %%ymm6, 64(%[a])\n\t"
-        "vmovdqa %%ymm7, 96(%[a])\n\t"
-        "vmovdqa %%ymm8, 128(%[a])\n\t"
-        "vmovdqa %%ymm9, 160(%[a])\n\t"
-        "vmovdqa %%ymm10, 192(%[a])\n\t"
-        "vmovdqa %%ymm11, 224(%[a])\n\t"
-        "vmovdqa %%ymm12, 256(%[a])\n\t"
-        "vmovdqa %%ymm13, 288(%[a])\n\t"
-        "vmovdqa %%ymm14, 320(%[a])\n\t"
-        "vmovdqa %%ymm15, 352(%[a])\n\t"
+        ARMBERT_LOOP_END
         : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
         : [ld] "r"(ld), [a] "r"(&a[0][0][0])
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
@@ -213,21 +216,7 @@ ARMBERT_AVX2 void half6_pairs(const int8_t *w, const uint8_t *x, size_t ldx, int
     const size_t ld = ldx;
     size_t steps = size_t(kc / 4);
     __asm__ volatile(
-        "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
-        "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
-        "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
-        "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
-        "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
-        "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
-        "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
-        "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
-        "vpxor %%xmm12, %%xmm12, %%xmm12\n\t"
-        "vpxor %%xmm13, %%xmm13, %%xmm13\n\t"
-        "vpxor %%xmm14, %%xmm14, %%xmm14\n\t"
-        "vpxor %%xmm15, %%xmm15, %%xmm15\n\t"
-        "test %[n], %[n]\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
+        ARMBERT_LOOP_BEGIN
         "vmovdqu (%[p]), %%ymm0\n\t"
         "vmovdqu 32(%[p]), %%ymm1\n\t"
         "add $128, %[p]\n\t"
@@ -248,21 +237,7 @@ ARMBERT_AVX2 void half6_pairs(const int8_t *w, const uint8_t *x, size_t ldx, int
 #undef ARMBERT_ROW
         "add $4, %[xa]\n\t"
         "add $4, %[xb]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vmovdqa %%ymm4, 0(%[a])\n\t"
-        "vmovdqa %%ymm5, 32(%[a])\n\t"
-        "vmovdqa %%ymm6, 64(%[a])\n\t"
-        "vmovdqa %%ymm7, 96(%[a])\n\t"
-        "vmovdqa %%ymm8, 128(%[a])\n\t"
-        "vmovdqa %%ymm9, 160(%[a])\n\t"
-        "vmovdqa %%ymm10, 192(%[a])\n\t"
-        "vmovdqa %%ymm11, 224(%[a])\n\t"
-        "vmovdqa %%ymm12, 256(%[a])\n\t"
-        "vmovdqa %%ymm13, 288(%[a])\n\t"
-        "vmovdqa %%ymm14, 320(%[a])\n\t"
-        "vmovdqa %%ymm15, 352(%[a])\n\t"
+        ARMBERT_LOOP_END
         : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
         : [ld] "r"(ld), [a] "r"(&a[0][0][0]), [ones] "r"(kOnes)
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
