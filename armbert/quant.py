@@ -68,7 +68,8 @@ PAIR_MAX = 128  # |q[n, 2i]| + |q[n, 2i + 1]| of pair-safe int8 weights, at most
 
 def pair_sums(a: np.ndarray) -> np.ndarray:
     """|a[:, 2i]| + |a[:, 2i + 1]| of a 2-D array (an odd last column pairs with 0)."""
-    a = np.abs(np.asarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int32))
+    a = np.asarray(a)
+    a = np.abs(a.astype(np.float64 if a.dtype.kind == "f" else np.int32))
     if a.shape[1] % 2:
         a = np.concatenate([a, np.zeros((a.shape[0], 1), a.dtype)], axis=1)
     return a[:, 0::2] + a[:, 1::2]
@@ -81,8 +82,8 @@ def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
     pairs=False: scale = max|w_row| / 127. pairs=True (every linear's weights): scale =
     the row's largest |w[2i]| + |w[2i+1]| over 127 (at least max|w_row| / 127), so that
     every pair of neighbours along K has |q[2i]| + |q[2i+1]| <= PAIR_MAX = 128 (their
-    float sum is <= 127 before rounding, and two roundings add less than 1 unless that
-    sum reaches 128). Why: AVX2's vpmaddubsw adds two u8 x s8 products into a saturating
+    sum is 127 before rounding, up to a few float32 ulps, and rounding each adds less
+    than 1/2). Why: AVX2's vpmaddubsw adds two u8 x s8 products into a saturating
     int16; with activation codes up to 255 a pair of such weights stays within 255 * 128
     = 32,640, so the AVX2 kernel may use it and still give the exact sums of every other
     ISA level (kernels/src/host/gemm_s8_avx2.cpp). The cost is a coarser step on rows
@@ -93,14 +94,22 @@ def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
         raise InvalidArgumentError(f"weight must be 2-D [out, in], got shape {w.shape}")
     if not w.shape[1]:
         absmax = np.zeros(w.shape[0], _F32)
-    elif pairs:
-        absmax = np.maximum(np.abs(w).max(axis=1), pair_sums(w).max(axis=1).astype(_F32))
+    elif pairs:  # a pair past float32's range counts as its largest float (then refused)
+        absmax = np.maximum(np.abs(w).max(axis=1),
+                            np.minimum(pair_sums(w).max(axis=1), np.finfo(_F32).max).astype(_F32))
     else:
         absmax = np.abs(w).max(axis=1)
     scale = scales_from_absmax(absmax)
+    # A row so small that 1/scale would overflow (max below 127 * FLT_MIN, 1.5e-36)
+    # takes the smallest normal scale: its codes stay finite and in range.
+    scale = np.where(absmax > 0, np.maximum(scale, np.finfo(_F32).tiny), scale).astype(_F32)
     q = _quantize(w, scale[:, None])
     if pairs and w.shape[1] and not (pair_sums(q) <= PAIR_MAX).all():
-        raise AssertionError("pair-safe weight quantization broke its bound")  # see above
+        # Only rows whose pairs overflow float32 (|w| near 1.7e38) get here.
+        bad = int(np.flatnonzero((pair_sums(q) > PAIR_MAX).any(axis=1))[0])
+        raise InvalidArgumentError(
+            f"weight row {bad}: values up to {float(np.abs(w[bad]).max()):.3g} are too "
+            f"large for float32 int8 scales")
     return q, scale
 
 

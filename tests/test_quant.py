@@ -49,6 +49,7 @@ def test_weight_pairs_stay_within_the_avx2_bound(rng, k):
     equal neighbours (127 / 2 = 63.5 each, a tie), a lone peak, heavy tails, odd K."""
     rows = [np.full(k, 1.0), np.r_[np.full(k - 1, 0.01), 5.0] if k > 1 else np.ones(1),
             rng.standard_t(1.5, k), rng.standard_normal(k) * 1e-30,
+            np.full(k, 1e-37),  # 1 / (max / 127) would overflow: the smallest normal scale
             np.tile([1.0, -1.0 + 1e-7], k)[:k]]
     w = np.array(rows, F32)
     q, s = quantize_weight_per_channel(w)
@@ -72,6 +73,15 @@ def test_weight_quantization_is_float32_arithmetic(rng):
     inv = F32(1) / s  # float32 division, as 1.0f / scale in C
     expected = np.clip(np.rint(w * inv[:, None]), -127, 127).astype(np.int8)
     np.testing.assert_array_equal(q, expected)
+
+
+def test_weights_past_float32_range_are_refused():
+    """A pair whose sum overflows float32 has no finite pair-safe scale: a clear error,
+    not a scale of inf (which would dequantize to NaN)."""
+    with pytest.raises(InvalidArgumentError, match="weight row 1: values up to 3e"):
+        quantize_weight_per_channel(np.array([[1, 2], [3e38, 3e38]], F32))
+    q, s = quantize_weight_per_channel(np.array([[3e38, 0, 1, 1]], F32))  # one is fine
+    assert np.isfinite(s).all() and q[0, 0] == 127
 
 
 def test_rint_rounds_half_to_even():

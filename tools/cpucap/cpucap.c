@@ -29,7 +29,8 @@
 enum { L1_ECX, L7_EBX, L7_ECX, L7_EDX, L71_EAX, L71_EDX, NMASKS };
 static uint32_t clear[NMASKS];
 static struct sigaction previous;
-static volatile uint64_t trapped;
+static int enabled;
+static uint64_t trapped;
 
 static int set_faulting(int on) { return (int)syscall(SYS_arch_prctl, ARCH_SET_CPUID, on ? 0 : 1); }
 
@@ -64,10 +65,12 @@ static void on_segv(int sig, siginfo_t *si, void *ctx) {
     g[REG_RCX] = c;
     g[REG_RDX] = d;
     g[REG_RIP] += 2;
-    trapped++;
+    __atomic_fetch_add(&trapped, 1, __ATOMIC_RELAXED);
 }
 
-// 0, or -errno (EINVAL/ENODEV: no CPUID faulting on this CPU or hypervisor).
+// 0, or -errno (EINVAL/ENODEV: no CPUID faulting on this CPU or hypervisor). A
+// second call only changes the masks: the handler saved the first time stays the one
+// a real fault goes back to.
 int cpucap_enable(uint32_t l1_ecx, uint32_t l7_ebx, uint32_t l7_ecx, uint32_t l7_edx,
                   uint32_t l71_eax, uint32_t l71_edx) {
     clear[L1_ECX] = l1_ecx;
@@ -76,19 +79,23 @@ int cpucap_enable(uint32_t l1_ecx, uint32_t l7_ebx, uint32_t l7_ecx, uint32_t l7
     clear[L7_EDX] = l7_edx;
     clear[L71_EAX] = l71_eax;
     clear[L71_EDX] = l71_edx;
+    if (enabled) return 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO;
+    // Every signal waits while the handler runs: one whose handler executed
+    // CPUID in the window where faulting is off would see the real CPU.
+    sigfillset(&sa.sa_mask);
     if (sigaction(SIGSEGV, &sa, &previous) != 0) return -errno;
     if (set_faulting(1) != 0) {
         int e = errno;
         sigaction(SIGSEGV, &previous, NULL);
         return -e;
     }
+    enabled = 1;
     return 0;
 }
 
 // How many CPUID instructions were answered here (a check that the trap works).
-uint64_t cpucap_trapped(void) { return trapped; }
+uint64_t cpucap_trapped(void) { return __atomic_load_n(&trapped, __ATOMIC_RELAXED); }
