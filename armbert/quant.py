@@ -104,9 +104,10 @@ def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
     # takes the smallest normal scale: its codes stay finite and in range.
     scale = np.where(absmax > 0, np.maximum(scale, np.finfo(_F32).tiny), scale).astype(_F32)
     q = _quantize(w, scale[:, None])
-    if pairs and w.shape[1] and not (pair_sums(q) <= PAIR_MAX).all():
+    over = (pair_sums(q) > PAIR_MAX).any(axis=1) if pairs and w.shape[1] else None
+    if over is not None and over.any():
         # Only rows whose pairs overflow float32 (|w| near 1.7e38) get here.
-        bad = int(np.flatnonzero((pair_sums(q) > PAIR_MAX).any(axis=1))[0])
+        bad = int(np.flatnonzero(over)[0])
         raise InvalidArgumentError(
             f"weight row {bad}: values up to {float(np.abs(w[bad]).max()):.3g} are too "
             f"large for float32 int8 scales")

@@ -36,6 +36,12 @@ namespace {
 
 #define ARMBERT_AVX2 __attribute__((target("avx2,fma")))
 
+// 8 int32 sums of a tile into acc: stored, or added to what the last K block left.
+ARMBERT_AVX2 inline void put8(int32_t *o, __m256i s, bool accumulate) {
+    if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
+    _mm256_storeu_si256((__m256i *)o, s);
+}
+
 // 8 columns (quarter q of the 32) x MR rows: 2 * MR accumulators + 2 weights + 1
 // broadcast + 1 product = AVX2's 16 ymm registers at MR = 6. MR = 6 is quarter6 below,
 // in assembly; this is the rest.
@@ -61,10 +67,8 @@ ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, 
     #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
         // hadd: [c0 c1 c4 c5 | c2 c3 c6 c7]; vpermq 0xD8 puts the columns in order.
-        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), 0xD8);
-        int32_t *o = acc + r * kNr;
-        if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
-        _mm256_storeu_si256((__m256i *)o, s);
+        put8(acc + r * kNr,
+             _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), 0xD8), accumulate);
     }
 }
 
@@ -143,10 +147,8 @@ ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc
     for (int r = 0; r < 6; ++r) {
         const __m256i a0 = _mm256_load_si256((const __m256i *)a[r][0]);
         const __m256i a1 = _mm256_load_si256((const __m256i *)a[r][1]);
-        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a0, a1), 0xD8);
-        int32_t *o = acc + r * kNr;
-        if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
-        _mm256_storeu_si256((__m256i *)o, s);
+        put8(acc + r * kNr, _mm256_permute4x64_epi64(_mm256_hadd_epi32(a0, a1), 0xD8),
+             accumulate);
     }
 }
 
@@ -195,12 +197,7 @@ ARMBERT_AVX2 inline void half_pairs(const int8_t *w, const uint8_t *x, size_t ld
     #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
         #pragma GCC unroll 2
-        for (int j = 0; j < 2; ++j) {
-            int32_t *o = acc + r * kNr + j * 8;
-            __m256i s = a[r][j];
-            if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
-            _mm256_storeu_si256((__m256i *)o, s);
-        }
+        for (int j = 0; j < 2; ++j) put8(acc + r * kNr + j * 8, a[r][j], accumulate);
 }
 
 // half_pairs<6> in assembly, every register named (12 accumulators, 2 weights, the
@@ -245,12 +242,9 @@ ARMBERT_AVX2 void half6_pairs(const int8_t *w, const uint8_t *x, size_t ldx, int
     #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r)
         #pragma GCC unroll 2
-        for (int j = 0; j < 2; ++j) {
-            __m256i s = _mm256_load_si256((const __m256i *)a[r][j]);
-            int32_t *o = acc + r * kNr + j * 8;
-            if (accumulate) s = _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o));
-            _mm256_storeu_si256((__m256i *)o, s);
-        }
+        for (int j = 0; j < 2; ++j)
+            put8(acc + r * kNr + j * 8, _mm256_load_si256((const __m256i *)a[r][j]),
+                 accumulate);
 }
 
 template <int MR>

@@ -17,6 +17,8 @@ namespace {
 // K blocks of 512: the 16 KiB weight slab of one 32-column block stays in L1
 // (32-48 KiB on the x86 cores we target) next to the activation rows of a tile.
 constexpr int kKc = 512;
+// gemm_s8_pairs of the levels whose int8 kernel needs no pair bound (isa.h).
+constexpr GemmS8Kernel kNoPairsKernel{"", ActS8::kU8Offset, 0, 0, nullptr};
 constexpr TileF32Kernel kTileScalar{"portable (4x16 tile)", 4, 16, tile_f32_scalar};
 constexpr GemmF32Kernel kGemmF32Blas{"OpenBLAS", 0, nullptr};
 constexpr RowKernels kRowKernelsPortable{"portable", softmax_rows_portable,
@@ -29,7 +31,6 @@ constexpr F16Kernels kF16Soft{"software (round to nearest even)", f16_to_f32_sof
 constexpr F16Kernels kF16C{"f16c (vcvtph2ps/vcvtps2ph)", f16_to_f32_f16c, f32_to_f16_f16c};
 constexpr QuantizeS8Kernel kQuantScalar{"scalar", quantize_rows_u8};
 constexpr QuantizeS8Kernel kQuantAvx2{"avx2", quantize_rows_u8_avx2, quantize_rows_s16_avx2};
-constexpr GemmS8Kernel kNoPairsKernel{"", ActS8::kU8Offset, 0, 0, nullptr};
 constexpr TileF32Kernel kTileAvx2{"avx2 (ymm fma, 4x16 tile)", 4, 16, tile_f32_avx2};
 constexpr TileF32Kernel kTileAvx512{"avx512 (zmm fma, 8x32 tile)", 8, 32, tile_f32_avx512};
 constexpr GemmF32Kernel kGemmF32Avx2{"avx2 (ymm fma, 3x32 tiles, packed weights)", 3,
@@ -69,8 +70,8 @@ constexpr F16Kernels kF16Default{"software (round to nearest even)", f16_to_f32_
 #endif
 const HostKernels kTable[1] = {
     {Isa::kScalar, {"scalar (portable loop)", ActS8::kU8Offset, 4, kKc, tile_s8_scalar},
-     {"", ActS8::kU8Offset, 0, 0, nullptr}, {"scalar", quantize_rows_u8}, kF16Default,
-     kTileScalar, kRowKernelsPortable, kGemmF32Blas},
+     kNoPairsKernel, {"scalar", quantize_rows_u8}, kF16Default, kTileScalar,
+     kRowKernelsPortable, kGemmF32Blas},
 };
 #endif
 constexpr int kRows = int(sizeof(kTable) / sizeof(kTable[0]));
