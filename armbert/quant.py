@@ -52,10 +52,17 @@ _F32 = np.float32
 
 
 def scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
-    """Symmetric int8 scales max|x| / 127 (float32), 1 where the max is 0."""
+    """Symmetric int8 scales max|x| / 127 (float32), 1 where the max is 0.
+
+    At least float32's smallest normal (FLT_MIN): below a max of 127 * FLT_MIN (1.5e-36)
+    max / 127 is subnormal, its inverse inf, and a 0 in the row would quantize to
+    0 * inf = NaN. The kernels' dynamic scales are the same (kernels/src/common/int8.h
+    scale_from_absmax)."""
     absmax = np.asarray(absmax, dtype=_F32)
     # All-zero rows get scale 1: any scale quantizes them to 0, and 1 avoids 1/0.
-    return np.where(absmax > 0, absmax / _F32(QMAX), _F32(1.0)).astype(_F32)
+    with np.errstate(under="ignore"):
+        scale = np.maximum(absmax / _F32(QMAX), np.finfo(_F32).tiny)
+    return np.where(absmax > 0, scale, _F32(1.0)).astype(_F32)
 
 
 def _quantize(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -99,10 +106,7 @@ def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
                             np.minimum(pair_sums(w).max(axis=1), np.finfo(_F32).max).astype(_F32))
     else:
         absmax = np.abs(w).max(axis=1)
-    scale = scales_from_absmax(absmax)
-    # A row so small that 1/scale would overflow (max below 127 * FLT_MIN, 1.5e-36)
-    # takes the smallest normal scale: its codes stay finite and in range.
-    scale = np.where(absmax > 0, np.maximum(scale, np.finfo(_F32).tiny), scale).astype(_F32)
+    scale = scales_from_absmax(absmax)  # a row under 1.5e-36 gets FLT_MIN: codes in range
     q = _quantize(w, scale[:, None])
     over = (pair_sums(q) > PAIR_MAX).any(axis=1) if pairs and w.shape[1] else None
     if over is not None and over.any():
@@ -127,8 +131,9 @@ def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
         scales = scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
                                      else np.zeros(x.shape[0]))
     else:
-        if not math.isfinite(scale):
-            raise InvalidArgumentError(f"input scale must be finite, got {scale}")
+        if not (math.isfinite(scale) and np.float32(scale) >= np.finfo(_F32).tiny):
+            raise InvalidArgumentError(f"input scale must be finite and >= float32's "
+                                       f"smallest normal, got {scale}")
         scales = np.full(x.shape[0], _F32(scale), dtype=_F32)
     return _quantize(x, scales[:, None]), scales
 
@@ -316,9 +321,11 @@ class QuantizationParams:
         scales = {}
         for name, s in dict(self.input_scales).items():
             if isinstance(s, bool) or not isinstance(s, (int, float)) or \
-                    not (math.isfinite(s) and s > 0):
-                raise InvalidArgumentError(f"input scale of {name!r} must be a positive "
-                                           f"finite number, got {s!r}")
+                    not (math.isfinite(s) and np.float32(s) >= np.finfo(_F32).tiny):
+                # float32 (the C descriptor's) turns 1e-50 into 0, which means dynamic
+                raise InvalidArgumentError(f"input scale of {name!r} must be a finite "
+                                           f"number >= {float(np.finfo(_F32).tiny):.4g} "
+                                           f"(float32's smallest normal), got {s!r}")
             # Stored as the float32 the C descriptor will hold, so JSON round-trips exactly.
             scales[str(name)] = float(np.float32(s))
         object.__setattr__(self, "input_scales", scales)

@@ -204,8 +204,9 @@ ARMBERT_API armbert_status armbert_embeddings_run(armbert_op *op, const armbert_
  *   x (F32) is first divided per input channel by `input_smooth` [in] when
  *   given (SmoothQuant: the caller multiplied the weight columns by it before
  *   quantizing them): x'_k = x_k * (1 / smooth_k). x' is quantized to int8
- *   with `input_scale` (> 0, static per-tensor from calibration) or, when
- *   input_scale <= 0, with a dynamic per-row scale max|x'_row| / 127;
+ *   with `input_scale` (> 0, static per-tensor from calibration; at least FLT_MIN,
+ *   1.18e-38) or, when input_scale <= 0, with a dynamic per-row scale
+ *   max(max|x'_row| / 127, FLT_MIN) (1 for a row of zeros);
  *   q = clamp(rint(x' * (1/scale)), -127, 127); int32 accumulation;
  *   y = float(acc) * (scale_x * weight_scale[n]) + b[n].
  *   Outlier channels (LLM.int8() decomposition): input channels listed in

@@ -115,3 +115,43 @@ def test_int8_gelu_saturates_for_large_inputs(contexts, backend):
     expected = ref.activate(x.astype(np.float64), "gelu")
     # 1e-4 relative to the value's size (fp32 rounding of the scales) and absolute.
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=backend)
+
+
+@backend_params
+def test_int8_tiny_rows_keep_zero_codes(contexts, backend):
+    """A row whose max |x| is below 127 * FLT_MIN (1.5e-36) would get a subnormal
+    dynamic scale max / 127 with an inverse of inf, and its zeros would quantize to
+    0 * inf = NaN (-127 on the host). Its scale is FLT_MIN instead (common/int8.h
+    scale_from_absmax, armbert.quant.scales_from_absmax): codes rint(x / FLT_MIN),
+    zeros stay 0. Checked through the codes themselves: the output of such a row is
+    the bias (its scale times any int32 sum is below 1e-30), so the first row adds
+    a weight of 1e30, and the reference must agree to float rounding."""
+    ctx = contexts(backend)
+    k, n = 8, 4
+    x = np.zeros((3, k), np.float32)
+    x[0, :2] = [1e-37, -2e-37]  # max 2e-37: scale FLT_MIN, codes 9 and -17, zeros 0
+    x[1, 0] = np.float32(1e-40)  # subnormal max
+    x[2] = np.linspace(-1, 1, k)  # an ordinary row beside them
+    q, s = quant.quantize_rows(x)
+    assert np.isfinite(1 / s).all() and (s >= np.finfo(np.float32).tiny).all()
+    np.testing.assert_array_equal(q[0], [9, -17, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(q[1, 1:], 0)
+    wq = np.ones((n, k), np.int8)
+    ws = np.full(n, 1e30, np.float32)  # FLT_MIN * 1e30 * (9 - 17) = -9.4e-8
+    b = np.arange(n, dtype=np.float32)
+    op = nat.Linear(ctx, None, b, "int8", weight_i8=wq, weight_scale=ws)
+    op.reshape(1, 3)
+    y = nat.Tensor(ctx, (3, n))
+    op.run(nat.Tensor.from_numpy(ctx, x), y)
+    got = y.numpy()
+    expected = quant.linear_int8_reference(x, wq, ws, b, None)
+    assert np.isfinite(got).all(), got
+    # the -9.4e-8 of row 0 is below b's ulp for b >= 1: compare the differences
+    np.testing.assert_allclose(got[0] - b, expected[0] - b, rtol=1e-5, atol=1e-12,
+                               err_msg=backend)
+    np.testing.assert_allclose(got[1:], expected[1:], rtol=1e-5, atol=1e-5, err_msg=backend)
+    # a static scale float32 cannot hold as a normal number is refused, not taken as 0
+    with pytest.raises(errors.InvalidArgumentError, match="smallest normal"):
+        nat.Linear(ctx, None, b, "int8", weight_i8=wq, weight_scale=ws, input_scale=1e-40)
+    with pytest.raises(errors.InvalidArgumentError, match="smallest normal"):
+        quant.quantize_rows(x, 1e-50)

@@ -118,7 +118,7 @@ __kernel void armbert_quantize_rows(__global const float *x, int K, __global con
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         amax = part[0];
-        scale = amax > 0.0f ? div_rn(amax, 127.0f) : 1.0f;
+        scale = amax > 0.0f ? fmax(div_rn(amax, 127.0f), FLT_MIN) : 1.0f;  /* common/int8.h */
         inv = div_rn(1.0f, scale);
     }
     __global char *qr = q + (size_t)m * K;

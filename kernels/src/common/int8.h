@@ -2,6 +2,7 @@
 // (host, NEON and CL quantize the same way: tests/kernels/test_linear.py holds them
 // to armbert.quant's exact integer reference).
 #pragma once
+#include <cfloat>
 #include <cstdint>
 #include <vector>
 
@@ -20,6 +21,16 @@ std::vector<float> inverse_smoothing(const armbert_linear_desc &d);
 // The descriptor an op keeps: sizes and settings, none of the caller's pointers
 // (ops copy or pack the weights at create; the caller's memory is not kept).
 armbert_linear_desc without_weights(const armbert_linear_desc &d);
+
+// A row's dynamic scale from its max |x|: max|x| / 127, at least FLT_MIN (a row whose
+// max is below 127 * FLT_MIN, 1.5e-36, would get a subnormal scale whose inverse is
+// inf, and 0 * inf = NaN codes), and 1 for a row of zeros (or NaN max). armbert.quant
+// scales_from_absmax is the same, and CL's armbert_quantize_rows (cl/kernels_source.h).
+inline float scale_from_absmax(float amax) {
+    if (!(amax > 0)) return 1.0f;
+    const float s = amax / 127.0f;
+    return s > FLT_MIN ? s : FLT_MIN;
+}
 
 // One output from its exact int32 sum q = sum_k xq[k] * wq[k], the product of
 // its row and column scales, the fp32 outlier part and the bias.

@@ -1,5 +1,6 @@
 #include "op.h"
 
+#include <cfloat>
 #include <cmath>
 
 #include "error.h"
@@ -249,6 +250,11 @@ void check_desc(const armbert_linear_desc &d) {
                                 "] must be finite and > 0");
         ARMBERT_REQUIRE(std::isfinite(d.input_scale), ARMBERT_ERR_INVALID_ARGUMENT,
                         "linear (int8): input_scale is not finite");
+        // A subnormal static scale has an inverse of inf (common/int8.h scale_from_absmax).
+        ARMBERT_REQUIRE(!(d.input_scale > 0) || d.input_scale >= FLT_MIN,
+                        ARMBERT_ERR_INVALID_ARGUMENT,
+                        "linear (int8): input_scale is below float32's smallest normal "
+                        "(1.18e-38)");
         if (d.input_smooth)
             for (int32_t k = 0; k < d.in_features; ++k)
                 ARMBERT_REQUIRE(std::isfinite(d.input_smooth[k]) && d.input_smooth[k] > 0,

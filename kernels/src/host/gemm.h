@@ -244,7 +244,8 @@ bool amx_usable();
 // The steps of quantize_rows_u8 that every implementation shares, so the
 // vectorized ones give the portable loop's bytes: row m of x times inv_smooth
 // (into tmp) when given; the per-row scale from the row's max |x|; one value's
-// uint8 (q + 128, q rounded to nearest even and clamped to [-127, 127]).
+// uint8 (q + 128, q rounded to nearest even and clamped to [-127, 127]). The scale
+// is common/int8.h scale_from_absmax.
 inline const float *smoothed_row(const float *x, int m, int K, const float *inv_smooth,
                                  float *tmp) {
     const float *xr = x + size_t(m) * K;
@@ -252,7 +253,7 @@ inline const float *smoothed_row(const float *x, int m, int K, const float *inv_
     for (int k = 0; k < K; ++k) tmp[k] = xr[k] * inv_smooth[k];
     return tmp;
 }
-inline float scale_from_absmax(float amax) { return amax > 0 ? amax / 127.0f : 1.0f; }
+using common::scale_from_absmax;
 inline uint8_t quantize_u8(float v, float inv) {
     float q = std::nearbyint(v * inv);
     q = std::min(127.0f, std::max(-127.0f, q));

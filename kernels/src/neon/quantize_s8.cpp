@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../common/int8.h"
+
 namespace armbert::neon {
 
 namespace {
@@ -43,7 +45,7 @@ void quantize_rows_s8(const float *x, int M, int K, float scale, const float *in
         float s = scale;
         if (!(s > 0)) {
             float amax = smoothed_absmax(xr, inv_smooth, K);
-            s = amax > 0 ? amax / 127.0f : 1.0f;
+            s = common::scale_from_absmax(amax);
         }
         row_scale[m] = s;
         const float inv = 1.0f / s;
