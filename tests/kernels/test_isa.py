@@ -164,7 +164,7 @@ def test_int8_quantization_matches_reference(isa_context, level, k, input_scale)
 
 def int8_cases(rng, rows, k, n):
     """A real-valued int8 linear (dynamic and static scales, SmoothQuant, outlier
-    channels, GELU) and its arguments."""
+    channels, GELU, with and without a bias) and its arguments."""
     x = rng.standard_normal((rows, k)).astype(np.float32)
     x[:, 3] *= 40  # an outlier channel
     w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
@@ -179,6 +179,9 @@ def int8_cases(rng, rows, k, n):
                             input_scale=float(np.abs(x).max() / 127)),
         "smooth": dict(weight_i8=sq, weight_scale=ss, bias=b, input_smooth=smooth),
         "outliers": dict(bias=b, **{key: prep[key] for key in (
+            "weight_i8", "weight_scale", "outlier_channels", "outlier_weight")}),
+        # the epilogue's other variants: the extra part and GELU, no bias
+        "outliers-gelu": dict(activation="gelu", **{key: prep[key] for key in (
             "weight_i8", "weight_scale", "outlier_channels", "outlier_weight")}),
     }
 

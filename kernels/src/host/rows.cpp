@@ -143,23 +143,28 @@ ARMBERT_INLINE void dequant_body(int32_t *q, size_t ldq, int rows, int n,
     TARGET void activate_##SUFFIX(float *y, int n, armbert_activation act) {                   \
         activate_body(y, n, act);                                                              \
     }                                                                                          \
-    TARGET void dequant_rows_##SUFFIX(int32_t *q, size_t ldq, int rows, int n,                 \
-                                      const int32_t *col_offset, const float *row_scale,       \
-                                      const float *col_scale, const float *extra,              \
-                                      const float *bias, armbert_activation act, float *y,     \
-                                      size_t ldy) {                                            \
-        dequant_body(q, ldq, rows, n, col_offset, row_scale, col_scale, extra, bias, act, y,   \
-                     ldy);                                                                     \
-    }                                                                                          \
     TARGET void bias_act_rows_##SUFFIX(float *y, size_t ldy, int rows, int n,                 \
                                        const float *bias, armbert_activation act) {            \
         bias_act_body(y, ldy, rows, n, bias, act);                                             \
     }
+// The int8 epilogue, apart: the AVX2 level's is dequant_avx2.cpp, in one pass, with
+// this body (as dequant_rows_avx2_scalar) for its edges.
+#define ARMBERT_DEQUANT_ROWS(NAME, TARGET)                                                     \
+    TARGET void NAME(int32_t *q, size_t ldq, int rows, int n, const int32_t *col_offset,       \
+                     const float *row_scale, const float *col_scale, const float *extra,       \
+                     const float *bias, armbert_activation act, float *y, size_t ldy) {        \
+        dequant_body(q, ldq, rows, n, col_offset, row_scale, col_scale, extra, bias, act, y,   \
+                     ldy);                                                                     \
+    }
 
 ARMBERT_ROW_KERNELS(portable, )
+ARMBERT_DEQUANT_ROWS(dequant_rows_portable, )
 #if defined(__x86_64__)
 ARMBERT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+ARMBERT_DEQUANT_ROWS(dequant_rows_avx2_scalar, __attribute__((target("avx2,fma"))))
 ARMBERT_ROW_KERNELS(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))))
+ARMBERT_DEQUANT_ROWS(dequant_rows_avx512,
+                     __attribute__((target("avx512f,prefer-vector-width=512"))))
 #endif
 
 }  // namespace armbert::host
