@@ -1,9 +1,14 @@
 """Interleaved wall-clock timing of several callables that compute the same thing.
 
-Frameworks are measured in rounds: each round gives every framework that has not yet
-settled a block of consecutive runs. Rounds share slow noise (another job starting,
-frequency changes) between frameworks, so their ratio holds up better than their
-absolute times; blocks keep each framework's weights warm in cache, as in serving,
+Frameworks are measured in rounds: each round gives every framework a block of
+consecutive runs, until every one has settled or used its time cap. Rounds share slow
+noise (another job starting, frequency changes) between frameworks, so their ratio
+holds up better than their absolute times; for that, a framework that settled early
+keeps running in the later rounds (it used to stop: on the shared VM a noisy stretch
+after ORT had settled at BERT-base int8 then counted against armbert alone, 158-170 ms
+per round against ORT's two quiet rounds of 176), and a block lasts at most about
+block_s (BERT-base fp32, 300 ms a run, takes 2 per block, not 5: a noisy second or two
+then falls on every framework's runs, not on one framework's block); blocks keep each framework's weights warm in cache, as in serving,
 where one model runs back to back. Before each block the harness waits until the
 process's CPU time stops growing, so the previous framework's spinning worker threads
 have gone to sleep instead of competing for the same cores (onnxruntime's intra-op
@@ -23,7 +28,8 @@ import numpy as np
 @dataclass(frozen=True)
 class TimingSettings:
     warmup: int = 3           # untimed runs per framework before the first round
-    block: int = 5            # timed runs per framework per round
+    block: int = 5            # timed runs per framework per round, at most
+    block_s: float = 0.6      # and no more than fit in this many seconds (at least 1)
     min_runs: int = 10        # never judge spread on fewer runs
     window: int = 10          # spread is (max - min) / median of the last `window` runs
     max_spread: float = 0.05  # a framework whose window spread is below this has settled
@@ -88,11 +94,16 @@ def wait_until_idle(settings: TimingSettings, step_s: float = 0.005) -> None:
 def measure_interleaved(fns: Mapping[str, Callable[[], object]],
                         settings: TimingSettings = FULL,
                         progress: Optional[Callable[[str], None]] = None) -> dict[str, Stats]:
-    """Times each callable until it settles or uses up settings.cap_s; returns Stats by name."""
+    """Times every callable in each round until each has settled or used up
+    settings.cap_s; returns Stats by name."""
     names = list(fns)
+    block = {}
     for name in names:
-        for _ in range(settings.warmup):
+        t0 = time.perf_counter()
+        for _ in range(max(settings.warmup, 1)):
             fns[name]()
+        per_run = (time.perf_counter() - t0) / max(settings.warmup, 1)
+        block[name] = max(1, min(settings.block, int(settings.block_s / per_run)))
     samples: dict[str, list[float]] = {n: [] for n in names}
     spent = {n: 0.0 for n in names}
 
@@ -104,12 +115,10 @@ def measure_interleaved(fns: Mapping[str, Callable[[], object]],
     while not all(done(n) for n in names):
         # Rotating the start keeps any framework from always following the same one.
         for n in names[rnd % len(names):] + names[:rnd % len(names)]:
-            if done(n):
-                continue
             fn = fns[n]
             wait_until_idle(settings)
             fn()
-            for _ in range(settings.block):
+            for _ in range(block[n]):
                 t0 = time.perf_counter()
                 fn()
                 dt = time.perf_counter() - t0
