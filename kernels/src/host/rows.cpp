@@ -35,11 +35,20 @@ ARMBERT_INLINE void softmax_body(float *rows, int nrows, size_t ld, int n, float
         float mx[kGroup], inv[kGroup];
         for (int r = 0; r < g; ++r) {  // max is exact in any order (omp simd)
             float *row = base + size_t(r) * ld, m = -3.402823466e38f;
+            if (mask) {
 #pragma omp simd reduction(max : m)
-            for (int i = 0; i < n; ++i) {
-                float v = row[i] * scale + (mask ? mask[i] : 0.0f);
-                row[i] = v;
-                m = v > m ? v : m;
+                for (int i = 0; i < n; ++i) {
+                    float v = row[i] * scale + mask[i];
+                    row[i] = v;
+                    m = v > m ? v : m;
+                }
+            } else {  // a loop apart: with `mask ? mask[i] : 0` gcc left this one scalar
+#pragma omp simd reduction(max : m)
+                for (int i = 0; i < n; ++i) {
+                    float v = row[i] * scale + 0.0f;  // + 0 as with a mask of zeros: -0 -> 0
+                    row[i] = v;
+                    m = v > m ? v : m;
+                }
             }
             mx[r] = m;
         }
