@@ -329,10 +329,12 @@ def test_fp32_linear_every_level(isa_context, rows, k, n, activation):
 # baseline; avx2 and avxvnni: 4x16 ymm FMA; avx512vnni: 8x32 zmm FMA): every level against the
 # float64 reference at the fp32 bound of the kernel tests (1e-4; the levels differ
 # by FMA rounding only, ~1e-7 relative per product). Shapes: S=33 (one partial key
-# tile and query block on every level) and S=130 with head_dim 64 and padding.
+# tile and query block on every level), S=130 with head_dim 64 and padding, and S=5 and
+# S=1, fewer queries than any level's block of rows (AVX2's is 6).
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("batch,seq,hidden,heads,length",
-                         [(2, 33, 64, 4, 20), (1, 130, 128, 2, 97)])
+                         [(2, 33, 64, 4, 20), (1, 130, 128, 2, 97), (3, 5, 64, 4, 4),
+                          (2, 1, 32, 2, 1)])
 def test_attention_every_level(isa_context, rng, level, batch, seq, hidden, heads, length):
     ctx = isa_context(level)
     tiles = {"scalar": "portable", "avxvnni": "avx2", "amx": "avx512"}.get(
