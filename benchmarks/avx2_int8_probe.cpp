@@ -9,6 +9,13 @@
 //    (tile_s8_avx2_pairs: 12 vpmaddubsw + 12 vpmaddwd + 12 vpaddd for 384 per k step of
 //    a half, 36), against what three vector ports allow (docs/performance.md).
 //
+// 3. a k loop the library does not have, for weights under a tighter bound than
+//    pair-safe (two pairs of a column summing to at most 128: benchmarks/
+//    int8_weight_scales.py --quad): two vpmaddubsw added in int16 (vpaddw) before one
+//    vpmaddwd, 3 multiplies per 64 multiply-adds instead of 4; 6 rows x 16 columns,
+//    the weights as memory operands (12 accumulators, 2 broadcasts, a product and the
+//    ones fill the 16 registers; the second column vector broadcasts its row again).
+//
 //     g++ -O2 -std=c++17 -Ikernels/src/host -Ikernels/include -o /tmp/avx2_int8_probe
 //         benchmarks/avx2_int8_probe.cpp kernels/src/host/gemm_s8_avx2.cpp
 //     taskset -c 1 /tmp/avx2_int8_probe
@@ -58,6 +65,61 @@ template <typename F> double per_second(F loop) {  // groups of 12, best of 5
     return best;
 }
 
+// The quad k loop of 3. (6 rows of x at ldx bytes, kc a multiple of 8; weights: per
+// 8 k, 4 x 32 bytes: columns 0-7 and 8-15 of k 0-3, then of k 4-7). Sums into out.
+__attribute__((target("avx2"))) void half6_quad(const int8_t *w, const uint8_t *x, size_t ld,
+                                                int kc, int32_t *out) {
+    alignas(32) static const int16_t kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1,
+                                                  1, 1, 1, 1, 1, 1, 1, 1};
+    alignas(32) int32_t a[6][2][8];
+    const int8_t *p = w;
+    const uint8_t *xa = x, *xb = x + 3 * ld;
+    size_t steps = size_t(kc / 8);
+    __asm__ volatile(
+        "vmovdqa (%[ones]), %%ymm3\n\t"
+        "vpxor %%xmm4, %%xmm4, %%xmm4\n\t" "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+        "vpxor %%xmm6, %%xmm6, %%xmm6\n\t" "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+        "vpxor %%xmm8, %%xmm8, %%xmm8\n\t" "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+        "vpxor %%xmm10, %%xmm10, %%xmm10\n\t" "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+        "vpxor %%xmm12, %%xmm12, %%xmm12\n\t" "vpxor %%xmm13, %%xmm13, %%xmm13\n\t"
+        "vpxor %%xmm14, %%xmm14, %%xmm14\n\t" "vpxor %%xmm15, %%xmm15, %%xmm15\n\t"
+        "1:\n\t"
+#define ARMBERT_QUAD_ROW(ADDR0, ADDR1, A0, A1)           \
+        "vpbroadcastd " ADDR0 ", %%ymm0\n\t"             \
+        "vpbroadcastd " ADDR1 ", %%ymm1\n\t"             \
+        "vpmaddubsw (%[p]), %%ymm0, %%ymm2\n\t"          \
+        "vpmaddubsw 64(%[p]), %%ymm1, %%ymm0\n\t"        \
+        "vpaddw %%ymm0, %%ymm2, %%ymm2\n\t"              \
+        "vpmaddwd %%ymm3, %%ymm2, %%ymm2\n\t"            \
+        "vpaddd %%ymm2, " A0 ", " A0 "\n\t"              \
+        "vpbroadcastd " ADDR0 ", %%ymm0\n\t"             \
+        "vpmaddubsw 32(%[p]), %%ymm0, %%ymm2\n\t"        \
+        "vpmaddubsw 96(%[p]), %%ymm1, %%ymm0\n\t"        \
+        "vpaddw %%ymm0, %%ymm2, %%ymm2\n\t"              \
+        "vpmaddwd %%ymm3, %%ymm2, %%ymm2\n\t"            \
+        "vpaddd %%ymm2, " A1 ", " A1 "\n\t"
+        ARMBERT_QUAD_ROW("(%[xa])", "4(%[xa])", "%%ymm4", "%%ymm5")
+        ARMBERT_QUAD_ROW("(%[xa],%[ld],1)", "4(%[xa],%[ld],1)", "%%ymm6", "%%ymm7")
+        ARMBERT_QUAD_ROW("(%[xa],%[ld],2)", "4(%[xa],%[ld],2)", "%%ymm8", "%%ymm9")
+        ARMBERT_QUAD_ROW("(%[xb])", "4(%[xb])", "%%ymm10", "%%ymm11")
+        ARMBERT_QUAD_ROW("(%[xb],%[ld],1)", "4(%[xb],%[ld],1)", "%%ymm12", "%%ymm13")
+        ARMBERT_QUAD_ROW("(%[xb],%[ld],2)", "4(%[xb],%[ld],2)", "%%ymm14", "%%ymm15")
+#undef ARMBERT_QUAD_ROW
+        "add $128, %[p]\n\t" "add $8, %[xa]\n\t" "add $8, %[xb]\n\t"
+        "dec %[n]\n\t" "jnz 1b\n\t"
+        "vmovdqa %%ymm4, 0(%[a])\n\t" "vmovdqa %%ymm5, 32(%[a])\n\t"
+        "vmovdqa %%ymm6, 64(%[a])\n\t" "vmovdqa %%ymm7, 96(%[a])\n\t"
+        "vmovdqa %%ymm8, 128(%[a])\n\t" "vmovdqa %%ymm9, 160(%[a])\n\t"
+        "vmovdqa %%ymm10, 192(%[a])\n\t" "vmovdqa %%ymm11, 224(%[a])\n\t"
+        "vmovdqa %%ymm12, 256(%[a])\n\t" "vmovdqa %%ymm13, 288(%[a])\n\t"
+        "vmovdqa %%ymm14, 320(%[a])\n\t" "vmovdqa %%ymm15, 352(%[a])\n\t"
+        : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
+        : [ld] "r"(ld), [a] "r"(&a[0][0][0]), [ones] "r"(kOnes)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+    for (int i = 0; i < 96; ++i) out[i] += (&a[0][0][0])[i];
+}
+
 }  // namespace
 
 int main() {
@@ -98,6 +160,21 @@ int main() {
                     "instructions: %.2f cycles on 3 ports)\n",
                     k.name, best / 1e9, cycles, k.instructions_per_192,
                     k.instructions_per_192 / 3);
+    }
+    {  // 3. the quad k loop, 6 x 16 per call, same K block
+        alignas(64) static int32_t out[96];
+        double best = 0;
+        for (int rep = 0; rep < 5; ++rep) {
+            const int n = 200000;
+            double t = seconds();
+            for (int i = 0; i < n; ++i) half6_quad(w.data(), x8.data(), kc, kc, out);
+            t = seconds() - t;
+            best = std::max(best, double(n) * kc * 16 * mr / t);
+        }
+        std::printf("quad k loop (not in the library) in L1: %.1f GMAC/s = %.2f cycles per "
+                    "192 multiply-adds (15 vector instructions + 4.5 broadcasts)\n",
+                    best / 1e9, 192.0 / (best / 1e9 / ghz));
+        if (out[0] == 0) return 1;
     }
     return acc[0] == 0 ? 1 : 0;  // keep the results live
 }
