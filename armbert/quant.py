@@ -65,6 +65,13 @@ def scales_from_absmax(absmax: np.ndarray) -> np.ndarray:
     return np.where(absmax > 0, scale, _F32(1.0)).astype(_F32)
 
 
+def _normal_float32(s: float) -> bool:
+    """Whether a static input scale is usable: finite, and a normal float32 once the C
+    descriptor holds it (float32 turns 1e-50 into 0, which means dynamic there, and a
+    subnormal scale has an inverse of inf). kernels/src/core/op.cpp checks the same."""
+    return math.isfinite(s) and np.float32(s) >= np.finfo(_F32).tiny
+
+
 def _quantize(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     inv = _F32(1.0) / scale.astype(_F32)
     return np.clip(np.rint(x * inv), -QMAX, QMAX).astype(np.int8)
@@ -108,13 +115,13 @@ def quantize_weight_per_channel(w: np.ndarray, pairs: bool = True
         absmax = np.abs(w).max(axis=1)
     scale = scales_from_absmax(absmax)  # a row under 1.5e-36 gets FLT_MIN: codes in range
     q = _quantize(w, scale[:, None])
-    over = (pair_sums(q) > PAIR_MAX).any(axis=1) if pairs and w.shape[1] else None
-    if over is not None and over.any():
-        # Only rows whose pairs overflow float32 (|w| near 1.7e38) get here.
-        bad = int(np.flatnonzero(over)[0])
-        raise InvalidArgumentError(
-            f"weight row {bad}: values up to {float(np.abs(w[bad]).max()):.3g} are too "
-            f"large for float32 int8 scales")
+    if pairs and w.shape[1]:
+        over = np.flatnonzero((pair_sums(q) > PAIR_MAX).any(axis=1))
+        if over.size:  # only rows whose pairs overflow float32 (|w| near 1.7e38)
+            bad = int(over[0])
+            raise InvalidArgumentError(
+                f"weight row {bad}: values up to {float(np.abs(w[bad]).max()):.3g} are too "
+                f"large for float32 int8 scales")
     return q, scale
 
 
@@ -131,7 +138,7 @@ def quantize_rows(x: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
         scales = scales_from_absmax(np.abs(x).max(axis=1) if x.shape[1]
                                      else np.zeros(x.shape[0]))
     else:
-        if not (math.isfinite(scale) and np.float32(scale) >= np.finfo(_F32).tiny):
+        if not _normal_float32(scale):
             raise InvalidArgumentError(f"input scale must be finite and >= float32's "
                                        f"smallest normal, got {scale}")
         scales = np.full(x.shape[0], _F32(scale), dtype=_F32)
@@ -321,8 +328,7 @@ class QuantizationParams:
         scales = {}
         for name, s in dict(self.input_scales).items():
             if isinstance(s, bool) or not isinstance(s, (int, float)) or \
-                    not (math.isfinite(s) and np.float32(s) >= np.finfo(_F32).tiny):
-                # float32 (the C descriptor's) turns 1e-50 into 0, which means dynamic
+                    not _normal_float32(s):
                 raise InvalidArgumentError(f"input scale of {name!r} must be a finite "
                                            f"number >= {float(np.finfo(_F32).tiny):.4g} "
                                            f"(float32's smallest normal), got {s!r}")

@@ -103,14 +103,28 @@ ARMBERT_AVX2 inline void quarter(const int8_t *w, const int16_t *x, size_t ldx, 
     "vmovdqa %%ymm14, 320(%[a])\n\t" \
     "vmovdqa %%ymm15, 352(%[a])\n\t"
 
+// Both kernels' row step for each of the 6 rows: ROW(address of the row's activations
+// at this k, its two accumulators). Rows 0-2 are read through xa, rows 3-5 through
+// xb = xa + 3 rows, each as base, base + ld, base + 2 ld.
+#define ARMBERT_SIX_ROWS(ROW)                      \
+    ROW("(%[xa])", "%%ymm4", "%%ymm5")             \
+    ROW("(%[xa],%[ld],1)", "%%ymm6", "%%ymm7")     \
+    ROW("(%[xa],%[ld],2)", "%%ymm8", "%%ymm9")     \
+    ROW("(%[xb])", "%%ymm10", "%%ymm11")           \
+    ROW("(%[xb],%[ld],1)", "%%ymm12", "%%ymm13")   \
+    ROW("(%[xb],%[ld],2)", "%%ymm14", "%%ymm15")
+// What their asm clobbers: every vector register.
+#define ARMBERT_ALL_YMM                                                              \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
 // quarter<6> with its k loop in assembly, each register named. Left to gcc (generic
 // tuning or -march=znver2), the 12 accumulators did not stay in the 16 ymm registers
 // of an AVX2 core: 5 went to the stack and the others moved between registers every
 // step. A whole int8 linear (32 x 1536 x 384, quantization and epilogue included) took
 // 2.2 x86 instructions per 8 multiply-adds, 1.7 with this loop (counted under
 // qemu-x86_64 -cpu EPYC-Rome, docs/performance.md). A build for an AVX-512 CPU
-// has 32 registers and never showed it. Rows 0-2 are read through xa, rows 3-5
-// through xb = xa + 3 rows, each as base, base + ld, base + 2 ld.
+// has 32 registers and never showed it.
 ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc, int32_t *acc,
                            bool accumulate) {
     alignas(32) int32_t a[6][2][8];
@@ -129,20 +143,14 @@ ARMBERT_AVX2 void quarter6(const int8_t *w, const int16_t *x, size_t ldx, int kc
         "vpaddd %%ymm3, " A0 ", " A0 "\n\t"       \
         "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"     \
         "vpaddd %%ymm3, " A1 ", " A1 "\n\t"
-        ARMBERT_ROW("(%[xa])", "%%ymm4", "%%ymm5")
-        ARMBERT_ROW("(%[xa],%[ld],1)", "%%ymm6", "%%ymm7")
-        ARMBERT_ROW("(%[xa],%[ld],2)", "%%ymm8", "%%ymm9")
-        ARMBERT_ROW("(%[xb])", "%%ymm10", "%%ymm11")
-        ARMBERT_ROW("(%[xb],%[ld],1)", "%%ymm12", "%%ymm13")
-        ARMBERT_ROW("(%[xb],%[ld],2)", "%%ymm14", "%%ymm15")
+        ARMBERT_SIX_ROWS(ARMBERT_ROW)
 #undef ARMBERT_ROW
         "add $8, %[xa]\n\t"
         "add $8, %[xb]\n\t"
         ARMBERT_LOOP_END
         : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
         : [ld] "r"(ld), [a] "r"(&a[0][0][0])
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+        : ARMBERT_ALL_YMM, "cc", "memory");
     #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) {
         const __m256i a0 = _mm256_load_si256((const __m256i *)a[r][0]);
@@ -225,20 +233,14 @@ ARMBERT_AVX2 void half6_pairs(const int8_t *w, const uint8_t *x, size_t ldx, int
         "vpmaddubsw %%ymm1, %%ymm2, %%ymm3\n\t"      \
         "vpmaddwd (%[ones]), %%ymm3, %%ymm3\n\t"     \
         "vpaddd %%ymm3, " A1 ", " A1 "\n\t"
-        ARMBERT_ROW("(%[xa])", "%%ymm4", "%%ymm5")
-        ARMBERT_ROW("(%[xa],%[ld],1)", "%%ymm6", "%%ymm7")
-        ARMBERT_ROW("(%[xa],%[ld],2)", "%%ymm8", "%%ymm9")
-        ARMBERT_ROW("(%[xb])", "%%ymm10", "%%ymm11")
-        ARMBERT_ROW("(%[xb],%[ld],1)", "%%ymm12", "%%ymm13")
-        ARMBERT_ROW("(%[xb],%[ld],2)", "%%ymm14", "%%ymm15")
+        ARMBERT_SIX_ROWS(ARMBERT_ROW)
 #undef ARMBERT_ROW
         "add $4, %[xa]\n\t"
         "add $4, %[xb]\n\t"
         ARMBERT_LOOP_END
         : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(steps)
         : [ld] "r"(ld), [a] "r"(&a[0][0][0]), [ones] "r"(kOnes)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
+        : ARMBERT_ALL_YMM, "cc", "memory");
     #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r)
         #pragma GCC unroll 2
