@@ -40,6 +40,15 @@ uint64_t cpu_features() {
     return f;
 }
 
+int l1d_cache_bytes() {
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    static const int n = int(sysconf(_SC_LEVEL1_DCACHE_SIZE));
+    return n > 0 ? n : 0;
+#else
+    return 0;
+#endif
+}
+
 int online_cpus() {
     static const int n = int(sysconf(_SC_NPROCESSORS_CONF));
     return n > 0 ? n : 1;

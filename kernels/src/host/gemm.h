@@ -195,13 +195,17 @@ void tile_f32p_avx2(const float *a, size_t lda, const float *b, int kc, int rows
 void tile_f32p_avx512(const float *a, size_t lda, const float *b, int kc, int rows, float *c,
                       size_t ldc, bool accumulate, const float *bias, Prefetch pf);
 #endif
-// y[m, n] = bias[n] + sum_k x[m, k] w[n, k] (w.bias, 0 without one) for rows [0, M)
-// (x dense, ld = K) and the panels [block_begin, block_end) of kNrF32 columns (ld of
-// y = ldy), in chunks of kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats for a
-// partial last panel.
+// The K block of gemm_f32_packed on this CPU (gemm_f32.cpp: from its L1 size).
+int gemm_f32_k_block();
+// y[m, n] = act(bias[n] + sum_k x[m, k] w[n, k]) (w.bias, 0 without one) for rows
+// [0, M) (x dense, ld = K) and the panels [block_begin, block_end) of kNrF32 columns
+// (ld of y = ldy), in chunks of kGemmF32ChunkRows rows; scratch: kGemmF32ScratchFloats
+// for a partial last panel. The activation (none: act_rows unused) is act_rows on
+// each chunk's panel once its sums are done.
 constexpr int kGemmF32ChunkRows = 132;  // a multiple of the tiles' 6 and 3 rows
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
-                     int block_begin, int block_end, float *y, int ldy, float *scratch);
+                     int block_begin, int block_end, float *y, int ldy, float *scratch,
+                     armbert_activation act, BiasActRowsFn act_rows);
 constexpr int kGemmF32ScratchFloats = kGemmF32ChunkRows * kNrF32;
 
 // FP32 tiles of the fused attention (tile_f32.cpp): for r < rows,

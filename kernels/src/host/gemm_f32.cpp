@@ -10,10 +10,9 @@
 // The tile: R rows x NV vectors of C in registers (AVX-512: 6 x 4 zmm = a whole
 // 64-column panel; AVX2: 3 x 4 ymm, half a panel per call), one broadcast of A and
 // NV vector loads of the panel per k. The driver walks chunks of rows
-// (kGemmF32ChunkRows: the chunk's rows of A stay in L2 while every panel passes), then 64-column panels,
-// then K blocks of kKc (the 32 KiB panel slab stays in L1 while the chunk's row
-// tiles pass), then row tiles. Shapes and blocks were chosen side by side with
-// OpenBLAS 0.3.21 (SkylakeX kernels) on the Xeon of docs/performance.md, one
+// (kGemmF32ChunkRows: the chunk's rows of A stay in L2 while every panel passes),
+// then 64-column panels, then K blocks (k_block_for: from the L1 size), then row
+// tiles. Shapes and blocks were chosen side by side with OpenBLAS 0.3.21 (SkylakeX kernels) on the Xeon of docs/performance.md, one
 // core, weights rotated over six copies, medians of 40 interleaved rounds: 12 x 32
 // with K blocks of 256 was 1.03-1.05x OpenBLAS's time at M=128 and 1.13 at M=512;
 // 6 x 64 with blocks of 128 is 0.88-0.91 at M=128, 1.03-1.07 at M=512 and 0.59
@@ -22,19 +21,28 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../core/cpu_features.h"
 #include "gemm.h"
 
 namespace armbert::host {
 
 namespace {
 
-constexpr int kKc = 128;  // K block: kKc x 64 floats = 32 KiB of panel
 // K slabs when a chunk's A passes kAChunkBytes (gemm_f32_packed). Chosen on the Xeon of
 // docs/performance.md, one core, p10 of 40-60 alternated pairs: K = 3072, N = 768 took
 // 0.89-0.90x the time at M = 128 and 0.88x at M = 512 with slabs of 256, 512 or 1024;
 // K = 1536 at M = 128 (A 768 KiB) was 1.01x with them, so it keeps one pass.
 constexpr int kKOuter = 512;
 constexpr size_t kAChunkBytes = size_t(1) << 20;
+
+// K block: the panel slab (kc x 64 floats) that a chunk's row tiles pass over in turn.
+// With 48 KiB of L1 or more (the Xeon of docs/performance.md), blocks of 128 keep the
+// 32 KiB slab in L1 beside A's rows and C: chosen there. With 32 KiB (Zen 4, and
+// Intel cores before Ice Lake) that slab is the whole L1 and cannot stay; the blocks
+// only reload C. On a Zen 4 core BERT-base fp32 S=128 ran 218-220 ms with blocks of
+// 128 against 207-211 with 256, 384, 512 or 768 (the rows stream from its L2), and
+// MiniLM 29.4-29.7 against 28.5-29.5: blocks of kKOuter there.
+int k_block_for(int l1d_bytes) { return l1d_bytes >= 48 * 1024 ? 128 : kKOuter; }
 
 // R rows x NV vectors of W floats; b has rows of kNrF32 floats.
 template <int R, int W, int NV>
@@ -92,6 +100,11 @@ __attribute__((always_inline)) inline void tile_rows(int rows, const float *a, s
 
 }  // namespace
 
+int gemm_f32_k_block() {
+    static const int kc = k_block_for(l1d_cache_bytes());
+    return kc;
+}
+
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) void tile_f32p_avx2(const float *a, size_t lda,
                                                         const float *b, int kc, int rows,
@@ -129,8 +142,9 @@ PackedF32 pack_f32(const float *w, const float *bias, int N, int K) {
 }
 
 void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const float *x, int M,
-                     int block_begin, int block_end, float *y, int ldy, float *scratch) {
-    const int K = w.K, R = kernel.rows;
+                     int block_begin, int block_end, float *y, int ldy, float *scratch,
+                     armbert_activation act, BiasActRowsFn act_rows) {
+    const int K = w.K, R = kernel.rows, kKc = gemm_f32_k_block();
     for (int m0 = 0; m0 < M; m0 += kGemmF32ChunkRows) {
         const int mc = std::min(kGemmF32ChunkRows, M - m0);
         // Every panel passes over the chunk's rows of A. When they outgrow L2 beside
@@ -166,7 +180,12 @@ void gemm_f32_packed(const GemmF32Kernel &kernel, const PackedF32 &w, const floa
                                     prefetch_spread(next, next_bytes, i, tiles, kc));
                     }
                 }
-                if (nv < kNrF32 && k1end == K)
+                if (k1end < K) continue;
+                // The panel's chunk is done: its activation now, while it is in L2 (a pass
+                // over the whole output after the GEMM read BERT-base's FFN-in output, 1.5
+                // MiB, back from L3 on a core with 1 MiB of L2).
+                if (act != ARMBERT_ACTIVATION_NONE) act_rows(c, ldc, mc, nv, nullptr, act);
+                if (nv < kNrF32)
                     for (int r = 0; r < mc; ++r)
                         std::memcpy(y + size_t(m0 + r) * ldy + n0, scratch + size_t(r) * kNrF32,
                                     sizeof(float) * size_t(nv));

@@ -166,7 +166,9 @@ std::string describe_kernels(const HostKernels &k) {
            "; fp16 conversions " + k.f16.name + "; fp32 tiles " + k.tile_f32.name +
            "; row kernels " + k.rows.name +
            "; fp32 gemm " +
-           (k.gemm_f32.rows ? std::string(k.gemm_f32.name) +
+           (k.gemm_f32.rows ? std::string(k.gemm_f32.name) + ", K blocks of " +
+                                  std::to_string(gemm_f32_k_block()) + " (L1 " +
+                                  std::to_string(l1d_cache_bytes() / 1024) + " KiB)" +
                                   "; OpenBLAS (" + common::blas_core() +
                                   ") for fp16 panels and int8 outlier columns"
                             : std::string("OpenBLAS (") + common::blas_core() + ")");

@@ -73,11 +73,16 @@ ARMBERT_DECLARE_ROW_KERNELS(portable)
 #if defined(__x86_64__)
 ARMBERT_DECLARE_ROW_KERNELS(avx2)
 ARMBERT_DECLARE_ROW_KERNELS(avx512)
-// rows.cpp's body at the AVX2 level, for dequant_rows_avx2's edges (dequant_avx2.cpp)
+// rows.cpp's body at the avx2 and avx512 levels, for the edges of dequant_x86.cpp's
+// one-pass dequant_rows_avx2 / dequant_rows_avx512
 void dequant_rows_avx2_scalar(int32_t *q, size_t ldq, int rows, int n,
                               const int32_t *col_offset, const float *row_scale,
                               const float *col_scale, const float *extra, const float *bias,
                               armbert_activation act, float *y, size_t ldy);
+void dequant_rows_avx512_scalar(int32_t *q, size_t ldq, int rows, int n,
+                                const int32_t *col_offset, const float *row_scale,
+                                const float *col_scale, const float *extra, const float *bias,
+                                armbert_activation act, float *y, size_t ldy);
 #endif
 #undef ARMBERT_DECLARE_ROW_KERNELS
 

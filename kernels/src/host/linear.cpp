@@ -31,14 +31,12 @@ struct LinearF32 : LinearOp {
             int n0 = int(b0) * nr, n1 = std::min(N, int(b1) * nr);
             const RowKernels &rk = kernels_of(ctx).rows;
             if (packed) {
-                // The bias starts the GEMM's accumulators (wp.bias); what is left is
-                // the activation, over the thread's columns after its GEMM (per 6 x 64
-                // tile, while in L1, was 1.5 % slower for FFN-in's GELU, MiniLM).
+                // The bias starts the GEMM's accumulators (wp.bias); the activation
+                // follows each panel (gemm_f32_packed).
                 float *sp = scratch.empty() ? nullptr
                                             : scratch.data() + size_t(t) * kGemmF32ScratchFloats;
-                gemm_f32_packed(*packed, wp, xp, M, int(b0), int(b1), yp, N, sp);
-                if (desc.activation != ARMBERT_ACTIVATION_NONE)
-                    rk.bias_act(yp + n0, size_t(N), M, n1 - n0, nullptr, desc.activation);
+                gemm_f32_packed(*packed, wp, xp, M, int(b0), int(b1), yp, N, sp,
+                                desc.activation, rk.bias_act);
             } else {
                 sgemm_nt(M, n1 - n0, K, 1.0f, xp, K, w.data() + size_t(n0) * K, K, 0.0f, yp + n0,
                          N);

@@ -156,8 +156,8 @@ ARMBERT_INLINE void dequant_body(int32_t *q, size_t ldq, int rows, int n,
                                        const float *bias, armbert_activation act) {            \
         bias_act_body(y, ldy, rows, n, bias, act);                                             \
     }
-// The int8 epilogue, apart: the AVX2 level's is dequant_avx2.cpp, in one pass, with
-// this body (as dequant_rows_avx2_scalar) for its edges.
+// The int8 epilogue, apart: the avx2 and avx512 levels' is dequant_x86.cpp, in one
+// pass, with this body (as dequant_rows_avx2_scalar / _avx512_scalar) for its edges.
 #define ARMBERT_DEQUANT_ROWS(NAME, TARGET)                                                     \
     TARGET void NAME(int32_t *q, size_t ldq, int rows, int n, const int32_t *col_offset,       \
                      const float *row_scale, const float *col_scale, const float *extra,       \
@@ -172,7 +172,7 @@ ARMBERT_DEQUANT_ROWS(dequant_rows_portable, )
 ARMBERT_ROW_KERNELS(avx2, __attribute__((target("avx2,fma"))))
 ARMBERT_DEQUANT_ROWS(dequant_rows_avx2_scalar, __attribute__((target("avx2,fma"))))
 ARMBERT_ROW_KERNELS(avx512, __attribute__((target("avx512f,prefer-vector-width=512"))))
-ARMBERT_DEQUANT_ROWS(dequant_rows_avx512,
+ARMBERT_DEQUANT_ROWS(dequant_rows_avx512_scalar,
                      __attribute__((target("avx512f,prefer-vector-width=512"))))
 #endif
 
